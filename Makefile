@@ -1,0 +1,42 @@
+# The two commands a new user needs: `make demo` and `make test`. Both install first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+PYTEST_ARGS ?=
+
+.PHONY: install cluster cluster-down test test-fast demo clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@echo "==> creating $(VENV) and installing ftmoe-operator with its dev extras"
+	@echo "    (torch from PyPI is the CUDA build: about 3.5 GB, several minutes when cold)"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade --quiet pip "setuptools>=69,<90" wheel
+	$(BIN)/python -m pip install --progress-bar off -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+# Build (once, cached in ~/.cache/ftmoe) and start the local cluster.
+cluster: install
+	$(BIN)/ftmoe cluster up
+
+cluster-down: install
+	$(BIN)/ftmoe cluster down
+
+# Everything, the local-cluster tests included. The toolchain is built first so that its
+# progress shows on the terminal rather than inside pytest's captured output.
+test: install
+	$(BIN)/ftmoe cluster build
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Unit tests only, no cluster.
+test-fast: install
+	$(BIN)/pytest -m "not cluster" $(PYTEST_ARGS)
+
+demo: install
+	$(BIN)/python -m ftmoe.demo
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

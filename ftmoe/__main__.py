@@ -1,0 +1,3 @@
+from ftmoe.cli import main
+
+raise SystemExit(main())

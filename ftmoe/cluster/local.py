@@ -1,0 +1,307 @@
+"""Start, inspect and stop the local cluster: kwokctl's control plane plus Prometheus."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ftmoe.cluster.errors import ClusterError
+from ftmoe.cluster.nodes import node_manifests
+from ftmoe.cluster.progress import Progress, format_duration
+from ftmoe.cluster.toolchain import Binaries, Toolchain
+from ftmoe.cluster.versions import state_root
+
+DEFAULT_NAME = "ftmoe"
+DEFAULT_NODES = 16
+DEFAULT_APISERVER_PORT = 16443
+DEFAULT_PROMETHEUS_PORT = 19090
+SCRAPE_INTERVAL = "5s"
+
+
+@dataclass
+class ClusterSettings:
+    name: str = DEFAULT_NAME
+    nodes: int = DEFAULT_NODES
+    apiserver_port: int = DEFAULT_APISERVER_PORT
+    prometheus_port: int = DEFAULT_PROMETHEUS_PORT
+
+
+def port_busy(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback only
+            return 200 <= resp.status < 300
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+class LocalCluster:
+    """One named local cluster. Its state folder holds everything ``up`` created."""
+
+    def __init__(self, name: str = DEFAULT_NAME, toolchain: Toolchain | None = None, root: Path | None = None):
+        self.name = name
+        self.toolchain = toolchain or Toolchain()
+        self.state = (root or state_root()) / "clusters" / name
+        self.kubeconfig = self.state / "kubeconfig"
+        self.kwok_workdir = self.state / "kwok"
+        self.prometheus_dir = self.state / "prometheus"
+        self.targets_dir = self.prometheus_dir / "targets"
+        self.settings_file = self.state / "settings.json"
+
+    # -- state --------------------------------------------------------------------------
+
+    def settings(self) -> ClusterSettings | None:
+        if not self.settings_file.is_file():
+            return None
+        return ClusterSettings(**json.loads(self.settings_file.read_text()))
+
+    @property
+    def prometheus_url(self) -> str:
+        settings = self.settings()
+        port = settings.prometheus_port if settings else DEFAULT_PROMETHEUS_PORT
+        return f"http://127.0.0.1:{port}"
+
+    def _env(self) -> dict[str, str]:
+        return dict(os.environ, KWOK_WORKDIR=str(self.kwok_workdir))
+
+    def kwokctl(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        binaries = self.toolchain.binaries()
+        proc = subprocess.run(
+            [str(binaries.kwokctl), "--name", self.name, *args],
+            env=self._env(), capture_output=True, text=True, timeout=timeout, check=False,
+        )
+        if check and proc.returncode != 0:
+            raise ClusterError(f"kwokctl {' '.join(args[:2])} failed:\n{(proc.stderr or proc.stdout).strip()[-3000:]}")
+        return proc
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [str(self.toolchain.binaries().kubectl), "--kubeconfig", str(self.kubeconfig), *args],
+            input=input, capture_output=True, text=True, timeout=timeout, check=False,
+        )
+        if check and proc.returncode != 0:
+            raise ClusterError(f"kubectl {' '.join(args)} failed:\n{proc.stderr.strip()}")
+        return proc
+
+    def control_plane_running(self) -> bool:
+        if not self.kubeconfig.is_file():
+            return False
+        proc = self.kubectl("get", "--raw", "/readyz", check=False, timeout=10)
+        return proc.returncode == 0 and proc.stdout.strip() == "ok"
+
+    def prometheus_running(self) -> bool:
+        return http_ok(self.prometheus_url + "/-/ready")
+
+    # -- up -----------------------------------------------------------------------------
+
+    def up(self, settings: ClusterSettings | None = None, progress: Progress | None = None) -> Binaries:
+        settings = settings or ClusterSettings(name=self.name)
+        progress = progress or Progress(total=7)
+        started = time.monotonic()
+        binaries = self.toolchain.ensure(progress)
+
+        existing = self.settings()
+        if existing and self.control_plane_running():
+            progress.say(f"cluster {self.name!r} is already running (kubeconfig {self.kubeconfig})")
+            if not self.prometheus_running():
+                self._start_prometheus(binaries, existing.prometheus_port, progress)
+            self._ensure_nodes(settings.nodes, progress)
+            return binaries
+        if existing:
+            progress.say(f"cluster {self.name!r} has stale state from an earlier run; cleaning it up")
+            self.down(quiet=True)
+
+        for port, flag in ((settings.apiserver_port, "--apiserver-port"), (settings.prometheus_port, "--prometheus-port")):
+            if port_busy(port):
+                raise ClusterError(
+                    f"port {port} is already in use on 127.0.0.1: stop what is using it "
+                    f"(`ss -ltnp 'sport = :{port}'` shows it) or pick another with {flag}"
+                )
+
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.settings_file.write_text(json.dumps(settings.__dict__))
+        with progress.step(f"control plane (kwokctl create cluster --runtime=binary, Kubernetes {self.toolchain.versions.kubernetes})"):
+            self._create_control_plane(binaries, settings)
+        self._start_prometheus(binaries, settings.prometheus_port, progress)
+        self._ensure_nodes(settings.nodes, progress)
+        progress.say(
+            f"cluster {self.name!r} is up in {format_duration(time.monotonic() - started)}: "
+            f"{settings.nodes} nodes, Prometheus at {self.prometheus_url}\n"
+            f"  kubectl:    ftmoe cluster kubectl get nodes\n"
+            f"  kubeconfig: export KUBECONFIG={self.kubeconfig}"
+        )
+        return binaries
+
+    def _create_control_plane(self, binaries: Binaries, settings: ClusterSettings) -> None:
+        stages = sorted(str(p) for p in binaries.stages.glob("*.yaml"))
+        args = [
+            "create", "cluster",
+            "--runtime=binary",
+            f"--kubeconfig={self.kubeconfig}",
+            f"--kube-apiserver-port={settings.apiserver_port}",
+            "--secure-port=true",
+            # RBAC and admission on, as in a real cluster: the operator's ClusterRole is tested.
+            "--kube-authorization=true",
+            "--kube-admission=true",
+            f"--kube-apiserver-binary={binaries.kube_apiserver}",
+            f"--kube-controller-manager-binary={binaries.kube_controller_manager}",
+            f"--kube-scheduler-binary={binaries.kube_scheduler}",
+            f"--kwok-controller-binary={binaries.kwok}",
+            f"--etcd-binary={binaries.etcd}",
+            "--wait=3m",
+            "--timeout=5m",
+        ]
+        for stage in stages:
+            args.append(f"--config={stage}")
+        self.kwokctl(*args, timeout=600)
+        deadline = time.monotonic() + 120
+        while not self.control_plane_running():
+            if time.monotonic() > deadline:
+                raise ClusterError(f"the API server did not become ready; logs: {self.kwok_workdir}/clusters/{self.name}/logs")
+            time.sleep(1)
+
+    def _start_prometheus(self, binaries: Binaries, port: int, progress: Progress) -> None:
+        with progress.step(f"Prometheus on 127.0.0.1:{port} (scrapes targets in {self.targets_dir})"):
+            if not binaries.prometheus.exists():
+                raise ClusterError("Prometheus binary missing; run `ftmoe cluster up` again to install it")
+            self.targets_dir.mkdir(parents=True, exist_ok=True)
+            config = {
+                "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
+                "scrape_configs": [
+                    {
+                        # The simulator (and anything else) registers itself by writing a
+                        # file_sd JSON file here; Prometheus picks it up without a restart.
+                        "job_name": "ftmoe-targets",
+                        "honor_labels": True,
+                        "file_sd_configs": [{"files": [str(self.targets_dir / "*.json")], "refresh_interval": "5s"}],
+                    },
+                    {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]},
+                ],
+            }
+            config_path = self.prometheus_dir / "prometheus.yml"
+            config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+            log = (self.prometheus_dir / "prometheus.log").open("ab")
+            proc = subprocess.Popen(
+                [
+                    str(binaries.prometheus),
+                    f"--config.file={config_path}",
+                    f"--storage.tsdb.path={self.prometheus_dir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    "--storage.tsdb.retention.time=1d",
+                    "--web.enable-lifecycle",
+                ],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+            (self.prometheus_dir / "prometheus.pid").write_text(str(proc.pid))
+            deadline = time.monotonic() + 60
+            while not http_ok(f"http://127.0.0.1:{port}/-/ready"):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise ClusterError(f"Prometheus did not start; see {self.prometheus_dir / 'prometheus.log'}")
+                time.sleep(0.5)
+
+    def _ensure_nodes(self, count: int, progress: Progress) -> None:
+        with progress.step(f"{count} fake nodes (kwok), waiting until all are Ready"):
+            manifests = {"apiVersion": "v1", "kind": "List", "items": node_manifests(count)}
+            self.kubectl("apply", "--server-side", "--field-manager=ftmoe-cluster", "-f", "-", input=json.dumps(manifests))
+            names = [m["metadata"]["name"] for m in manifests["items"]]
+            deadline = time.monotonic() + 180
+            while True:
+                ready = self.ready_nodes()
+                if all(n in ready for n in names):
+                    break
+                if time.monotonic() > deadline:
+                    missing = sorted(set(names) - ready)
+                    raise ClusterError(f"nodes not Ready after 180s: {', '.join(missing)}; is the kwok controller running? "
+                                       f"logs: {self.kwok_workdir}/clusters/{self.name}/logs")
+                time.sleep(1)
+
+    def ready_nodes(self) -> set[str]:
+        proc = self.kubectl("get", "nodes", "-o", "json", check=False, timeout=30)
+        if proc.returncode != 0:
+            return set()
+        ready = set()
+        for node in json.loads(proc.stdout)["items"]:
+            for cond in node.get("status", {}).get("conditions", []):
+                if cond["type"] == "Ready" and cond["status"] == "True":
+                    ready.add(node["metadata"]["name"])
+        return ready
+
+    # -- status, down -------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        settings = self.settings()
+        if settings is None:
+            return {"name": self.name, "running": False}
+        running = self.control_plane_running()
+        info: dict[str, Any] = {
+            "name": self.name,
+            "running": running,
+            "kubeconfig": str(self.kubeconfig),
+            "apiserver": f"https://127.0.0.1:{settings.apiserver_port}",
+            "prometheus": self.prometheus_url,
+            "prometheus_ready": self.prometheus_running(),
+            "versions": self.toolchain.versions.__dict__,
+        }
+        if running:
+            proc = self.kubectl("get", "nodes", "-o", "json", check=False, timeout=30)
+            nodes = json.loads(proc.stdout)["items"] if proc.returncode == 0 else []
+            info["nodes"] = len(nodes)
+            info["nodes_ready"] = len(self.ready_nodes())
+            comps = self.kwokctl("get", "components", check=False, timeout=30)
+            info["components"] = comps.stdout.strip()
+        return info
+
+    def _stop_prometheus(self) -> None:
+        pid_file = self.prometheus_dir / "prometheus.pid"
+        if not pid_file.is_file():
+            return
+        pid = int(pid_file.read_text().strip() or 0)
+        # Only stop the process `up` started: check it is still our Prometheus.
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            cmdline = ""
+        if pid and "prometheus" in cmdline and str(self.prometheus_dir) in cmdline:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                if not Path(f"/proc/{pid}").exists():
+                    break
+                time.sleep(0.1)
+            else:
+                os.kill(pid, signal.SIGKILL)
+        pid_file.unlink(missing_ok=True)
+
+    def down(self, quiet: bool = False) -> bool:
+        """Stop what ``up`` started and remove its state. Returns False if nothing was there."""
+        if not self.state.exists():
+            if not quiet:
+                print(f"cluster {self.name!r} is not running (no state in {self.state})")
+            return False
+        self._stop_prometheus()
+        if self.toolchain.binaries().kwokctl.exists() and (self.kwok_workdir / "clusters" / self.name).exists():
+            self.kwokctl("delete", "cluster", check=False, timeout=120)
+        shutil.rmtree(self.state, ignore_errors=True)
+        if not quiet:
+            print(f"cluster {self.name!r} stopped and its state removed")
+        return True

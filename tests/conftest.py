@@ -1,0 +1,50 @@
+"""Shared fixtures. The local cluster starts once per test session, or FTMOE_KUBECONFIG is used."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+TEST_CLUSTER = "ftmoe-test"
+# Ports away from the defaults so `make test` can run beside a `make demo` cluster.
+TEST_APISERVER_PORT = 26443
+TEST_PROMETHEUS_PORT = 29090
+
+
+@pytest.fixture(scope="session")
+def cluster_kubeconfig() -> Iterator[Path]:
+    """A kubeconfig for a real cluster: FTMOE_KUBECONFIG if set, else the local cluster."""
+    explicit = os.environ.get("FTMOE_KUBECONFIG")
+    if explicit:
+        yield Path(explicit)
+        return
+    from ftmoe.cluster.local import ClusterSettings, LocalCluster
+
+    cluster = LocalCluster(TEST_CLUSTER)
+    cluster.up(ClusterSettings(TEST_CLUSTER, 16, TEST_APISERVER_PORT, TEST_PROMETHEUS_PORT))
+    yield cluster.kubeconfig
+    if not os.environ.get("FTMOE_KEEP_CLUSTER"):
+        cluster.down(quiet=True)
+
+
+@pytest.fixture(scope="session")
+def api_client(cluster_kubeconfig: Path):  # type: ignore[no-untyped-def]
+    from kubernetes import client, config
+
+    return config.new_client_from_config(config_file=str(cluster_kubeconfig))
+
+
+@pytest.fixture()
+def namespace(api_client) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A fresh namespace per test, deleted afterwards."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(api_client)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    core.delete_namespace(name, propagation_policy="Background")
