@@ -32,6 +32,11 @@ def cluster_kubeconfig() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
+def local_cluster_name() -> str:
+    return TEST_CLUSTER
+
+
+@pytest.fixture(scope="session")
 def api_client(cluster_kubeconfig: Path):  # type: ignore[no-untyped-def]
     from kubernetes import client, config
 

@@ -119,10 +119,10 @@ class LocalCluster:
         settings = settings or ClusterSettings(name=self.name)
         progress = progress or Progress(total=7)
         started = time.monotonic()
-        binaries = self.toolchain.ensure(progress)
 
         existing = self.settings()
         if existing and self.control_plane_running():
+            binaries = self.toolchain.ensure(progress)
             progress.say(f"cluster {self.name!r} is already running (kubeconfig {self.kubeconfig})")
             if not self.prometheus_running():
                 self._start_prometheus(binaries, existing.prometheus_port, progress)
@@ -132,12 +132,14 @@ class LocalCluster:
             progress.say(f"cluster {self.name!r} has stale state from an earlier run; cleaning it up")
             self.down(quiet=True)
 
+        # Checked before the build, which can take many minutes when cold.
         for port, flag in ((settings.apiserver_port, "--apiserver-port"), (settings.prometheus_port, "--prometheus-port")):
             if port_busy(port):
                 raise ClusterError(
                     f"port {port} is already in use on 127.0.0.1: stop what is using it "
                     f"(`ss -ltnp 'sport = :{port}'` shows it) or pick another with {flag}"
                 )
+        binaries = self.toolchain.ensure(progress)
 
         self.state.mkdir(parents=True, exist_ok=True)
         self.settings_file.write_text(json.dumps(settings.__dict__))

@@ -62,12 +62,6 @@ def node_manifest(index: int, count: int) -> dict[str, Any]:
         "status": {
             "allocatable": dict(resources),
             "capacity": dict(resources),
-            "nodeInfo": {
-                "architecture": "amd64",
-                "operatingSystem": "linux",
-                "kubeletVersion": "fake",
-                "kubeProxyVersion": "fake",
-            },
         },
     }
 

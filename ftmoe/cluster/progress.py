@@ -34,6 +34,11 @@ class Progress:
     def say(self, message: str) -> None:
         print(message, file=self.stream, flush=True)
 
+    def skip(self, message: str) -> None:
+        """A step that had nothing to do still counts, so the numbering stays true."""
+        self.done += 1
+        self.say(f"[{self.done}/{self.total}] {message}")
+
     @contextmanager
     def step(self, title: str) -> Iterator[None]:
         self.done += 1

@@ -43,15 +43,16 @@ class Binaries:
 def go_env(workdir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
+        # A user's go.work must not leak into the throwaway modules, and a go.mod asking
+        # for a newer Go must fail clearly rather than try to download a toolchain.
         GOWORK="off",
         GOTOOLCHAIN="local",
+        # Static binaries: no C toolchain needed, and they run from any folder.
         CGO_ENABLED="0",
         GOFLAGS="-mod=mod",
-        # Keeps the throwaway modules' builds from picking up a user's go.work or vendor.
         GO111MODULE="on",
+        PWD=str(workdir),
     )
-    env.setdefault("GOPATH", str(Path.home() / "go"))
-    env["PWD"] = str(workdir)
     return env
 
 
@@ -81,10 +82,11 @@ def run_go(args: list[str], workdir: Path, what: str) -> str:
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
         hint = ""
-        if re.search(r"dial tcp|proxy\.golang|no such host|i/o timeout|TLS handshake|404 Not Found", tail):
+        if re.search(r"dial tcp|no such host|i/o timeout|TLS handshake|404 Not Found|410 Gone|GOPROXY|"
+                     r"module lookup disabled|unrecognized import path|reading https?://", tail):
             proxy = go_env(workdir).get("GOPROXY") or "the default proxy"
             hint = (
-                f"\nThe Go module download failed: check that the module proxy ({proxy}) is "
+                f"\nA Go module download failed: check that the module proxy ({proxy}) is "
                 "reachable from this machine, or set GOPROXY to a mirror you can reach."
             )
         raise ClusterError(f"{what} failed (go {' '.join(args[:2])} ...):\n{tail}{hint}")
@@ -162,7 +164,7 @@ class Toolchain:
         ]
         for title, ok, build, hint in steps:
             if ok():
-                progress.say(f"[cached] {title} in {self.bin}")
+                progress.skip(f"{title}: cached, reused")
                 continue
             check_go() if build is not install_prometheus else None
             with progress.step(f"{title} -- {hint}"):

@@ -5,8 +5,12 @@ These run against the local cluster (started once per session) or FTMOE_KUBECONF
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -54,6 +58,14 @@ def running_pods(core: client.CoreV1Api, namespace: str, app: str = APP) -> list
     return [p for p in pods if p.status.phase == "Running" and p.metadata.deletion_timestamp is None]
 
 
+def wait_running(core: client.CoreV1Api, namespace: str, count: int) -> list[client.V1Pod]:
+    def enough() -> list[client.V1Pod]:
+        pods = running_pods(core, namespace)
+        return pods if len(pods) == count else []
+
+    return wait_for(enough, what=f"{count} Running pods")
+
+
 def evict(core: client.CoreV1Api, pod: client.V1Pod) -> None:
     body = client.V1Eviction(
         metadata=client.V1ObjectMeta(name=pod.metadata.name, namespace=pod.metadata.namespace)
@@ -85,7 +97,7 @@ def test_sixteen_ready_nodes(core: client.CoreV1Api) -> None:
 
 def test_scheduler_places_twenty_replicas_on_fake_nodes(core: client.CoreV1Api, apps: client.AppsV1Api, namespace: str) -> None:
     apps.create_namespaced_deployment(namespace, deployment(APP, 20))
-    pods = wait_for(lambda: (p := running_pods(core, namespace)) if len(p) == 20 else None, what="20 Running pods")
+    pods = wait_running(core, namespace, 20)
     fake = {n.metadata.name for n in core.list_node().items if (n.metadata.annotations or {}).get("kwok.x-k8s.io/node") == "fake"}
     placed = {p.spec.node_name for p in pods}
     assert placed <= fake
@@ -95,7 +107,7 @@ def test_scheduler_places_twenty_replicas_on_fake_nodes(core: client.CoreV1Api, 
 
 def test_cordon_and_evict_reschedules_elsewhere(core: client.CoreV1Api, apps: client.AppsV1Api, namespace: str) -> None:
     apps.create_namespaced_deployment(namespace, deployment(APP, 4))
-    pods = wait_for(lambda: (p := running_pods(core, namespace)) if len(p) == 4 else None, what="4 Running pods")
+    pods = wait_running(core, namespace, 4)
     victim = pods[0]
     node = victim.spec.node_name
     core.patch_node(node, {"spec": {"unschedulable": True}})
@@ -116,7 +128,7 @@ def test_cordon_and_evict_reschedules_elsewhere(core: client.CoreV1Api, apps: cl
 
 def test_pdb_blocks_eviction_with_429(core: client.CoreV1Api, apps: client.AppsV1Api, api_client: client.ApiClient, namespace: str) -> None:
     apps.create_namespaced_deployment(namespace, deployment(APP, 2))
-    pods = wait_for(lambda: (p := running_pods(core, namespace)) if len(p) == 2 else None, what="2 Running pods")
+    pods = wait_running(core, namespace, 2)
     policy = client.PolicyV1Api(api_client)
     policy.create_namespaced_pod_disruption_budget(
         namespace,
@@ -143,7 +155,7 @@ def test_rbac_denies_a_service_account_without_bindings(core: client.CoreV1Api, 
     ).status.token
     config = client.Configuration()
     config.host = api_client.configuration.host
-    config.verify_ssl = False
+    config.ssl_ca_cert = api_client.configuration.ssl_ca_cert
     config.api_key = {"authorization": f"Bearer {token}"}
     restricted = client.CoreV1Api(client.ApiClient(config))
     with pytest.raises(ApiException) as err:
@@ -210,3 +222,26 @@ def test_crd_schema_rejects_invalid_object(api_client: client.ApiClient) -> None
         assert created["spec"]["size"] == 3
     finally:
         ext.delete_custom_resource_definition(f"{plural}.{group}")
+
+
+local_only = pytest.mark.skipif(
+    bool(os.environ.get("FTMOE_KUBECONFIG")), reason="checks the local cluster's own CLI; FTMOE_KUBECONFIG points elsewhere"
+)
+
+
+@local_only
+def test_cli_kubectl_lists_sixteen_ready_nodes(cluster_kubeconfig: Path, local_cluster_name: str) -> None:
+    ftmoe = Path(sys.executable).parent / "ftmoe"
+    out = subprocess.run(
+        [str(ftmoe), "cluster", "--name", local_cluster_name, "kubectl", "get", "nodes", "--no-headers"],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()
+    assert len(out) == 16
+    assert all(line.split()[1] == "Ready" for line in out)
+
+
+@local_only
+def test_second_build_reuses_the_cache(cluster_kubeconfig: Path) -> None:
+    ftmoe = Path(sys.executable).parent / "ftmoe"
+    proc = subprocess.run([str(ftmoe), "cluster", "build"], capture_output=True, text=True, check=True, timeout=60)
+    assert proc.stderr.count("cached, reused") == 4, proc.stderr

@@ -1,0 +1,96 @@
+"""The local-cluster tooling's own behaviour, without starting a cluster."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ftmoe.cluster import ClusterError
+from ftmoe.cluster.local import ClusterSettings, LocalCluster
+from ftmoe.cluster.nodes import node_manifests
+from ftmoe.cluster.progress import Progress
+from ftmoe.cluster.toolchain import Toolchain, check_go, run_go
+
+
+def test_sixteen_nodes_shaped_like_the_paper() -> None:
+    nodes = node_manifests(16)
+    memory = [n["status"]["capacity"]["memory"] for n in nodes]
+    assert memory.count("4Gi") == 8 and memory.count("8Gi") == 8
+    assert len({n["metadata"]["name"] for n in nodes}) == 16
+    assert all(n["metadata"]["annotations"]["kwok.x-k8s.io/node"] == "fake" for n in nodes)
+    assert {n["metadata"]["labels"]["topology.kubernetes.io/zone"] for n in nodes} == {"zone-a", "zone-b", "zone-c"}
+    for n in nodes:
+        cap = n["status"]["capacity"]
+        assert set(cap) == {"cpu", "memory", "ephemeral-storage", "pods"}
+
+
+def test_zero_nodes_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        node_manifests(0)
+
+
+def test_busy_port_fails_before_any_build(tmp_path: Path) -> None:
+    class NoBuild(Toolchain):
+        def ensure(self, progress: Progress | None = None):  # type: ignore[no-untyped-def]
+            raise AssertionError("the port check must come before the build")
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        cluster = LocalCluster("busy", toolchain=NoBuild(root=tmp_path / "cache"), root=tmp_path / "state")
+        with pytest.raises(ClusterError, match=rf"port {port} is already in use.*--apiserver-port"):
+            cluster.up(ClusterSettings("busy", 1, port, 1), Progress(7, stream=sys.stderr))
+
+
+def test_missing_go_is_explained(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ClusterError, match="Go toolchain not found"):
+        check_go()
+
+
+def test_failed_module_download_is_explained(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    if subprocess.run(["go", "version"], capture_output=True).returncode != 0:
+        pytest.fail("Go is required to build the local cluster")
+    (tmp_path / "go.mod").write_text("module probe\n\ngo 1.24.0\n\nrequire example.invalid/nothing v1.0.0\n")
+    monkeypatch.setenv("GOPROXY", "off")
+    monkeypatch.setenv("GOMODCACHE", str(tmp_path / "modcache"))
+    with pytest.raises(ClusterError, match="A Go module download failed"):
+        run_go(["mod", "download"], tmp_path, "probe")
+
+
+def test_cached_toolchain_is_reused_without_go(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    class Cached(Toolchain):
+        def kubernetes_ok(self) -> bool:
+            return True
+
+        etcd_ok = kwok_ok = prometheus_ok = kubernetes_ok
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no Go: nothing may be built
+    lines: list[str] = []
+
+    class Capture:
+        def write(self, s: str) -> None:
+            lines.append(s)
+
+        def flush(self) -> None:
+            pass
+
+    Cached(root=tmp_path).ensure(Progress(4, stream=Capture()))  # type: ignore[arg-type]
+    assert sum("cached, reused" in line for line in lines) == 4
+
+
+def test_down_without_state_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert LocalCluster("nothing", root=tmp_path).down() is False
+    assert "not running" in capsys.readouterr().out
+
+
+def test_cli_rejects_zero_nodes(capsys: pytest.CaptureFixture[str]) -> None:
+    from ftmoe.cli import main
+
+    assert main(["cluster", "--name", "unit", "up", "--nodes", "0"]) == 1
+    assert "--nodes must be at least 1" in capsys.readouterr().err
