@@ -156,7 +156,7 @@ class LocalCluster:
         return binaries
 
     def _create_control_plane(self, binaries: Binaries, settings: ClusterSettings) -> None:
-        stages = sorted(str(p) for p in binaries.stages.glob("*.yaml"))
+        stages = sorted(str(p) for p in [*binaries.stages.glob("*.yaml"), *binaries.own_stages.glob("*.yaml")])
         args = [
             "create", "cluster",
             "--runtime=binary",

@@ -37,7 +37,8 @@ class Binaries:
     kwok: Path
     kwokctl: Path
     prometheus: Path
-    stages: Path
+    stages: Path  # kwok's stock stages, taken from its module
+    own_stages: Path  # the project's stages, shipped in the package
 
 
 def go_env(workdir: Path) -> dict[str, str]:
@@ -123,6 +124,7 @@ class Toolchain:
             kwokctl=self.bin / "kwokctl",
             prometheus=Path(shutil.which("prometheus") or "/usr/bin/prometheus"),
             stages=self.root / "stages",
+            own_stages=Path(__file__).parent / "stages",
         )
 
     def kubernetes_ok(self) -> bool:
@@ -136,7 +138,7 @@ class Toolchain:
         return f"etcd Version: {self.versions.etcd.lstrip('v')}" in binary_version(self.bin / "etcd")
 
     def kwok_ok(self) -> bool:
-        stages_ok = (self.root / "stages" / "pod-general.yaml").is_file()
+        stages_ok = all((self.root / "stages" / f).is_file() for f in ("node-initialize.yaml", "pod-general.yaml"))
         return (
             stages_ok
             and self.versions.kwok in binary_version(self.bin / "kwokctl")
@@ -260,7 +262,8 @@ class Toolchain:
         modroot = Path(run_go(["env", "GOMODCACHE"], workdir, "go env").strip()) / f"sigs.k8s.io/kwok@{v}"
         stages = self.root / "stages"
         stages.mkdir(exist_ok=True)
-        for group, folders in (("node", ("node/fast", "node/heartbeat")), ("pod-general", ("pod/general",))):
+        # The node heartbeat is our own (ftmoe/cluster/stages/), so the simulator's faults survive it.
+        for group, folders in (("node-initialize", ("node/fast",)), ("pod-general", ("pod/general",))):
             docs = [
                 p.read_text()
                 for folder in folders

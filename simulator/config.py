@@ -1,0 +1,117 @@
+"""Simulator configuration: hosts, workload and the fault model, with the paper's defaults."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+CLASS_NAMES: tuple[str, ...] = ("none", "cpu", "memory", "disk")
+NONE, CPU, MEMORY, DISK = range(4)
+
+# The FT-MoE paper's label shares (115,010 / 8,001 / 22,771 / 14,218 host-intervals).
+PAPER_SHARES = {"none": 0.719, "cpu": 0.050, "memory": 0.142, "disk": 0.089}
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class HostType:
+    name: str
+    cores: int
+    mhz_per_core: float
+    memory_bytes: float
+    disk_bytes: float
+    disk_bandwidth_bps: float  # sequential bytes/s at 100 % busy
+    network_bandwidth_bps: float
+    idle_watts: float  # power model: idle + (max - idle) * cpu utilisation
+    max_watts: float
+
+
+SMALL_HOST = HostType("sim-4g", 2, 2600.0, 4 * GIB, 50 * GIB, 200e6, 125e6, 60.0, 120.0)
+LARGE_HOST = HostType("sim-8g", 4, 2600.0, 8 * GIB, 100 * GIB, 400e6, 125e6, 90.0, 210.0)
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One root cause of a fault and the shape of its precursor."""
+
+    name: str
+    fault_type: int
+    weight: float  # share among the causes of its fault type
+    precursor: tuple[int, int]  # precursor length range in intervals (inclusive)
+    noise: float  # std of the jitter on the precursor's progress
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    """The fault process. Hazards are derived from target shares (see faults.hazards)."""
+
+    target_shares: dict[str, float] = field(default_factory=lambda: dict(PAPER_SHARES))
+    # Mean fault duration per type, in intervals (cpu, memory, disk).
+    duration: tuple[float, float, float] = (4.0, 8.0, 10.0)
+    # Share of faults of each type that strike without a precursor.
+    sudden_share: tuple[float, float, float] = (0.2, 0.2, 0.2)
+    refractory: int = 2  # healthy intervals after a fault ends
+    causes: tuple[Cause, ...] = (
+        Cause("cpu-runaway", CPU, 0.6, (3, 8), 0.08),
+        Cause("cpu-thermal-throttling", CPU, 0.4, (4, 10), 0.05),
+        Cause("memory-leak", MEMORY, 1.0, (5, 15), 0.05),
+        Cause("disk-filling", DISK, 0.4, (8, 20), 0.03),
+        Cause("disk-io-saturation", DISK, 0.3, (3, 8), 0.08),
+        Cause("disk-failing-device", DISK, 0.3, (6, 16), 0.10),
+    )
+
+
+def drifted_faults() -> FaultConfig:
+    """A different fault pattern for online-learning experiments: disk-failing and thermal
+    faults dominate, memory leaks are fast, precursors are shorter and noisier."""
+    return FaultConfig(
+        target_shares={"none": 0.70, "cpu": 0.10, "memory": 0.08, "disk": 0.12},
+        duration=(5.0, 6.0, 8.0),
+        sudden_share=(0.25, 0.25, 0.25),
+        causes=(
+            Cause("cpu-runaway", CPU, 0.2, (2, 5), 0.12),
+            Cause("cpu-thermal-throttling", CPU, 0.8, (3, 7), 0.10),
+            Cause("memory-leak", MEMORY, 1.0, (2, 6), 0.10),
+            Cause("disk-filling", DISK, 0.1, (5, 10), 0.05),
+            Cause("disk-io-saturation", DISK, 0.2, (2, 5), 0.12),
+            Cause("disk-failing-device", DISK, 0.7, (3, 8), 0.15),
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    hosts: int = 16
+    intervals: int = 10_000
+    seed: int = 0
+    interval_seconds: int = 300  # one Bitbrains sample per interval
+    # Containers arriving per interval ~ Normal(mean, std), per 16 hosts (scaled with H).
+    arrivals_mean: float = 2.5
+    arrivals_std: float = 1.0
+    lifetime_mean: float = 30.0  # intervals, geometric
+    initial_containers_per_host: float = 4.0
+    # Bitbrains VMs are larger than the paper's edge containers; usage is scaled down.
+    cpu_scale: float = 1.0
+    memory_scale: float = 0.25
+    io_scale: float = 1.0
+    base_memory_fraction: tuple[float, float] = (0.10, 0.20)
+    base_disk_fraction: tuple[float, float] = (0.30, 0.60)
+    overload_threshold: float = 0.92  # migrate containers off hosts above this utilisation
+    max_migrations_per_host: int = 2
+    response_time_ms: float = 100.0
+    sla_factor: float = 5.0  # SLA violated when response time exceeds this x the base
+    metric_noise: float = 0.02
+    faults: FaultConfig = field(default_factory=FaultConfig)
+    drift: FaultConfig | None = None
+    drift_at: int | None = None  # interval at which `drift` replaces `faults`
+
+    def host_types(self) -> list[HostType]:
+        """The first half of the hosts are small, the rest large, as in the paper."""
+        return [SMALL_HOST if i < self.hosts // 2 else LARGE_HOST for i in range(self.hosts)]
+
+    def with_(self, **changes: Any) -> SimConfig:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

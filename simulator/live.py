@@ -1,0 +1,377 @@
+"""Live mode: the simulator drives the local cluster's fake nodes in real time.
+
+Each simulated host is one fake node (``node-<i>``). Every ``--step-seconds`` the
+simulator advances one interval, serves the hosts' metrics in node_exporter style on
+``/metrics`` (counters advance in wall-clock seconds, so ``rate()`` gives the simulated
+utilisation), and mirrors fault starts and ends into node conditions: memory faults set
+MemoryPressure, disk faults DiskPressure, CPU faults PIDPressure. The conditions are set
+both directly and as ``condition.sim.ftmoe.io/<Type>`` annotations that the local
+cluster's node heartbeat (ftmoe/cluster/stages/node-heartbeat.yaml) keeps.
+
+Control endpoints on the same port: ``POST /inject?fault=memory-leak&node=node-3``,
+``POST /drift``, ``GET /state``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from ftmoe.simulator.config import CPU, DISK, MEMORY, SimConfig, drifted_faults
+from ftmoe.simulator.engine import F, Simulator
+from ftmoe.simulator.faults import FAULT
+from ftmoe.simulator.traces import load_pool
+
+log = logging.getLogger("ftmoe.simulator.live")
+
+CONDITION_FOR = {CPU: "PIDPressure", MEMORY: "MemoryPressure", DISK: "DiskPressure"}
+ANNOTATION = "condition.sim.ftmoe.io/{}"
+TARGET_FILE = "ftmoe-simulator.json"
+
+
+@dataclass
+class Counters:
+    """node_exporter-style counters per host, advanced by wall-clock time."""
+
+    cpu_idle: np.ndarray
+    cpu_busy: np.ndarray
+    pgmajfault: np.ndarray
+    io_time: np.ndarray
+    io_weighted: np.ndarray
+    reads: np.ndarray
+    writes: np.ndarray
+    read_bytes: np.ndarray
+    written_bytes: np.ndarray
+    rx_bytes: np.ndarray
+    tx_bytes: np.ndarray
+    mig_in: np.ndarray
+    mig_out: np.ndarray
+
+    @classmethod
+    def zeros(cls, hosts: int) -> Counters:
+        return cls(*[np.zeros(hosts) for _ in range(13)])
+
+
+class LiveState:
+    """The simulator plus what the exporter shows; one lock guards both."""
+
+    def __init__(self, sim: Simulator, nodes: list[str], step_seconds: float):
+        self.sim = sim
+        self.nodes = nodes
+        self.step_seconds = step_seconds
+        self.lock = threading.Lock()
+        self.features = np.zeros((sim.H, len(F)), dtype=np.float32)
+        self.labels = np.zeros(sim.H, dtype=np.int8)
+        self.counters = Counters.zeros(sim.H)
+        self.pending_injections: list[tuple[int, str, int | None]] = []
+
+    def advance(self) -> tuple[np.ndarray, np.ndarray]:
+        with self.lock:
+            for host, cause, precursor in self.pending_injections:
+                self.sim.inject(host, cause, precursor)
+            self.pending_injections.clear()
+            before = self.labels.copy()
+            features, labels, _ = self.sim.step()
+            self._accumulate(features, self.step_seconds)
+            self.features, self.labels = features, labels
+            return before, labels
+
+    def _accumulate(self, f: np.ndarray, dt: float) -> None:
+        c, cores = self.counters, self.sim.cores
+        util = f[:, F["cpu_utilisation"]].astype(float)
+        c.cpu_idle += (1 - util) * dt
+        c.cpu_busy += util * dt
+        c.pgmajfault += f[:, F["memory_major_faults_per_second"]] * dt
+        io = f[:, F["disk_io_utilisation"]].astype(float)
+        ops = np.maximum(io * 200.0, 0.1) * dt  # a nominal 200 IOPS at 100 % busy
+        c.io_time += io * dt
+        c.reads += ops / 2
+        c.writes += ops / 2
+        c.io_weighted += ops * f[:, F["disk_io_latency_seconds"]]
+        c.read_bytes += f[:, F["disk_read_bytes_per_second"]] * dt
+        c.written_bytes += f[:, F["disk_write_bytes_per_second"]] * dt
+        c.rx_bytes += f[:, F["network_receive_bytes_per_second"]] * dt
+        c.tx_bytes += f[:, F["network_transmit_bytes_per_second"]] * dt
+        # Migrations are counts per interval, not rates: they add up as they happen.
+        c.mig_in += f[:, F["migrations_in"]]
+        c.mig_out += f[:, F["migrations_out"]]
+        del cores
+
+    def state(self) -> dict[str, Any]:
+        with self.lock:
+            faults = self.sim.faults
+            return {
+                "interval": self.sim.t,
+                "nodes": {
+                    n: {
+                        "phase": ["healthy", "precursor", "fault", "recovering"][int(faults.phase[i])],
+                        "fault_type": ["none", "cpu", "memory", "disk"][int(self.labels[i])],
+                        "cause": faults.causes[int(faults.cause[i])].name if faults.cause[i] >= 0 else None,
+                    }
+                    for i, n in enumerate(self.nodes)
+                },
+            }
+
+
+class NodeExporterCollector(Collector):
+    """Serves the simulated hosts as node_exporter and kubelet series with a ``node`` label."""
+
+    def __init__(self, live: LiveState):
+        self.live = live
+
+    def collect(self) -> Iterable[Any]:
+        live = self.live
+        with live.lock:
+            f, c, sim, nodes = live.features.copy(), live.counters, live.sim, live.nodes
+            cores = sim.cores.astype(int)
+            cpu = CounterMetricFamily("node_cpu_seconds_total", "Seconds the CPUs spent in each mode.", labels=["node", "cpu", "mode"])
+            freq = GaugeMetricFamily("node_cpu_scaling_frequency_hertz", "Current CPU frequency.", labels=["node", "cpu"])
+            fmax = GaugeMetricFamily("node_cpu_scaling_frequency_max_hertz", "Maximum CPU frequency.", labels=["node", "cpu"])
+            for h, node in enumerate(nodes):
+                for k in range(cores[h]):
+                    cpu.add_metric([node, str(k), "idle"], float(c.cpu_idle[h]))
+                    cpu.add_metric([node, str(k), "user"], float(c.cpu_busy[h]))
+                    hz = sim.cpu_capacity[h] / sim.cores[h] * 1e6
+                    freq.add_metric([node, str(k)], float(hz * f[h, F["cpu_frequency_ratio"]]))
+                    fmax.add_metric([node, str(k)], float(hz))
+            yield from (cpu, freq, fmax)
+
+            def gauge(name: str, doc: str, values: np.ndarray, extra: dict[str, str] | None = None) -> GaugeMetricFamily:
+                extra = extra or {}
+                g = GaugeMetricFamily(name, doc, labels=["node", *extra])
+                for h, node in enumerate(nodes):
+                    g.add_metric([node, *extra.values()], float(values[h]))
+                return g
+
+            def counter(name: str, doc: str, values: np.ndarray, extra: dict[str, str] | None = None) -> CounterMetricFamily:
+                extra = extra or {}
+                m = CounterMetricFamily(name, doc, labels=["node", *extra])
+                for h, node in enumerate(nodes):
+                    m.add_metric([node, *extra.values()], float(values[h]))
+                return m
+
+            total = sim.memory_capacity
+            used = f[:, F["memory_used_fraction"]]
+            disk = {"device": "vda", "mountpoint": "/", "fstype": "ext4"}
+            dev = {"device": "vda"}
+            net = {"device": "eth0"}
+            yield gauge("node_load1", "1m load average.", f[:, F["load_per_core"]] * sim.cores)
+            yield gauge("node_memory_MemTotal_bytes", "Memory information field MemTotal_bytes.", total)
+            yield gauge("node_memory_MemAvailable_bytes", "Memory information field MemAvailable_bytes.", total * (1 - used))
+            yield counter("node_vmstat_pgmajfault", "/proc/vmstat information field pgmajfault.", c.pgmajfault)
+            yield gauge("node_filesystem_size_bytes", "Filesystem size in bytes.", sim.disk_capacity, disk)
+            yield gauge("node_filesystem_avail_bytes", "Filesystem space available to non-root users in bytes.",
+                        sim.disk_capacity * (1 - f[:, F["disk_used_fraction"]]), disk)
+            yield counter("node_disk_io_time_seconds_total", "Total seconds spent doing I/Os.", c.io_time, dev)
+            yield counter("node_disk_io_time_weighted_seconds_total", "The weighted # of seconds spent doing I/Os.", c.io_weighted, dev)
+            yield counter("node_disk_reads_completed_total", "The total number of reads completed successfully.", c.reads, dev)
+            yield counter("node_disk_writes_completed_total", "The total number of writes completed successfully.", c.writes, dev)
+            yield counter("node_disk_read_bytes_total", "The total number of bytes read successfully.", c.read_bytes, dev)
+            yield counter("node_disk_written_bytes_total", "The total number of bytes written successfully.", c.written_bytes, dev)
+            yield counter("node_network_receive_bytes_total", "Network device statistic receive_bytes.", c.rx_bytes, net)
+            yield counter("node_network_transmit_bytes_total", "Network device statistic transmit_bytes.", c.tx_bytes, net)
+            yield gauge("kubelet_running_containers", "Number of containers currently running.", f[:, F["running_containers"]],
+                        {"container_state": "running"})
+            yield counter("ftmoe_node_migrations_in_total", "Containers that moved onto the node.", c.mig_in)
+            yield counter("ftmoe_node_migrations_out_total", "Containers that moved off the node.", c.mig_out)
+            yield gauge("ftmoe_sim_fault_label", "The simulator's ground truth: 0 none, 1 cpu, 2 memory, 3 disk.", live.labels)
+            yield gauge("ftmoe_sim_interval", "Intervals simulated so far.", np.full(len(nodes), sim.t))
+
+
+def make_handler(live: LiveState, registry: CollectorRegistry) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, fmt: str, *args: Any) -> None:
+            log.debug(fmt, *args)
+
+        def _reply(self, code: int, body: bytes, ctype: str = "application/json") -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            path = urlparse(self.path).path
+            if path == "/metrics":
+                self._reply(200, generate_latest(registry), "text/plain; version=0.0.4; charset=utf-8")
+            elif path == "/state":
+                self._reply(200, json.dumps(live.state()).encode())
+            elif path == "/healthz":
+                self._reply(200, b"ok", "text/plain")
+            else:
+                self._reply(404, b'{"error": "try /metrics, /state or POST /inject"}')
+
+        def do_POST(self) -> None:  # noqa: N802
+            url = urlparse(self.path)
+            q = {k: v[0] for k, v in parse_qs(url.query).items()}
+            try:
+                if url.path == "/inject":
+                    host = node_index(live.nodes, q.get("node", ""))
+                    cause = q.get("fault", "")
+                    names = [c.name for c in live.sim.faults.causes]
+                    if cause not in names:
+                        raise ValueError(f"unknown fault {cause!r}; choose one of: {', '.join(names)}")
+                    precursor = int(q["precursor"]) if "precursor" in q else None
+                    with live.lock:
+                        live.pending_injections.append((host, cause, precursor))
+                    self._reply(202, json.dumps({"injected": cause, "node": live.nodes[host]}).encode())
+                elif url.path == "/drift":
+                    with live.lock:
+                        live.sim.faults.set_config(drifted_faults())
+                    self._reply(202, b'{"drift": true}')
+                else:
+                    self._reply(404, b'{"error": "unknown endpoint"}')
+            except ValueError as err:
+                self._reply(400, json.dumps({"error": str(err)}).encode())
+
+    return Handler
+
+
+def node_index(nodes: list[str], name: str) -> int:
+    if name not in nodes:
+        raise ValueError(f"unknown node {name!r}; simulated nodes are {nodes[0]} .. {nodes[-1]}")
+    return nodes.index(name)
+
+
+def parse_injection(spec: str) -> tuple[str, str, int]:
+    """``memory-leak:node-3`` or ``memory-leak:node-3@10`` (start at interval 10)."""
+    try:
+        cause, rest = spec.split(":", 1)
+        node, _, at = rest.partition("@")
+        return cause, node, int(at) if at else 0
+    except ValueError as err:
+        raise ValueError(f"--inject {spec!r}: expected FAULT:NODE[@INTERVAL], e.g. memory-leak:node-3") from err
+
+
+class NodeConditions:
+    """Mirrors fault starts and ends into node conditions through the API server."""
+
+    def __init__(self, kubeconfig: Path):
+        from kubernetes import client, config
+
+        self.api = client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
+
+    def set(self, node: str, condition: str, active: bool, message: str) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        status = "True" if active else "False"
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        annotations = {ANNOTATION.format(condition): status if active else None,
+                       ANNOTATION.format("message"): message if active else None}
+        try:
+            self.api.patch_node(node, {"metadata": {"annotations": annotations}})
+            self.api.patch_node_status(node, {"status": {"conditions": [{
+                "type": condition, "status": status,
+                "reason": "SimulatedFault" if active else "SimulatedRecovery",
+                "message": message, "lastHeartbeatTime": now, "lastTransitionTime": now,
+            }]}})
+        except ApiException as err:
+            log.warning("could not set %s=%s on %s: %s", condition, status, node, err.reason)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cluster", default="ftmoe", help="local cluster name (for its kubeconfig and Prometheus targets)")
+    p.add_argument("--kubeconfig", type=Path, help="kubeconfig to use instead of the local cluster's")
+    p.add_argument("--targets-dir", type=Path, help="Prometheus file_sd folder (default: the local cluster's)")
+    p.add_argument("--port", type=int, default=9105, help="port for /metrics and the control endpoints")
+    p.add_argument("--step-seconds", type=float, default=5.0, help="wall-clock seconds per simulated interval")
+    p.add_argument("--fault-rate", type=float, default=1.0,
+                   help="scale of the random fault rate (0: only injected faults; 1: the paper's rates)")
+    p.add_argument("--inject", action="append", default=[], metavar="FAULT:NODE[@INTERVAL]",
+                   help="inject a fault, e.g. memory-leak:node-3 (repeatable)")
+    p.add_argument("--drift-at", type=int, help="switch to the drifted fault pattern at this interval")
+    p.add_argument("--intervals", type=int, help="stop after this many intervals (default: run until interrupted)")
+    p.add_argument("--no-conditions", action="store_true", help="do not touch node conditions")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ftmoe.cluster.local import LocalCluster
+
+    cluster = LocalCluster(args.cluster)
+    kubeconfig = args.kubeconfig or cluster.kubeconfig
+    targets_dir = args.targets_dir or cluster.targets_dir
+    injections = [parse_injection(s) for s in args.inject]
+    nodes = discover_nodes(kubeconfig) if kubeconfig.is_file() else []
+    if not nodes:
+        print(f"error: no kwok nodes found through {kubeconfig}; start the cluster with `ftmoe cluster up`", file=sys.stderr)
+        return 1
+    config = SimConfig(hosts=len(nodes), intervals=args.intervals or 10**9, seed=args.seed)
+    if args.drift_at is not None:
+        config = config.with_(drift=drifted_faults(), drift_at=args.drift_at)
+    sim = Simulator(config, load_pool())
+    sim.faults.hazard_scale = args.fault_rate
+    for cause, node, _ in injections:
+        node_index(nodes, node)
+        if cause not in [c.name for c in sim.faults.causes]:
+            print(f"error: unknown fault {cause!r}; choose one of: {', '.join(c.name for c in sim.faults.causes)}", file=sys.stderr)
+            return 1
+    live = LiveState(sim, nodes, args.step_seconds)
+    registry = CollectorRegistry()
+    registry.register(NodeExporterCollector(live))
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(live, registry))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    targets_dir.mkdir(parents=True, exist_ok=True)
+    target = targets_dir / TARGET_FILE
+    target.write_text(json.dumps([{"targets": [f"127.0.0.1:{args.port}"], "labels": {"job": "ftmoe-simulator"}}]))
+    conditions = None if args.no_conditions else NodeConditions(kubeconfig)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"serving {len(nodes)} simulated nodes on http://127.0.0.1:{args.port}/metrics, one interval every "
+          f"{args.step_seconds:g}s; registered in {target}", file=sys.stderr, flush=True)
+    try:
+        while not stop.is_set() and (args.intervals is None or sim.t < args.intervals):
+            for cause, node, at in injections:
+                if at == sim.t:
+                    live.pending_injections.append((nodes.index(node), cause, None))
+            before, after = live.advance()
+            for h in np.flatnonzero(before != after):
+                if conditions is None:
+                    break
+                old, new = int(before[h]), int(after[h])
+                if old:
+                    conditions.set(nodes[h], CONDITION_FOR[old], False, "fault ended")
+                if new:
+                    cause = sim.faults.causes[int(sim.faults.cause[h])].name
+                    conditions.set(nodes[h], CONDITION_FOR[new], True, f"simulated {cause}")
+                log.info("interval %d: %s %s -> %s", sim.t - 1, nodes[h], old, new)
+            stop.wait(args.step_seconds)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        target.unlink(missing_ok=True)
+        server.shutdown()
+        if conditions is not None:
+            for h in np.flatnonzero(sim.faults.phase == FAULT):
+                conditions.set(nodes[h], CONDITION_FOR[int(sim.faults.fault_type[h])], False, "simulator stopped")
+    return 0
+
+
+def discover_nodes(kubeconfig: Path) -> list[str]:
+    """The cluster's kwok nodes, in the simulator's host order (node-0, node-1, ...)."""
+    from kubernetes import client, config
+
+    api = client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
+    names = [n.metadata.name for n in api.list_node().items if (n.metadata.annotations or {}).get("kwok.x-k8s.io/node") == "fake"]
+
+    def key(name: str) -> tuple[int, str]:
+        tail = name.rsplit("-", 1)[-1]
+        return (int(tail), name) if tail.isdigit() else (10**9, name)
+
+    return sorted(names, key=key)
