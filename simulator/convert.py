@@ -80,7 +80,7 @@ def from_prometheus(export: Path, step_seconds: float | None = None, node_label:
             node = s.get("metric", {}).get(node_label)
             if node is None:
                 raise DatasetError(f"{export}: a series of feature {name!r} has no {node_label!r} label: {s.get('metric')}. "
-                                   "Fix: aggregate the query `by ({node_label})` before exporting")
+                                   f"Fix: aggregate the query `by ({node_label})` before exporting")
             per_node[node] = {float(ts): float(v) for ts, v in s["values"]}
             stamps.update(per_node[node])
         series[name] = per_node

@@ -127,8 +127,9 @@ class Simulator:
         self.qos = QoS(hosts=H, interval_seconds=config.interval_seconds)
         self.migration_log: list[tuple[int, int, int]] = []
         self._arrival_scale = H / 16.0
+        view = self._view()
         for _ in range(int(round(config.initial_containers_per_host * H))):
-            self._spawn(initial=True)
+            self._spawn(view)
 
     # -- containers -----------------------------------------------------------------------
 
@@ -151,7 +152,9 @@ class Simulator:
         u[:, 2:4] *= self.config.io_scale
         return u
 
-    def _spawn(self, initial: bool = False) -> None:
+    def _spawn(self, view: HostView) -> None:
+        """Place one new container; ``view`` is updated in place so that a burst of
+        arrivals sees the load of the ones placed before it."""
         if self.n_containers == len(self.c_vm):
             self._grow()
         c = self.n_containers
@@ -160,9 +163,11 @@ class Simulator:
         self.c_start[c] = self.t
         self.c_end[c] = self.t + 1 + self.rng.geometric(1.0 / self.config.lifetime_mean)
         demand = self._demand(np.array([c]))[0]
-        host = self.scheduler.place(self._view(), float(demand[0]), float(demand[1]))
+        host = self.scheduler.place(view, float(demand[0]), float(demand[1]))
         if host < 0:
             return  # the cluster is full: the request is dropped
+        view.cpu_used[host] += demand[0]
+        view.memory_used[host] += demand[1]
         self.c_host[c] = host
         self.c_alive[c] = True
         self.n_containers += 1
@@ -222,13 +227,20 @@ class Simulator:
             elif a.kind == "migrate" and 0 <= a.container < self.n_containers and self.c_alive[a.container]:
                 moves.append((a.container, int(self.c_host[a.container]), a.target))
         self.pending = []
-        done = []
+        done: list[tuple[int, int, int]] = []
+        if not moves:
+            return done
+        view = self._view()
         for c, src, target in moves:
+            d = self._demand(np.array([c]))[0]
             if target < 0:
-                d = self._demand(np.array([c]))[0]
-                target = self.scheduler.place(self._view(), float(d[0]), float(d[1]))
+                target = self.scheduler.place(view, float(d[0]), float(d[1]))
             if target < 0 or target == src:
                 continue
+            view.cpu_used[src] -= d[0]
+            view.memory_used[src] -= d[1]
+            view.cpu_used[target] += d[0]
+            view.memory_used[target] += d[1]
             self._move(c, target)
             done.append((self.t, src, target))
         return done
@@ -253,8 +265,10 @@ class Simulator:
         ended = alive[self.c_end[alive] <= t]
         self.c_alive[ended] = False
         arrivals = max(0, int(round(self.rng.normal(cfg.arrivals_mean, cfg.arrivals_std) * self._arrival_scale)))
-        for _ in range(arrivals):
-            self._spawn()
+        if arrivals:
+            view = self._view()
+            for _ in range(arrivals):
+                self._spawn(view)
 
         progress = self._progress = self.faults.progress(t)
         ids = self.alive_ids()

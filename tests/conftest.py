@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,19 +17,26 @@ TEST_PROMETHEUS_PORT = 29090
 
 
 @pytest.fixture(scope="session")
-def cluster_kubeconfig() -> Iterator[Path]:
-    """A kubeconfig for a real cluster: FTMOE_KUBECONFIG if set, else the local cluster."""
-    explicit = os.environ.get("FTMOE_KUBECONFIG")
-    if explicit:
-        yield Path(explicit)
+def local_cluster() -> Iterator[Any]:
+    """The local cluster (started once per session), or None when FTMOE_KUBECONFIG
+    points the tests at another cluster."""
+    if os.environ.get("FTMOE_KUBECONFIG"):
+        yield None
         return
     from ftmoe.cluster.local import ClusterSettings, LocalCluster
 
     cluster = LocalCluster(TEST_CLUSTER)
     cluster.up(ClusterSettings(TEST_CLUSTER, 16, TEST_APISERVER_PORT, TEST_PROMETHEUS_PORT))
-    yield cluster.kubeconfig
+    yield cluster
     if not os.environ.get("FTMOE_KEEP_CLUSTER"):
         cluster.down(quiet=True)
+
+
+@pytest.fixture(scope="session")
+def cluster_kubeconfig(local_cluster: Any) -> Path:
+    """A kubeconfig for a real cluster: FTMOE_KUBECONFIG if set, else the local cluster."""
+    explicit = os.environ.get("FTMOE_KUBECONFIG")
+    return Path(explicit) if explicit else local_cluster.kubeconfig
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,132 @@
+"""Live mode: the exporter's output, its control endpoints, and (on the local cluster)
+Prometheus scraping it and a fault turning a node condition True."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from ftmoe.simulator.config import SimConfig
+from ftmoe.simulator.engine import Simulator
+from ftmoe.simulator.features import FEATURES, render_query
+from ftmoe.simulator.live import LiveState, NodeExporterCollector, parse_injection
+from ftmoe.simulator.traces import TracePool
+
+NODES = [f"node-{i}" for i in range(4)]
+
+
+@pytest.fixture()
+def live(pool: TracePool) -> LiveState:
+    state = LiveState(Simulator(SimConfig(hosts=4, intervals=100, seed=0), pool), NODES, step_seconds=5.0)
+    for _ in range(3):
+        state.advance()
+    return state
+
+
+def test_exposition_parses_and_covers_every_query(live: LiveState) -> None:
+    registry = CollectorRegistry()
+    registry.register(NodeExporterCollector(live))
+    text = generate_latest(registry).decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    # every metric named in a default feature query is served
+    import re
+
+    for feature in FEATURES:
+        for metric in re.findall(r"\b((?:node|kubelet|ftmoe)_[a-zA-Z0-9_]+)\{", feature.promql):
+            base = metric.removesuffix("_total")
+            assert base in families or metric in families, (feature.name, metric)
+    idle = [s for s in families["node_cpu_seconds"].samples if s.labels["mode"] == "idle"]
+    assert {s.labels["node"] for s in idle} == set(NODES)
+    # counters advance with wall time: 3 intervals of 5 s, idle + busy = 15 s per cpu
+    busy = {(s.labels["node"], s.labels["cpu"]): s.value for s in families["node_cpu_seconds"].samples if s.labels["mode"] == "user"}
+    for s in idle:
+        assert s.value + busy[(s.labels["node"], s.labels["cpu"])] == pytest.approx(15.0)
+    mem = {s.labels["node"]: s.value for s in families["node_memory_MemTotal_bytes"].samples}
+    assert mem["node-0"] == 4 * 1024**3 and mem["node-3"] == 8 * 1024**3
+
+
+def test_injection_spec() -> None:
+    assert parse_injection("memory-leak:node-3") == ("memory-leak", "node-3", 0)
+    assert parse_injection("disk-filling:node-1@12") == ("disk-filling", "node-1", 12)
+    with pytest.raises(ValueError, match="FAULT:NODE"):
+        parse_injection("memory-leak")
+
+
+def test_injected_fault_happens(live: LiveState) -> None:
+    live.sim.faults.hazard_scale = 0.0
+    live.pending_injections.append((2, "memory-leak", 2))
+    seen = []
+    for _ in range(30):
+        _, labels = live.advance()
+        seen.append(int(labels[2]))
+    assert 2 in seen  # memory fault on node-2
+    assert live.state()["nodes"]["node-2"]["phase"] in {"fault", "recovering", "healthy"}
+
+
+def wait_for(fn, timeout: float, what: str) -> Any:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def prom_query(url: str, query: str) -> list[dict]:
+    with urllib.request.urlopen(f"{url}/api/v1/query?" + urllib.parse.urlencode({"query": query}), timeout=10) as resp:
+        return json.load(resp)["data"]["result"]
+
+
+@pytest.mark.cluster
+def test_live_mode_feeds_prometheus_and_node_conditions(local_cluster: Any, local_cluster_name: str, tmp_path: Path) -> None:
+    if local_cluster is None:
+        pytest.skip("needs the local cluster's Prometheus; FTMOE_KUBECONFIG points elsewhere")
+    from kubernetes import client, config
+
+    port = 29105
+    ftmoe = Path(sys.executable).parent / "ftmoe"
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen(
+        [str(ftmoe), "simulate", "serve", "--cluster", local_cluster_name, "--port", str(port), "--step-seconds", "1",
+         "--fault-rate", "0", "--inject", "memory-leak:node-3@2"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    api = client.CoreV1Api(config.new_client_from_config(config_file=str(local_cluster.kubeconfig)))
+    try:
+        prom = local_cluster.prometheus_url
+        # Prometheus discovers the simulator through the file_sd target and scrapes it.
+        query = render_query("memory_used_fraction")
+        series = wait_for(lambda: (r := prom_query(prom, query)) and len(r) == 16 and r, 90, "16 node series in Prometheus")
+        assert {s["metric"]["node"] for s in series} == {f"node-{i}" for i in range(16)}
+        assert all(0 < float(s["value"][1]) < 1 for s in series)
+        rate_query = render_query("cpu_utilisation", window="30s")
+        wait_for(lambda: len(prom_query(prom, rate_query)) == 16, 60, "cpu_utilisation from rate() over the counters")
+
+        def memory_pressure() -> bool:
+            conds = api.read_node("node-3").status.conditions
+            return any(c.type == "MemoryPressure" and c.status == "True" for c in conds)
+
+        wait_for(memory_pressure, 60, "MemoryPressure=True on node-3")
+        node = api.read_node("node-3")
+        assert node.metadata.annotations.get("condition.sim.ftmoe.io/MemoryPressure") == "True"
+        # the other nodes stay healthy: only injected faults at --fault-rate 0
+        others = [n for n in api.list_node().items if n.metadata.name != "node-3"]
+        assert not any(c.type == "MemoryPressure" and c.status == "True" for n in others for c in n.status.conditions)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert not (local_cluster.targets_dir / "ftmoe-simulator.json").exists()
