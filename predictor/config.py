@@ -1,0 +1,39 @@
+"""The FT-MoE architecture's settings, with the paper's defaults."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+@dataclass
+class ModelConfig:
+    features: int  # F, taken from the dataset
+    classes: int  # K fault classes, excluding "none" (cpu, memory, disk -> 3)
+    window: int = 6  # W past intervals seen per prediction
+    hidden: int = 32  # d, width of every path
+    graph_layers: int = 2
+    graph_heads: int = 2
+    experts: int = 12  # the paper's 12 experts
+    k_max: int = 8  # the paper's maximum of 8 active experts per input
+    cmha_heads: int = 4
+    embedding: int = 8  # fault embedding dimension (FFN_C output)
+    dropout: float = 0.1
+    gate: str = "eagate"  # "eagate" | "topk" (ablation: static top-k)
+    static_k: int = 2  # experts per input for the static top-k ablation
+    use_graph: bool = True  # ablation: no schedule-aware graph encoder
+    use_cmha: bool = True  # ablation: no cross multi-head attention
+    cmha_chunk: int = 1024  # queries per chunk, bounds CMHA memory at large H
+    feature_names: list[str] = field(default_factory=list)
+    class_names: list[str] = field(default_factory=list)  # all classes, "none" first
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"model config has unknown keys {sorted(unknown)}: written by a newer ftmoe?")
+        return cls(**d)

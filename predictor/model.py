@@ -1,0 +1,66 @@
+"""FT-MoE, read top to bottom.
+
+    input  x [B, W, H, F] (a window of W intervals of H hosts' F normalised features)
+           edge_index [2, E] (the batch's schedule graphs, node ids offset by b * H)
+    1. host encoder:  h = MLP(flatten_W(x))                          [B*H, d]
+    2. graph path:    g = GATv2 encoder(h, edges)                    [B*H, d]
+    3. MoE path:      m = FaultAdaptiveMoE(h)  (EAGate, Top-any)     [B*H, d]
+    4. fusion:        c = LayerNorm(m + CMHA(q=m, kv=g))             [B, H, d]
+    5. heads:         detection logits [B, H, 2]; fault embedding [B, H, e]
+
+Ablations (config): gate="topk"; use_cmha=False (c = LayerNorm(m + g)); use_graph=False
+(g = h, no message passing over migrations).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ftmoe.predictor.cmha import CrossMultiHeadAttention
+from ftmoe.predictor.config import ModelConfig
+from ftmoe.predictor.graph_encoder import ScheduleGraphEncoder
+from ftmoe.predictor.heads import ClassificationHead, DetectionHead
+from ftmoe.predictor.moe import FaultAdaptiveMoE
+
+
+@dataclass
+class Output:
+    logits: torch.Tensor  # [B, H, 2]
+    embedding: torch.Tensor  # [B, H, e]
+    fault_probability: torch.Tensor  # [B, H]
+    type_probability: torch.Tensor  # [B, H, K]
+
+
+class FTMoE(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = c = config
+        self.host_encoder = nn.Sequential(
+            nn.Linear(c.window * c.features, c.hidden), nn.GELU(), nn.Dropout(c.dropout), nn.Linear(c.hidden, c.hidden), nn.LayerNorm(c.hidden)
+        )
+        self.graph = ScheduleGraphEncoder(c.hidden, c.graph_layers, c.graph_heads, c.dropout) if c.use_graph else None
+        self.moe = FaultAdaptiveMoE(c.hidden, c.experts, c.k_max, c.dropout, c.gate, c.static_k)
+        self.cmha = CrossMultiHeadAttention(c.hidden, c.cmha_heads, c.dropout, c.cmha_chunk) if c.use_cmha else None
+        self.norm = nn.LayerNorm(c.hidden)
+        self.detect = DetectionHead(c.hidden)
+        self.classify = ClassificationHead(c.hidden, c.embedding, c.classes)
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> Output:
+        B, W, H, F = x.shape
+        h = self.host_encoder(x.permute(0, 2, 1, 3).reshape(B * H, W * F))
+        g = self.graph(h, edge_index) if self.graph is not None else h
+        m = self.moe(h)
+        m3, g3 = m.view(B, H, -1), g.view(B, H, -1)
+        fused = m3 + self.cmha(m3, g3) if self.cmha is not None else m3 + g3
+        c = self.norm(fused)
+        logits = self.detect(c)
+        z = self.classify(c.reshape(B * H, -1))
+        return Output(
+            logits=logits,
+            embedding=z.view(B, H, -1),
+            fault_probability=torch.softmax(logits, dim=-1)[..., 1],
+            type_probability=self.classify.type_probabilities(z).view(B, H, -1),
+        )
