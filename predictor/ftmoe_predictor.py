@@ -1,0 +1,189 @@
+"""FT-MoE behind the Predictor interface: training, inference and model files."""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from ftmoe.predictor import losses
+from ftmoe.predictor.base import WEIGHTS_FILE, Prediction, Predictor, TrainOptions, best_threshold
+from ftmoe.predictor.config import ModelConfig
+from ftmoe.predictor.data import Normaliser, Splits, WindowSet, check_features, collate, migration_edges
+from ftmoe.predictor.metrics import detection
+from ftmoe.predictor.model import FTMoE
+from ftmoe.simulator.dataset import Dataset
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+
+
+class FTMoEPredictor(Predictor):
+    kind = "ftmoe"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model: FTMoE | None = None
+        self.normaliser: Normaliser | None = None
+        self.loss_weights = losses.LossWeights()
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def build(self, config: ModelConfig) -> FTMoE:
+        self.model = FTMoE(config)
+        return self.model
+
+    def loader(self, features: np.ndarray, labels: np.ndarray, edges: list[np.ndarray], ends: np.ndarray,
+               batch: int, shuffle: bool, seed: int = 0) -> torch.utils.data.DataLoader:
+        ws = WindowSet(features, labels, edges, ends, self.window, self.lead)
+        gen = torch.Generator().manual_seed(seed)
+        return torch.utils.data.DataLoader(ws, batch_size=batch, shuffle=shuffle, collate_fn=collate, generator=gen)
+
+    def loss(self, out: Any, y: torch.Tensor, pos_weight: float) -> tuple[torch.Tensor, dict[str, float]]:
+        assert self.model is not None
+        faulty = y > 0
+        fault_class = torch.where(faulty, y - 1, torch.full_like(y, -1)).reshape(-1)
+        l_d = losses.detection_loss(out.logits, faulty, pos_weight)
+        l_c = losses.triplet_loss(out.embedding.reshape(-1, out.embedding.shape[-1]), self.model.classify.prototypes,
+                                  fault_class, self.loss_weights.margin)
+        gate = self.model.moe.last
+        l_es = losses.expert_selection_loss(gate.similarity) if gate is not None else out.logits.sum() * 0
+        w = self.loss_weights
+        total = w.detection * l_d + w.classification * l_c + w.expert_selection * l_es
+        return total, {"detection": l_d.item(), "classification": l_c.item(), "expert_selection": l_es.item()}
+
+    @torch.no_grad()
+    def _infer(self, loader: torch.utils.data.DataLoader) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        assert self.model is not None
+        self.model.eval()
+        probs, types, ys = [], [], []
+        for x, y, e, _ in loader:
+            out = self.model(x, e)
+            probs.append(out.fault_probability.numpy())
+            types.append(out.type_probability.numpy())
+            ys.append(y.numpy())
+        return np.concatenate(probs), np.concatenate(types), np.concatenate(ys)
+
+    # -- training ---------------------------------------------------------------------------
+
+    def fit(self, ds: Dataset, splits: Splits, options: TrainOptions, progress: bool = True) -> dict[str, Any]:
+        seed_everything(options.seed)
+        self.feature_names = list(ds.feature_names)
+        self.class_names = list(ds.class_names)
+        self.window, self.lead = options.window, options.lead
+        T = ds.shape[0]
+        train_end = int(splits.train.max()) + 1 if len(splits.train) else T
+        self.normaliser = Normaliser.fit(ds.features[:train_end])
+        x = self.normaliser(ds.features)
+        edges = migration_edges(ds.migrations, T)
+        train_ends = splits.train
+        if options.max_train_windows and len(train_ends) > options.max_train_windows:
+            rng = np.random.default_rng(options.seed)
+            train_ends = np.sort(rng.choice(train_ends, options.max_train_windows, replace=False))
+        config = ModelConfig(features=ds.shape[2], classes=len(ds.class_names) - 1, window=options.window,
+                             feature_names=self.feature_names, class_names=self.class_names, **options.overrides)
+        model = self.build(config)
+        train_labels = ds.labels[train_ends + self.lead]
+        pos = float((train_labels > 0).mean())
+        pos_weight = math.sqrt((1 - pos) / pos) if 0 < pos < 1 else 1.0
+        opt = torch.optim.AdamW(model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=options.lr_step, gamma=options.lr_gamma)
+        train_dl = self.loader(x, ds.labels, edges, train_ends, options.batch_size, True, options.seed)
+        val_dl = self.loader(x, ds.labels, edges, splits.val, 256, False)
+        history: list[dict[str, float]] = []
+        best_f1, best_state, best_threshold_, bad = -1.0, None, 0.5, 0
+        for epoch in range(options.epochs):
+            model.train()
+            parts: dict[str, float] = {}
+            bar = tqdm(train_dl, desc=f"epoch {epoch + 1}/{options.epochs}", unit="batch", file=sys.stderr,
+                       disable=not progress, leave=False, mininterval=1.0)
+            for xb, yb, eb, _ in bar:
+                out = model(xb, eb)
+                total, p = self.loss(out, yb, pos_weight)
+                opt.zero_grad()
+                total.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+                opt.step()
+                self.after_step(out, yb)
+                for k, v in p.items():
+                    parts[k] = parts.get(k, 0.0) + v / len(train_dl)
+                bar.set_postfix(loss=f"{float(total):.3f}")
+            sched.step()
+            prob, _, y = self._infer(val_dl)
+            th = best_threshold(prob, y > 0)
+            f1 = detection(y, prob >= th)["f1"]
+            row = {"epoch": epoch + 1, "val_f1": f1, "threshold": th, "lr": opt.param_groups[0]["lr"], **parts}
+            history.append(row)
+            if progress:
+                print(f"epoch {epoch + 1:3d}  loss D {parts.get('detection', 0):.3f} C {parts.get('classification', 0):.3f} "
+                      f"ES {parts.get('expert_selection', 0):.3f}  val F1 {f1:.4f} (threshold {th:.3f})", file=sys.stderr)
+            if f1 > best_f1 + 1e-4:
+                best_f1, best_state, best_threshold_, bad = f1, copy.deepcopy(model.state_dict()), th, 0
+            else:
+                bad += 1
+                if bad >= options.patience:
+                    if progress:
+                        print(f"early stop: no validation F1 gain in {bad} epochs (best {best_f1:.4f})", file=sys.stderr)
+                    break
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        self.threshold = best_threshold_
+        self.info = {"val_f1": best_f1, "epochs_run": len(history), "experts": model.moe.n_experts,
+                     "architecture": config.to_dict(), "train_windows": int(len(train_ends))}
+        return {"history": history, "best_val_f1": best_f1}
+
+    def after_step(self, out: Any, y: torch.Tensor) -> None:
+        """The moving-average half of the hybrid prototype update."""
+        assert self.model is not None
+        faulty = y > 0
+        fault_class = torch.where(faulty, y - 1, torch.full_like(y, -1)).reshape(-1)
+        self.model.classify.update_prototypes(out.embedding.detach().reshape(-1, out.embedding.shape[-1]), fault_class)
+
+    # -- inference --------------------------------------------------------------------------
+
+    def predict_arrays(self, features: np.ndarray, migrations: np.ndarray, ends: np.ndarray) -> Prediction:
+        if self.model is None or self.normaliser is None:
+            raise RuntimeError("the model is not trained or loaded")
+        T, H, _ = features.shape
+        x = self.normaliser(features)
+        edges = migration_edges(migrations, T)
+        # Targets beyond the data are unknown at inference time; pad labels with zeros.
+        labels = np.zeros((T + self.lead, H), dtype=np.int8)
+        prob, types, _ = self._infer(self.loader(x, labels, edges, np.asarray(ends), 256, False))
+        return Prediction(prob, types, self.threshold)
+
+    # -- files ------------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        assert self.model is not None and self.normaliser is not None
+        return {"architecture": self.model.config.to_dict(), "normalisation": self.normaliser.to_dict(),
+                "experts": self.model.moe.n_experts}
+
+    def save_weights(self, folder: Path) -> None:
+        assert self.model is not None
+        save_file({k: v.contiguous() for k, v in self.model.state_dict().items()}, str(folder / WEIGHTS_FILE))
+
+    def load_state(self, state: dict[str, Any], folder: Path) -> None:
+        config = ModelConfig.from_dict(state["architecture"])
+        config.experts = int(state.get("experts", config.experts))
+        self.normaliser = Normaliser(**state["normalisation"])
+        model = self.build(config)
+        weights = folder / WEIGHTS_FILE
+        if not weights.is_file():
+            raise ValueError(f"{weights} is missing")
+        tensors = load_file(str(weights))
+        model.load_state_dict(tensors)
+        model.eval()
+
+
+def features_for(model: Predictor, ds: Dataset) -> np.ndarray:
+    return ds.features[:, :, check_features(ds, model.feature_names)]
