@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: install cluster cluster-down test test-fast demo clean
+.PHONY: install cluster cluster-down test test-fast demo model data clean
 
 install: $(STAMP)
 
@@ -34,6 +34,16 @@ test: install
 # Unit tests only, no cluster.
 test-fast: install
 	$(BIN)/pytest -m "not cluster" $(PYTEST_ARGS)
+
+# The default dataset (the paper's setting) and the default model trained on it; the
+# model is committed under predictor/models/default/ and shipped in the wheel.
+DEFAULT_DATA := data/sim-H16-T10000-s0.npz
+data: $(DEFAULT_DATA)
+$(DEFAULT_DATA): | install
+	$(BIN)/ftmoe simulate --hosts 16 --intervals 10000 --seed 0 --out $@
+
+model: install $(DEFAULT_DATA)
+	$(BIN)/ftmoe train --data $(DEFAULT_DATA) --out predictor/models/default --epochs 30 --seed 0
 
 demo: install
 	$(BIN)/python -m ftmoe.demo

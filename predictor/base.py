@@ -140,9 +140,11 @@ def load(folder: str | Path) -> Predictor:
     model.lead = int(doc["lead"])
     model.threshold = float(doc["threshold"])
     model.info = dict(doc.get("info", {}))
+    from safetensors import SafetensorError
+
     try:
         model.load_state(doc["state"], folder)
-    except (KeyError, ValueError, RuntimeError, OSError) as err:
+    except (KeyError, ValueError, RuntimeError, OSError, SafetensorError) as err:
         raise ModelFileError(f"{folder}: cannot load the {doc['kind']} model ({type(err).__name__}: {err})") from err
     return model
 

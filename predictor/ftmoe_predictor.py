@@ -116,7 +116,7 @@ class FTMoEPredictor(Predictor):
                 self.after_step(out, yb)
                 for k, v in p.items():
                     parts[k] = parts.get(k, 0.0) + v / len(train_dl)
-                bar.set_postfix(loss=f"{float(total):.3f}")
+                bar.set_postfix(loss=f"{total.item():.3f}")
             sched.step()
             prob, _, y = self._infer(val_dl)
             th = best_threshold(prob, y > 0)

@@ -1,0 +1,97 @@
+"""`ftmoe train` / `ftmoe evaluate` end to end on a tiny simulated dataset, and model files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ftmoe.cli import main
+from ftmoe.predictor.base import ModelFileError, load
+from ftmoe.predictor.data import temporal_split
+from ftmoe.simulator.config import SimConfig
+from ftmoe.simulator.generate import simulate
+from ftmoe.simulator.traces import load_pool
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "tiny.npz"
+    simulate(SimConfig(hosts=8, intervals=400, seed=0), load_pool()).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("model") / "m"
+    assert main(["train", "--data", str(tiny), "--out", str(out), "--epochs", "2", "--quiet", "--set", "hidden=16"]) == 0
+    return out
+
+
+def test_train_writes_a_complete_model_folder(trained: Path) -> None:
+    assert (trained / "model.safetensors").is_file()
+    config = json.loads((trained / "config.json").read_text())
+    assert config["kind"] == "ftmoe" and config["window"] == 6 and config["lead"] == 1
+    assert config["class_names"] == ["none", "cpu", "memory", "disk"]
+    assert len(config["feature_names"]) == 16
+    norm = config["state"]["normalisation"]
+    assert len(norm["mean"]) == 16 and len(norm["std"]) == 16
+    assert config["state"]["architecture"]["hidden"] == 16
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert 0 <= metrics["test"]["f1"] <= 1 and len(metrics["history"]) >= 1
+    assert "detection" in (trained / "report.txt").read_text()
+
+
+def test_loaded_model_predicts_like_the_trained_one(trained: Path, tiny: Path) -> None:
+    from ftmoe.simulator.dataset import load as load_ds
+
+    ds = load_ds(tiny)
+    m1, m2 = load(trained), load(trained)
+    ends = temporal_split(ds.shape[0], m1.window).test
+    np.testing.assert_allclose(m1.predict(ds, ends).fault_probability, m2.predict(ds, ends).fault_probability)
+
+
+def test_evaluate_all_and_test_split(trained: Path, tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", "--model", str(trained), "--data", str(tiny), "--json", str(tmp_path / "all.json")]) == 0
+    assert main(["evaluate", "--model", str(trained), "--data", str(tiny), "--split", "test", "--json", str(tmp_path / "t.json")]) == 0
+    all_, test = json.loads((tmp_path / "all.json").read_text()), json.loads((tmp_path / "t.json").read_text())
+    assert all_["windows"] == 400 - 6 and test["windows"] < all_["windows"]
+    assert "oracle" in all_ and "hr@150" in all_
+    assert "F1" in capsys.readouterr().out
+
+
+def test_normalisation_comes_from_the_training_intervals_only(trained: Path, tiny: Path) -> None:
+    from ftmoe.predictor.data import Normaliser
+    from ftmoe.simulator.dataset import load as load_ds
+
+    ds = load_ds(tiny)
+    split = temporal_split(ds.shape[0], 6)
+    expected = Normaliser.fit(ds.features[: int(split.train.max()) + 1])
+    saved = json.loads((trained / "config.json").read_text())["state"]["normalisation"]
+    np.testing.assert_allclose(saved["mean"], expected.mean, rtol=1e-6)
+
+
+def test_corrupt_or_missing_model_files_are_named(trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(ModelFileError, match="config.json: no such file"):
+        load(tmp_path)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text((trained / "config.json").read_text())
+    (broken / "model.safetensors").write_bytes(b"not a tensor file")
+    with pytest.raises(ModelFileError, match="cannot load the ftmoe model"):
+        load(broken)
+    (broken / "config.json").write_text("{")
+    assert main(["evaluate", "--model", str(broken), "--data", "x.npz"]) == 1
+    assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_bad_architecture_override_names_the_key(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--data", str(tiny), "--out", str(tmp_path / "x"), "--set", "nonsense=1"]) == 1
+    assert "KEY one of" in capsys.readouterr().err
+
+
+def test_unknown_model_type(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--data", str(tiny), "--out", str(tmp_path / "x"), "--model-type", "magic"]) == 1
+    assert "unknown model type 'magic'" in capsys.readouterr().err
