@@ -38,7 +38,7 @@ class FTMoEPredictor(Predictor):
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def build(self, config: ModelConfig) -> FTMoE:
+    def build(self, config: ModelConfig) -> Any:
         self.model = FTMoE(config)
         return self.model
 
@@ -55,7 +55,8 @@ class FTMoEPredictor(Predictor):
         l_d = losses.detection_loss(out.logits, faulty, pos_weight)
         l_c = losses.triplet_loss(out.embedding.reshape(-1, out.embedding.shape[-1]), self.model.classify.prototypes,
                                   fault_class, self.loss_weights.margin)
-        gate = self.model.moe.last
+        moe = getattr(self.model, "moe", None)
+        gate = moe.last if moe is not None else None
         l_es = losses.expert_selection_loss(gate.similarity) if gate is not None else out.logits.sum() * 0
         w = self.loss_weights
         total = w.detection * l_d + w.classification * l_c + w.expert_selection * l_es
@@ -137,7 +138,7 @@ class FTMoEPredictor(Predictor):
         if best_state is not None:
             model.load_state_dict(best_state)
         self.threshold = best_threshold_
-        self.info = {"val_f1": best_f1, "epochs_run": len(history), "experts": model.moe.n_experts,
+        self.info = {"val_f1": best_f1, "epochs_run": len(history), "experts": self.n_experts(),
                      "architecture": config.to_dict(), "train_windows": int(len(train_ends))}
         return {"history": history, "best_val_f1": best_f1}
 
@@ -166,7 +167,11 @@ class FTMoEPredictor(Predictor):
     def state(self) -> dict[str, Any]:
         assert self.model is not None and self.normaliser is not None
         return {"architecture": self.model.config.to_dict(), "normalisation": self.normaliser.to_dict(),
-                "experts": self.model.moe.n_experts}
+                "experts": self.n_experts()}
+
+    def n_experts(self) -> int:
+        moe = getattr(self.model, "moe", None)
+        return moe.n_experts if moe is not None else 0
 
     def save_weights(self, folder: Path) -> None:
         assert self.model is not None
@@ -174,7 +179,7 @@ class FTMoEPredictor(Predictor):
 
     def load_state(self, state: dict[str, Any], folder: Path) -> None:
         config = ModelConfig.from_dict(state["architecture"])
-        config.experts = int(state.get("experts", config.experts))
+        config.experts = int(state.get("experts") or config.experts)
         self.normaliser = Normaliser(**state["normalisation"])
         model = self.build(config)
         weights = folder / WEIGHTS_FILE
