@@ -54,8 +54,8 @@ def format_report(name: str, r: dict[str, Any]) -> str:
         f"  typing      accuracy {r['type_accuracy']:.4f}  macro-F1 {r['type_macro_f1']:.4f}",
         f"  ranking     HR@100% {r.get('hr@100', 0):.4f}  HR@150% {r.get('hr@150', 0):.4f}  "
         f"NDCG@100% {r.get('ndcg@100', 0):.4f}  NDCG@150% {r.get('ndcg@150', 0):.4f}",
-        f"  lead time   {r['faults_detected']}/{r['faults_scored']} faults warned, mean {r['mean_lead_intervals']:.2f} "
-        f"intervals ahead (median {r['median_lead_intervals']:.1f})",
+        f"  lead time   {r['faults_detected']}/{r['faults_scored']} faults detected, first alarm on average {r['mean_lead_intervals']:.2f} "
+        f"intervals before onset (median {r['median_lead_intervals']:.1f})",
     ]
     if "oracle" in r:
         o = r["oracle"]

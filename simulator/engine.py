@@ -48,6 +48,9 @@ class Observation:
     migrations: np.ndarray  # [M, 3] of this interval
     cordoned: np.ndarray  # [H] bool
     containers_per_host: np.ndarray  # [H]
+    # Faults already visible, as node conditions show them (MemoryPressure, ...): what a
+    # reactive tool acts on. It is the fault under way, never the future.
+    visible_faults: np.ndarray | None = None  # [H] bool
 
 
 Policy = Callable[[Observation], list[Action]]
@@ -325,7 +328,7 @@ class Simulator:
         self.migration_log.extend(migrations)
         self.qos.migrations += len(migrations)
         if policy is not None:
-            obs = Observation(t, features, mig, self.cordoned.copy(), features[:, F["running_containers"]].copy())
+            obs = Observation(t, features, mig, self.cordoned.copy(), features[:, F["running_containers"]].copy(), labels > 0)
             self.pending = list(policy(obs))
         self.t += 1
         return features, labels, mig
