@@ -32,7 +32,7 @@ class LeastLoaded:
     """Place on the host whose larger of CPU and memory share stays lowest; move the largest
     containers off failed hosts and off hosts above the overload threshold."""
 
-    def __init__(self, overload: float = 0.92):
+    def __init__(self, overload: float = 1.0):
         self.overload = overload
 
     @staticmethod

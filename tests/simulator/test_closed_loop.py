@@ -6,14 +6,9 @@ import numpy as np
 
 from ftmoe.simulator.config import SimConfig
 from ftmoe.simulator.engine import F, Action, Observation, Simulator
+from ftmoe.simulator.faults import FAULT, PRECURSOR
+from ftmoe.simulator.policies import DrainPolicy
 from ftmoe.simulator.traces import TracePool
-
-
-def run(pool: TracePool, policy=None, intervals: int = 800) -> dict:  # type: ignore[no-untyped-def]
-    sim = Simulator(SimConfig(hosts=16, intervals=intervals, seed=3), pool)
-    for _ in sim.run(policy=policy):
-        pass
-    return sim.qos.summary()
 
 
 def test_drain_empties_the_host_and_uncordon_reopens_it(pool: TracePool) -> None:
@@ -30,19 +25,37 @@ def test_drain_empties_the_host_and_uncordon_reopens_it(pool: TracePool) -> None
     assert not sim.cordoned[host]
 
 
-def test_policies_change_qos(pool: TracePool) -> None:
-    baseline = run(pool)
+def containers_at_onset(pool: TracePool, policy_for=None) -> tuple[float, dict]:  # type: ignore[no-untyped-def]
+    """Mean containers on a host when one of its predictable faults starts."""
+    sim = Simulator(SimConfig(hosts=16, intervals=600, seed=1000), pool)
+    policy = policy_for(sim) if policy_for else None
+    counts = []
+    before = sim.faults.phase.copy()
+    for f, _, _ in sim.run(policy=policy):
+        started = (sim.faults.phase == FAULT) & (before != FAULT)
+        for h in np.flatnonzero(started):
+            if sim.faults.records[sim.faults.record[h]].precursor_start is not None:
+                counts.append(f[h, F["running_containers"]])
+        before = sim.faults.phase.copy()
+    return float(np.mean(counts)), sim.qos.summary()
 
-    def memory_watch(obs: Observation) -> list[Action]:
-        risky = obs.features[:, F["memory_used_fraction"]] > 0.9
-        acts = [Action("drain", host=int(h)) for h in np.flatnonzero(risky & ~obs.cordoned)]
-        acts += [Action("uncordon", host=int(h)) for h in np.flatnonzero(~risky & obs.cordoned)]
-        return acts
 
-    protected = run(pool, memory_watch)
-    assert baseline["containers_hit_by_faults"] > 0
-    # Moving work off hosts whose memory is filling spares containers from OOM faults.
-    assert protected["containers_hit_by_faults"] < baseline["containers_hit_by_faults"]
-    assert protected["migrations"] > baseline["migrations"]
+def test_foresight_moves_work_off_hosts_before_their_faults(pool: TracePool) -> None:
+    """A policy that knows which hosts are in a fault's precursor (an oracle predictor)
+    empties them before onset; with no policy the work is still there when it strikes."""
+
+    def oracle(sim: Simulator) -> DrainPolicy:
+        class Oracle(DrainPolicy):
+            def __call__(self, obs: Observation) -> list[Action]:
+                flagged = sim.faults.phase == PRECURSOR
+                return self.decide(obs, flagged, flagged.astype(float))
+
+        return Oracle(budget=1.0, healthy_for=0)
+
+    none, base_qos = containers_at_onset(pool)
+    foresight, qos = containers_at_onset(pool, oracle)
+    assert none > 0.5
+    assert foresight < 0.5 * none
+    assert qos["migrations"] > base_qos["migrations"]
     for key in ("sla_violations", "avg_response_time_ms", "energy_kwh", "avg_cpu_utilisation", "avg_ram_utilisation"):
-        assert baseline[key] > 0 and protected[key] > 0
+        assert base_qos[key] > 0 and qos[key] > 0
