@@ -18,14 +18,11 @@ import numpy as np
 
 from ftmoe import __version__
 from ftmoe.predictor.data import Splits
+from ftmoe.predictor.errors import ModelFileError
 from ftmoe.simulator.dataset import Dataset
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-
-
-class ModelFileError(ValueError):
-    """A model folder is missing, incomplete or corrupt; the message says which file."""
 
 
 @dataclass

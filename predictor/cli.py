@@ -8,6 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ftmoe.errors import reports
+from ftmoe.predictor.errors import ModelFileError
+from ftmoe.simulator.dataset import DatasetError
+
 
 def register(commands: Any) -> None:
     train = commands.add_parser("train", help="train FT-MoE (or a baseline) on a v1 dataset")
@@ -60,21 +64,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def _errors(fn: Any) -> Any:
-    def wrapped(args: argparse.Namespace) -> int:
-        from ftmoe.predictor.base import ModelFileError
-        from ftmoe.simulator.dataset import DatasetError
-
-        try:
-            return int(fn(args) or 0)
-        except (DatasetError, ModelFileError, ValueError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
-
-    return wrapped
-
-
-@_errors
+@reports(DatasetError, ModelFileError, ValueError)
 def cmd_train(args: argparse.Namespace) -> int:
     import time
 
@@ -110,7 +100,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-@_errors
+@reports(DatasetError, ModelFileError, ValueError)
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ftmoe.predictor.base import load as load_model
     from ftmoe.predictor.data import all_ends, temporal_split

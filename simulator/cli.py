@@ -8,6 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ftmoe.errors import reports
+from ftmoe.simulator.dataset import DatasetError
+from ftmoe.simulator.traces import TraceError
+
 
 def register(commands: Any) -> None:
     sim = commands.add_parser("simulate", help="simulate a cluster and write an FT dataset (format v1)")
@@ -48,21 +52,7 @@ def register(commands: Any) -> None:
     prom.set_defaults(func=cmd_from_prometheus)
 
 
-def _errors(fn: Any) -> Any:
-    def wrapped(args: argparse.Namespace) -> int:
-        from ftmoe.simulator.dataset import DatasetError
-        from ftmoe.simulator.traces import TraceError
-
-        try:
-            return int(fn(args) or 0)
-        except (DatasetError, TraceError, ValueError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
-
-    return wrapped
-
-
-@_errors
+@reports(DatasetError, TraceError, ValueError)
 def cmd_simulate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -90,7 +80,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-@_errors
+@reports(DatasetError, TraceError, ValueError)
 def cmd_card(args: argparse.Namespace) -> int:
     from ftmoe.simulator.dataset import load
     from ftmoe.simulator.generate import card, format_card
@@ -100,7 +90,7 @@ def cmd_card(args: argparse.Namespace) -> int:
     return 0
 
 
-@_errors
+@reports(DatasetError, TraceError, ValueError)
 def cmd_from_pregan(args: argparse.Namespace) -> int:
     from ftmoe.simulator.convert import from_pregan
 
@@ -112,7 +102,7 @@ def cmd_from_pregan(args: argparse.Namespace) -> int:
     return 0
 
 
-@_errors
+@reports(DatasetError, TraceError, ValueError)
 def cmd_from_prometheus(args: argparse.Namespace) -> int:
     from ftmoe.simulator.convert import from_prometheus
 

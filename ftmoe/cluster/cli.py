@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from ftmoe.cluster.errors import ClusterError
+from ftmoe.errors import reports
 from ftmoe.cluster.local import (
     DEFAULT_APISERVER_PORT,
     DEFAULT_NAME,
@@ -41,18 +42,7 @@ def register(commands: Any) -> None:
     kubectl.set_defaults(func=cmd_kubectl)
 
 
-def _guard(fn: Any) -> Any:
-    def wrapped(args: argparse.Namespace) -> int:
-        try:
-            return int(fn(args) or 0)
-        except ClusterError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
-
-    return wrapped
-
-
-@_guard
+@reports(ClusterError)
 def cmd_up(args: argparse.Namespace) -> int:
     if args.nodes < 1:
         raise ClusterError(f"--nodes must be at least 1 (got {args.nodes})")
@@ -61,20 +51,20 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
-@_guard
+@reports(ClusterError)
 def cmd_build(args: argparse.Namespace) -> int:
     binaries = LocalCluster(args.name).toolchain.ensure()
     print(f"binaries ready in {binaries.kubectl.parent}")
     return 0
 
 
-@_guard
+@reports(ClusterError)
 def cmd_down(args: argparse.Namespace) -> int:
     LocalCluster(args.name).down()
     return 0
 
 
-@_guard
+@reports(ClusterError)
 def cmd_status(args: argparse.Namespace) -> int:
     info = LocalCluster(args.name).status()
     if args.output == "json":
@@ -93,7 +83,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if info["running"] else 1
 
 
-@_guard
+@reports(ClusterError)
 def cmd_kubeconfig(args: argparse.Namespace) -> int:
     cluster = LocalCluster(args.name)
     if not cluster.kubeconfig.is_file():
@@ -102,7 +92,7 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
     return 0
 
 
-@_guard
+@reports(ClusterError)
 def cmd_kubectl(args: argparse.Namespace) -> int:
     cluster = LocalCluster(args.name)
     kubectl = cluster.toolchain.binaries().kubectl
