@@ -49,6 +49,9 @@ def main() -> int:
         "  .venv/bin/ftmoe cluster kubectl get nodes -L topology.kubernetes.io/zone\n"
         "  .venv/bin/ftmoe cluster kubectl -n demo get pods -o wide\n"
         "  .venv/bin/ftmoe cluster status\n"
+        "  # live simulated metrics and a memory leak on node-3 (Ctrl-C to stop):\n"
+        "  .venv/bin/ftmoe simulate serve --fault-rate 0 --inject memory-leak:node-3@5\n"
+        "  .venv/bin/ftmoe cluster kubectl get node node-3 -o jsonpath='{.status.conditions}'\n"
         "  .venv/bin/ftmoe cluster down        # stop everything\n"
     )
     return 0

@@ -387,6 +387,9 @@ class Simulator:
         io_util[sat] += progress[sat]
         failing = self._cause_mask("disk-failing-device")
         io_util[failing] += 0.3 * progress[failing]
+        swapping = self._cause_mask("memory-swap-storm")  # swap traffic keeps the disk busy
+        io_util[swapping] += 0.6 * progress[swapping]
+        read[swapping] += 30e6 * progress[swapping]
         io_util = np.clip(io_util, 0.0, 1.0)
         latency = BASE_LATENCY_S / (1.0 - 0.95 * io_util)
         latency[failing] *= np.exp(3.5 * progress[failing])
@@ -401,7 +404,9 @@ class Simulator:
         out[:, F["memory_used_fraction"]] = np.clip(mem_frac + noise[:, 3] / 2, 0, 1)
         out[:, F["memory_available_bytes"]] = np.maximum(self.memory_capacity * (1 - out[:, F["memory_used_fraction"]]), 0)
         pressure = np.maximum(mem_frac - 0.85, 0) / 0.15
-        out[:, F["memory_major_faults_per_second"]] = np.maximum(2.0 + 800.0 * pressure**2 + noise[:, 4] * 20, 0)
+        swap = self._cause_mask("memory-swap-storm")
+        storm = np.where(swap, 1500.0 * progress**1.5, 0.0)
+        out[:, F["memory_major_faults_per_second"]] = np.maximum(2.0 + 800.0 * pressure**2 + storm + noise[:, 4] * 20, 0)
         out[:, F["disk_used_fraction"]] = np.clip(disk_frac + noise[:, 5] / 4, 0, 1)
         out[:, F["disk_io_utilisation"]] = np.clip(io_util + noise[:, 6], 0, 1)
         out[:, F["disk_io_latency_seconds"]] = latency * np.exp(noise[:, 7])
