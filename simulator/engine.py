@@ -263,59 +263,23 @@ class Simulator:
         self.faults.advance(t, self.over_limit)
         fault_now = self.faults.phase == FAULT
 
-        # Departures and arrivals.
-        alive = self.alive_ids()
-        ended = alive[self.c_end[alive] <= t]
-        self.c_alive[ended] = False
-        arrivals = max(0, int(round(self.rng.normal(cfg.arrivals_mean, cfg.arrivals_std) * self._arrival_scale)))
-        if arrivals:
-            view = self._view()
-            for _ in range(arrivals):
-                self._spawn(view)
-
+        self._departures_and_arrivals(t)
         progress = self._progress = self.faults.progress(t)
         ids = self.alive_ids()
         demand = self._demand(ids) if ids.size else np.zeros((0, 6))
-
-        # Memory faults kill containers (the OOM killer takes the largest first); they
-        # restart wherever the scheduler finds room.
-        leak = self._leak_bytes(progress, ids, demand)
-        oom_hosts = np.flatnonzero(fault_now & (self.faults.fault_type == MEMORY))
-        killed: set[int] = set()
-        if oom_hosts.size:
-            by_host = self.containers_by_host(ids)
-            for h in oom_hosts:
-                victims = by_host.get(int(h), np.array([], dtype=np.int64))
-                if victims.size == 0:
-                    continue
-                mem = self.c_mem_of(victims, ids, demand)
-                n_kill = max(1, victims.size // 3)
-                for c in victims[np.argsort(-mem)][:n_kill]:
-                    killed.add(int(c))
+        killed = self._oom_victims(fault_now, ids, demand)
 
         # The scheduler reacts to failed and overloaded hosts.
         view = self._view(demand, ids)
         view.cpu_used += self._extra_cpu(progress, view.cpu_capacity)
-        view.memory_used += leak
-        failed = fault_now.copy()
-        view.schedulable &= ~failed
-        by_host = self.containers_by_host(ids)
+        view.memory_used += self._leak_bytes(progress, ids, demand)
+        view.schedulable &= ~fault_now
         cpu_of = np.zeros(self.n_containers)
         mem_of = np.zeros(self.n_containers)
         cpu_of[ids], mem_of[ids] = demand[:, 0], demand[:, 1]
-        for c in killed:
-            h = int(self.c_host[c])
-            target = self.scheduler.place(view, float(cpu_of[c]), float(mem_of[c]))
-            self.c_down[c] = 1.0  # killed and restarted: the interval is lost
-            if target >= 0 and target != h:
-                self.c_host[c] = target
-                migrations.append((t, h, target))
-                view.cpu_used[h] -= cpu_of[c]
-                view.memory_used[h] -= mem_of[c]
-                view.cpu_used[target] += cpu_of[c]
-                view.memory_used[target] += mem_of[c]
+        migrations += self._restart(killed, view, cpu_of, mem_of)
         by_host = self.containers_by_host(ids)
-        for c, target in self.scheduler.rebalance(view, failed, by_host, cpu_of, mem_of, cfg.max_migrations_per_host):
+        for c, target in self.scheduler.rebalance(view, fault_now, by_host, cpu_of, mem_of, cfg.max_migrations_per_host):
             src = int(self.c_host[c])
             self._move(c, target)
             migrations.append((t, src, target))
@@ -333,9 +297,45 @@ class Simulator:
         self.t += 1
         return features, labels, mig
 
-    def c_mem_of(self, victims: np.ndarray, ids: np.ndarray, demand: np.ndarray) -> np.ndarray:
-        pos = np.searchsorted(ids, victims)
-        return demand[pos, 1]
+    def _departures_and_arrivals(self, t: int) -> None:
+        cfg = self.config
+        alive = self.alive_ids()
+        self.c_alive[alive[self.c_end[alive] <= t]] = False
+        arrivals = max(0, int(round(self.rng.normal(cfg.arrivals_mean, cfg.arrivals_std) * self._arrival_scale)))
+        if arrivals:
+            view = self._view()
+            for _ in range(arrivals):
+                self._spawn(view)
+
+    def _oom_victims(self, fault_now: np.ndarray, ids: np.ndarray, demand: np.ndarray) -> set[int]:
+        """Memory faults kill containers: the OOM killer takes the largest third first."""
+        killed: set[int] = set()
+        oom_hosts = np.flatnonzero(fault_now & (self.faults.fault_type == MEMORY))
+        if oom_hosts.size == 0:
+            return killed
+        by_host = self.containers_by_host(ids)
+        for h in oom_hosts:
+            victims = by_host.get(int(h), np.array([], dtype=np.int64))
+            if victims.size:
+                memory = demand[np.searchsorted(ids, victims), 1]
+                killed.update(int(c) for c in victims[np.argsort(-memory)][: max(1, victims.size // 3)])
+        return killed
+
+    def _restart(self, killed: set[int], view: HostView, cpu_of: np.ndarray, mem_of: np.ndarray) -> list[tuple[int, int, int]]:
+        """Killed containers lose the interval and restart wherever the scheduler finds room."""
+        moves = []
+        for c in killed:
+            h = int(self.c_host[c])
+            target = self.scheduler.place(view, float(cpu_of[c]), float(mem_of[c]))
+            self.c_down[c] = 1.0
+            if target >= 0 and target != h:
+                self.c_host[c] = target
+                moves.append((self.t, h, target))
+                view.cpu_used[h] -= cpu_of[c]
+                view.memory_used[h] -= mem_of[c]
+                view.cpu_used[target] += cpu_of[c]
+                view.memory_used[target] += mem_of[c]
+        return moves
 
     # -- cause effects ---------------------------------------------------------------------
 

@@ -93,7 +93,7 @@ class LiveState:
             return before, labels
 
     def _accumulate(self, f: np.ndarray, dt: float) -> None:
-        c, cores = self.counters, self.sim.cores
+        c = self.counters
         util = f[:, F["cpu_utilisation"]].astype(float)
         c.cpu_idle += (1 - util) * dt
         c.cpu_busy += util * dt
@@ -111,7 +111,6 @@ class LiveState:
         # Migrations are counts per interval, not rates: they add up as they happen.
         c.mig_in += f[:, F["migrations_in"]]
         c.mig_out += f[:, F["migrations_out"]]
-        del cores
 
     def state(self) -> dict[str, Any]:
         with self.lock:
