@@ -158,7 +158,7 @@ class Toolchain:
         steps = [
             (f"Kubernetes {self.versions.kubernetes} (kube-apiserver, kube-controller-manager, "
              "kube-scheduler, kubectl)", self.kubernetes_ok, self.build_kubernetes,
-             "cold build: about 15-25 minutes on 2 cores"),
+             "cold build: about 6-12 minutes on 2 cores"),
             (f"etcd {self.versions.etcd}", self.etcd_ok, self.build_etcd, "cold build: a few minutes"),
             (f"kwok and kwokctl {self.versions.kwok}", self.kwok_ok, self.build_kwok,
              "cold build: a few minutes"),
