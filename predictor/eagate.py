@@ -32,6 +32,11 @@ class GateOutput:
     selected: torch.Tensor  # [N, M] bool, after Top-any
 
 
+def cosine_similarity(x: torch.Tensor, representations: torch.Tensor) -> torch.Tensor:
+    """[N, d] x [M, d] -> [N, M] cosine similarities."""
+    return nn.functional.normalize(x, dim=-1) @ nn.functional.normalize(representations, dim=-1).T
+
+
 class EAGate(nn.Module):
     def __init__(self, hidden: int, experts: int, k_max: int, temperature: float = 0.1):
         super().__init__()
@@ -46,7 +51,7 @@ class EAGate(nn.Module):
         return self.representations.shape[0]
 
     def forward(self, x: torch.Tensor) -> GateOutput:
-        sim = nn.functional.normalize(x, dim=-1) @ nn.functional.normalize(self.representations, dim=-1).T
+        sim = cosine_similarity(x, self.representations)
         margin = torch.sigmoid(sim) - torch.sigmoid(self.thresholds)
         hard = (margin > 0).float()
         activatable = hard.bool()
@@ -83,7 +88,7 @@ class StaticTopKGate(nn.Module):
         return self.representations.shape[0]
 
     def forward(self, x: torch.Tensor) -> GateOutput:
-        sim = nn.functional.normalize(x, dim=-1) @ nn.functional.normalize(self.representations, dim=-1).T
+        sim = cosine_similarity(x, self.representations)
         selected = torch.zeros_like(sim, dtype=torch.bool)
         selected.scatter_(-1, sim.topk(min(self.k, sim.shape[-1]), dim=-1).indices, True)
         logits = torch.where(selected, sim / self.temperature, torch.full_like(sim, -torch.inf))
