@@ -16,7 +16,7 @@ from tqdm import tqdm
 from ftmoe.predictor import losses
 from ftmoe.predictor.base import WEIGHTS_FILE, Prediction, Predictor, TrainOptions, best_threshold
 from ftmoe.predictor.config import ModelConfig
-from ftmoe.predictor.data import Normaliser, Splits, WindowSet, check_features, collate, migration_edges
+from ftmoe.predictor.data import Normaliser, Splits, WindowSet, collate, migration_edges
 from ftmoe.predictor.metrics import detection
 from ftmoe.predictor.model import FTMoE
 from ftmoe.simulator.dataset import Dataset
@@ -188,7 +188,3 @@ class FTMoEPredictor(Predictor):
         tensors = load_file(str(weights))
         model.load_state_dict(tensors)
         model.eval()
-
-
-def features_for(model: Predictor, ds: Dataset) -> np.ndarray:
-    return ds.features[:, :, check_features(ds, model.feature_names)]
