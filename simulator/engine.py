@@ -240,10 +240,7 @@ class Simulator:
                 target = self.scheduler.place(view, float(d[0]), float(d[1]))
             if target < 0 or target == src:
                 continue
-            view.cpu_used[src] -= d[0]
-            view.memory_used[src] -= d[1]
-            view.cpu_used[target] += d[0]
-            view.memory_used[target] += d[1]
+            view.move(src, target, d[0], d[1])
             self._move(c, target)
             done.append((self.t, src, target))
         return done
@@ -331,10 +328,7 @@ class Simulator:
             if target >= 0 and target != h:
                 self.c_host[c] = target
                 moves.append((self.t, h, target))
-                view.cpu_used[h] -= cpu_of[c]
-                view.memory_used[h] -= mem_of[c]
-                view.cpu_used[target] += cpu_of[c]
-                view.memory_used[target] += mem_of[c]
+                view.move(h, target, cpu_of[c], mem_of[c])
         return moves
 
     # -- cause effects ---------------------------------------------------------------------

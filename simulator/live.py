@@ -341,12 +341,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     live.pending_injections.append((nodes.index(node), cause, None))
             before, after = live.advance()
             for h in np.flatnonzero(before != after):
-                if conditions is None:
-                    break
                 old, new = int(before[h]), int(after[h])
-                if old:
+                if conditions is not None and old:
                     conditions.set(nodes[h], CONDITION_FOR[old], False, "fault ended")
-                if new:
+                if conditions is not None and new:
                     cause = sim.faults.causes[int(sim.faults.cause[h])].name
                     conditions.set(nodes[h], CONDITION_FOR[new], True, f"simulated {cause}")
                 log.info("interval %d: %s %s -> %s", sim.t - 1, nodes[h], old, new)

@@ -18,6 +18,13 @@ class HostView:
     memory_used: np.ndarray  # bytes
     schedulable: np.ndarray  # bool: not cordoned, not failed
 
+    def move(self, source: int, target: int, cpu: float, memory: float) -> None:
+        """Account for one container moving, so later placements see it."""
+        self.cpu_used[source] -= cpu
+        self.memory_used[source] -= memory
+        self.cpu_used[target] += cpu
+        self.memory_used[target] += memory
+
 
 class Scheduler(Protocol):
     def place(self, view: HostView, cpu: float, memory: float) -> int:
@@ -62,8 +69,5 @@ class LeastLoaded:
                 if target < 0 or target == h:
                     continue
                 moves.append((int(c), target))
-                view.cpu_used[h] -= cpu[c]
-                view.memory_used[h] -= memory[c]
-                view.cpu_used[target] += cpu[c]
-                view.memory_used[target] += memory[c]
+                view.move(int(h), target, cpu[c], memory[c])
         return moves

@@ -70,7 +70,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.output == "json":
         print(json.dumps(info, indent=2))
     else:
-        if not info.get("settings", True) or "kubeconfig" not in info:
+        if "kubeconfig" not in info:
             print(f"cluster {args.name!r}: not created (run `ftmoe cluster up`)")
             return 1
         print(f"cluster {info['name']!r}: {'running' if info['running'] else 'NOT running'}")

@@ -238,16 +238,20 @@ class LocalCluster:
                                        f"logs: {self.kwok_workdir}/clusters/{self.name}/logs")
                 time.sleep(1)
 
-    def ready_nodes(self) -> set[str]:
+    def nodes(self) -> list[dict[str, Any]]:
         proc = self.kubectl("get", "nodes", "-o", "json", check=False, timeout=30)
-        if proc.returncode != 0:
-            return set()
-        ready = set()
-        for node in json.loads(proc.stdout)["items"]:
-            for cond in node.get("status", {}).get("conditions", []):
-                if cond["type"] == "Ready" and cond["status"] == "True":
-                    ready.add(node["metadata"]["name"])
-        return ready
+        return json.loads(proc.stdout)["items"] if proc.returncode == 0 else []
+
+    @staticmethod
+    def ready(nodes: list[dict[str, Any]]) -> set[str]:
+        return {
+            n["metadata"]["name"]
+            for n in nodes
+            if any(c["type"] == "Ready" and c["status"] == "True" for c in n.get("status", {}).get("conditions", []))
+        }
+
+    def ready_nodes(self) -> set[str]:
+        return self.ready(self.nodes())
 
     # -- status, down -------------------------------------------------------------------
 
@@ -266,10 +270,9 @@ class LocalCluster:
             "versions": self.toolchain.versions.__dict__,
         }
         if running:
-            proc = self.kubectl("get", "nodes", "-o", "json", check=False, timeout=30)
-            nodes = json.loads(proc.stdout)["items"] if proc.returncode == 0 else []
+            nodes = self.nodes()
             info["nodes"] = len(nodes)
-            info["nodes_ready"] = len(self.ready_nodes())
+            info["nodes_ready"] = len(self.ready(nodes))
             comps = self.kwokctl("get", "components", check=False, timeout=30)
             info["components"] = comps.stdout.strip()
         return info

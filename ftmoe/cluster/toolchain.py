@@ -129,10 +129,8 @@ class Toolchain:
 
     def kubernetes_ok(self) -> bool:
         want = f"Kubernetes {self.versions.kubernetes}"
-        return all(
-            want in binary_version(self.bin / name, "--version" if name != "kubectl" else "version")
-            for name in KUBE_BINARIES[:3]
-        ) and self.versions.kubernetes in binary_version(self.bin / "kubectl", "version")
+        servers_ok = all(want in binary_version(self.bin / name) for name in KUBE_BINARIES[:3])
+        return servers_ok and self.versions.kubernetes in binary_version(self.bin / "kubectl", "version")
 
     def etcd_ok(self) -> bool:
         return f"etcd Version: {self.versions.etcd.lstrip('v')}" in binary_version(self.bin / "etcd")
@@ -168,7 +166,8 @@ class Toolchain:
             if ok():
                 progress.skip(f"{title}: cached, reused")
                 continue
-            check_go() if build is not install_prometheus else None
+            if build is not install_prometheus:
+                check_go()
             with progress.step(f"{title} -- {hint}"):
                 build()
             if not ok():
