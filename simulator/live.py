@@ -151,19 +151,19 @@ class NodeExporterCollector(Collector):
                     fmax.add_metric([node, str(k)], float(hz))
             yield from (cpu, freq, fmax)
 
-            def gauge(name: str, doc: str, values: np.ndarray, extra: dict[str, str] | None = None) -> GaugeMetricFamily:
+            def per_node(kind: type[GaugeMetricFamily] | type[CounterMetricFamily], name: str, doc: str,
+                         values: np.ndarray, extra: dict[str, str] | None = None) -> Any:
                 extra = extra or {}
-                g = GaugeMetricFamily(name, doc, labels=["node", *extra])
+                family = kind(name, doc, labels=["node", *extra])
                 for h, node in enumerate(nodes):
-                    g.add_metric([node, *extra.values()], float(values[h]))
-                return g
+                    family.add_metric([node, *extra.values()], float(values[h]))
+                return family
+
+            def gauge(name: str, doc: str, values: np.ndarray, extra: dict[str, str] | None = None) -> GaugeMetricFamily:
+                return per_node(GaugeMetricFamily, name, doc, values, extra)
 
             def counter(name: str, doc: str, values: np.ndarray, extra: dict[str, str] | None = None) -> CounterMetricFamily:
-                extra = extra or {}
-                m = CounterMetricFamily(name, doc, labels=["node", *extra])
-                for h, node in enumerate(nodes):
-                    m.add_metric([node, *extra.values()], float(values[h]))
-                return m
+                return per_node(CounterMetricFamily, name, doc, values, extra)
 
             total = sim.memory_capacity
             used = f[:, F["memory_used_fraction"]]
