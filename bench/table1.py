@@ -66,6 +66,9 @@ def main() -> None:
     rows = [r for r in ROWS if not args.rows or r[0] in args.rows.split(",") or r[1] in args.rows.split(",")]
     partial = RESULTS / f"{args.out}.partial.json"
     results: dict[str, Any] = json.loads(partial.read_text()) if partial.is_file() else {}
+    config = {"data": args.data, "epochs": args.epochs, "patience": args.patience}
+    if results.get("_config", config) != config:
+        sys.exit(f"{partial} was made with {results.get('_config')}, not {config}: delete it or pass the same options")
     oracle = None
     for name, kind, overrides in rows:
         runs = results.get(name, {}).get("runs", [])
@@ -82,7 +85,7 @@ def main() -> None:
             runs.append({"seed": seed, "train_seconds": train_s, **{m: r[m] for m in METRICS}})
             print(f"{name} seed {seed}: F1 {r['f1']:.4f} HR@100 {r['hr@100']:.4f} ({train_s:.0f}s)", file=sys.stderr, flush=True)
             results[name] = {"kind": kind, "overrides": overrides, "runs": runs}
-            partial.write_text(json.dumps({**results, "_oracle": oracle}, indent=2))
+            partial.write_text(json.dumps({**results, "_oracle": oracle, "_config": config}, indent=2))
     oracle = oracle or results.get("_oracle")
     table = []
     for name, kind, overrides in ROWS:

@@ -22,12 +22,14 @@ def build_parser() -> argparse.ArgumentParser:
     # Imported here so that `ftmoe --help` stays fast and a broken optional part
     # cannot stop the others from loading.
     from ftmoe.cluster import cli as cluster_cli
+    from ftmoe.operator import cli as operator_cli
     from ftmoe.predictor import cli as predictor_cli
     from ftmoe.simulator import cli as simulator_cli
 
     cluster_cli.register(commands)
     simulator_cli.register(commands)
     predictor_cli.register(commands)
+    operator_cli.register(commands)
     return parser
 
 

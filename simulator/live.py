@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, UnknownMetricFamily
 from prometheus_client.registry import Collector
 
 from ftmoe.simulator.config import CPU, DISK, MEMORY, SimConfig, drifted_faults
@@ -151,7 +151,7 @@ class NodeExporterCollector(Collector):
                     fmax.add_metric([node, str(k)], float(hz))
             yield from (cpu, freq, fmax)
 
-            def per_node(kind: type[GaugeMetricFamily] | type[CounterMetricFamily], name: str, doc: str,
+            def per_node(kind: type[GaugeMetricFamily] | type[CounterMetricFamily] | type[UnknownMetricFamily], name: str, doc: str,
                          values: np.ndarray, extra: dict[str, str] | None = None) -> Any:
                 extra = extra or {}
                 family = kind(name, doc, labels=["node", *extra])
@@ -173,7 +173,8 @@ class NodeExporterCollector(Collector):
             yield gauge("node_load1", "1m load average.", f[:, F["load_per_core"]] * sim.cores)
             yield gauge("node_memory_MemTotal_bytes", "Memory information field MemTotal_bytes.", total)
             yield gauge("node_memory_MemAvailable_bytes", "Memory information field MemAvailable_bytes.", total * (1 - used))
-            yield counter("node_vmstat_pgmajfault", "/proc/vmstat information field pgmajfault.", c.pgmajfault)
+            # node_exporter exposes vmstat fields untyped, so the name has no _total suffix.
+            yield per_node(UnknownMetricFamily, "node_vmstat_pgmajfault", "/proc/vmstat information field pgmajfault.", c.pgmajfault)
             yield gauge("node_filesystem_size_bytes", "Filesystem size in bytes.", sim.disk_capacity, disk)
             yield gauge("node_filesystem_avail_bytes", "Filesystem space available to non-root users in bytes.",
                         sim.disk_capacity * (1 - f[:, F["disk_used_fraction"]]), disk)

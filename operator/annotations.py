@@ -1,0 +1,53 @@
+"""The operator's node annotations and labels: names, and reading them back.
+
+Everything the operator needs to resume after a restart lives here, on the node, not in
+memory: who cordoned it and why, since when its risk has been high or low, the drain's
+progress and the recent cordons counted by the escalation rule.
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+
+PREFIX = "ftmoe.io/"
+RISK = PREFIX + "risk"
+FAULT_TYPE = PREFIX + "fault-type"
+PREDICTED_AT = PREFIX + "predicted-at"
+POLICY = PREFIX + "policy"
+AT_RISK_LABEL = PREFIX + "at-risk"
+CORDONED_BY = PREFIX + "cordoned-by"
+CORDON_REASON = PREFIX + "cordon-reason"
+CORDONED_AT = PREFIX + "cordoned-at"
+RISK_SINCE = PREFIX + "risk-since"
+HEALTHY_SINCE = PREFIX + "healthy-since"
+DRAIN_STARTED = PREFIX + "drain-started-at"
+DRAIN_STATE = PREFIX + "drain"  # draining | done | timed-out
+CORDON_HISTORY = PREFIX + "cordon-history"  # space-separated RFC 3339 times, newest last
+DECISION = PREFIX + "decision"  # the last decision shown to humans; events fire when it changes
+EVICT_OPT_OUT = PREFIX + "evict"  # on a pod: "false" keeps the operator from evicting it
+
+HISTORY_KEEP = 10
+
+
+def rfc3339(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def parse_time(text: str | None) -> float | None:
+    """Epoch seconds of an RFC 3339 UTC time written by ``rfc3339``; None if absent or unreadable."""
+    if not text:
+        return None
+    try:
+        return float(calendar.timegm(time.strptime(text.strip(), "%Y-%m-%dT%H:%M:%SZ")))
+    except ValueError:
+        return None
+
+
+def parse_history(text: str | None) -> tuple[float, ...]:
+    times = (parse_time(part) for part in (text or "").split())
+    return tuple(t for t in times if t is not None)
+
+
+def format_history(times: tuple[float, ...]) -> str:
+    return " ".join(rfc3339(t) for t in times[-HISTORY_KEEP:])

@@ -1,0 +1,71 @@
+"""kopf handlers: settings, the pod watch that feeds the migration graph, and one daemon
+per FaultTolerancePolicy that runs an interval every ``spec.interval``."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import time
+from typing import Any
+
+import kopf
+
+from ftmoe.operator.durations import parse_duration
+from ftmoe.operator.interval import run_interval
+from ftmoe.operator.policy import GROUP, POLICY_PLURAL, VERSION
+from ftmoe.operator.runtime import current
+
+log = logging.getLogger("ftmoe.operator")
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    settings.peering.standalone = True  # one writer comes from the Lease, not kopf peering
+    settings.scanning.disabled = True  # no CRD watch: the two resources are known, and RBAC stays small
+    settings.persistence.finalizer = "ftmoe.io/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="ftmoe.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="ftmoe.io")
+    settings.posting.level = logging.WARNING  # kopf's own log lines do not become events
+    rt = current()
+    if rt.elector is not None:
+        rt.elector.start()
+
+
+@kopf.on.cleanup()
+def release(**_: Any) -> None:
+    rt = current()
+    if rt.elector is not None:
+        rt.elector.release()
+
+
+@kopf.on.event("", "v1", "pods")
+def track_pod(type: str | None, body: kopf.Body, **_: Any) -> None:  # noqa: A002 - kopf's name
+    current().deps.tracker.observe(type or "", dict(body), time.time())
+
+
+@kopf.daemon(GROUP, VERSION, POLICY_PLURAL, cancellation_timeout=30)
+async def reconcile_policy(body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf.Logger, **_: Any) -> None:
+    rt = current()
+    while not stopped:
+        policy = copy.deepcopy(dict(body))
+        if rt.leading:
+            try:
+                result = await asyncio.to_thread(run_interval, policy, rt.deps)
+                log.info("%s: %s", policy["metadata"]["name"], summary(result.status))
+            except Exception as err:  # noqa: BLE001 - one failed interval must not stop the policy
+                logger.exception("interval failed: %s", err)  # also an event on the policy
+        await stopped.wait(interval_seconds(policy))
+
+
+def interval_seconds(policy: dict[str, Any]) -> float:
+    try:
+        return max(1.0, parse_duration((policy.get("spec") or {}).get("interval", "30s")))
+    except ValueError:
+        return 30.0
+
+
+def summary(status: dict[str, Any]) -> str:
+    ready = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
+    return (f"Ready={ready.get('status')} ({ready.get('reason')}); nodes {status.get('observedNodes', 0)}, "
+            f"at risk {status.get('atRiskNodes', 0)}, cordoned {status.get('cordonedNodes', 0)}, stale {status.get('staleNodes', 0)}")

@@ -1,0 +1,202 @@
+"""One interval of one policy, start to end: read, predict, decide, act, report.
+
+A plain synchronous function over plain data and a few clients, so that the kopf
+daemon stays a dozen lines and tests can call it directly. It runs in a worker thread:
+Prometheus queries, model inference and API calls all stay off the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from ftmoe.operator import annotations as A
+from ftmoe.operator import metrics as M
+from ftmoe.operator.decisions import CORDON, UNCORDON, Plan, Rules, decide
+from ftmoe.operator.inference import NodePrediction, predict
+from ftmoe.operator.kube import Kube
+from ftmoe.operator.metrics_source import FeatureWindow, PrometheusSource
+from ftmoe.operator.migrations import MigrationTracker
+from ftmoe.operator.models import LoadedModel, ModelStore
+from ftmoe.operator.node_facts import facts, prediction_patch
+from ftmoe.operator.policy import PolicyError, PolicySpec, node_selected
+from ftmoe.operator.predictions import action_summary, prediction_body, prediction_name
+from ftmoe.operator.remediation import EventSink, Record, Remediator, decision_text
+from ftmoe.operator.status import METRICS, MODEL, REMEDIATION, Condition, merge_conditions, ready_condition
+from ftmoe.predictor.errors import ModelFileError
+
+log = logging.getLogger("ftmoe.operator")
+RECENT_ACTIONS = 20
+
+
+@dataclass
+class Deps:
+    kube: Kube
+    models: ModelStore
+    tracker: MigrationTracker
+    events: EventSink
+    namespace: str  # the operator's namespace: bearer-token Secrets live there
+    sources: dict[str, PrometheusSource] = field(default_factory=dict)
+    written: dict[str, dict[str, Any]] = field(default_factory=dict)  # NodeFaultPrediction status last written
+
+    def source(self, spec: PolicySpec) -> PrometheusSource:
+        token = None
+        if spec.prometheus.bearer_token_secret:
+            name, key = spec.prometheus.bearer_token_secret
+            token = self.kube.read_secret_key(self.namespace, name, key)
+        key = f"{spec.prometheus!r}:{hash(token)}"
+        if key not in self.sources:
+            self.sources[key] = PrometheusSource(spec.prometheus, token)
+        return self.sources[key]
+
+
+@dataclass
+class IntervalResult:
+    status: dict[str, Any]
+    plan: Plan | None = None
+    predictions: dict[str, NodePrediction] = field(default_factory=dict)
+    records: list[Record] = field(default_factory=list)
+    window: FeatureWindow | None = None
+
+
+def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -> IntervalResult:
+    now = time.time() if now is None else now
+    started = time.perf_counter()
+    meta, prev = policy["metadata"], policy.get("status") or {}
+    name, generation = meta["name"], int(meta.get("generation", 1))
+
+    def finish(status: dict[str, Any], conditions: list[Condition]) -> dict[str, Any]:
+        status.update(observedGeneration=generation, lastRun=A.rfc3339(now),
+                      conditions=merge_conditions(prev.get("conditions", []), [ready_condition(conditions), *conditions],
+                                                  generation, now))
+        deps.kube.patch_policy_status(name, status)
+        M.INTERVAL_SECONDS.labels(name).observe(time.perf_counter() - started)
+        return status
+
+    try:
+        spec = PolicySpec.from_dict(policy.get("spec") or {})
+    except PolicyError as err:
+        return IntervalResult(finish({}, [Condition(MODEL, None, "InvalidSpec", str(err)),
+                                          Condition(METRICS, None, "InvalidSpec", str(err)),
+                                          Condition(REMEDIATION, False, "InvalidSpec", str(err))]))
+    try:
+        model = deps.models.get(spec.model)
+    except (ModelFileError, OSError, KeyError, ValueError, ApiException) as err:
+        msg = f"{type(err).__name__}: {err}"
+        return IntervalResult(finish({}, [Condition(MODEL, False, "LoadFailed", msg),
+                                          Condition(METRICS, None, "ModelNotLoaded", "no model, so no metrics were read"),
+                                          Condition(REMEDIATION, False, "ModelNotLoaded", "no predictions, so no actions")]))
+
+    nodes = [n for n in deps.kube.list_nodes() if node_selected(n["metadata"].get("labels") or {}, spec)]
+    names = [n["metadata"]["name"] for n in nodes]
+    by_name = dict(zip(names, nodes))
+    predictor = model.predictor
+    window = deps.source(spec).fetch(names, predictor.feature_names, now, spec.interval, predictor.window, spec.rate_window)
+    if window.error:
+        M.QUERY_ERRORS.labels(name).inc()
+    predictions: dict[str, NodePrediction] = {}
+    if window.complete.any():
+        t0 = time.perf_counter()
+        predictions = predict(predictor, window, deps.tracker.edges(names, window.times, spec.interval))
+        M.PREDICTION_SECONDS.labels(name).observe(time.perf_counter() - t0)
+
+    node_facts = [facts(n, predictions[nm].risk if nm in predictions else None, spec) for nm, n in by_name.items()]
+    plan = decide(Rules.from_spec(name, spec, len(nodes)), node_facts, now)
+    previous = {nm: (n["metadata"].get("annotations") or {}).get(A.DECISION, "") for nm, n in by_name.items()}
+    records = Remediator(deps.kube, policy, deps.events, deps.tracker, spec.drain.grace_period_seconds).run(plan, by_name, previous, now)
+    cordoned = cordoned_after(node_facts, plan, name)
+    for nm, node in by_name.items():
+        decision = decision_text(plan, nm, nm not in predictions, nm in cordoned)
+        patch = prediction_patch(node, name, predictions.get(nm), plan.marks[nm], decision, spec, now)
+        if patch:
+            deps.kube.patch_node(nm, patch)
+    write_predictions(deps, policy, spec, plan, predictions, cordoned, names, window, model)
+    export_metrics(name, predictions, plan, records, names)
+
+    status: dict[str, Any] = {
+        "observedNodes": len(nodes),
+        "atRiskNodes": len(plan.at_risk),
+        "cordonedNodes": len(cordoned),
+        "staleNodes": len(nodes) - len(predictions),
+        "budget": {"maxUnavailable": Rules.from_spec(name, spec, len(nodes)).max_unavailable, "unavailable": plan.unavailable},
+        "missingFeatures": window.missing_features,
+        "model": {"kind": predictor.kind, "version": model.version, "source": model.source, "features": len(predictor.feature_names)},
+        "recentActions": ([r.to_status() for r in reversed(records)] + list(prev.get("recentActions") or []))[:RECENT_ACTIONS],
+    }
+    allowed, reason, message = plan.remediation
+    conditions = [Condition(MODEL, True, "Loaded", f"{model.version} from {model.source}"),
+                  metrics_condition(window, names, predictions),
+                  Condition(REMEDIATION, allowed, reason, message)]
+    return IntervalResult(finish(status, conditions), plan, predictions, records, window)
+
+
+def metrics_condition(window: FeatureWindow, names: list[str], predictions: dict[str, NodePrediction]) -> Condition:
+    if window.error:
+        reason = "PrometheusUnavailable" if window.unreachable else "QueryFailed"
+        return Condition(METRICS, False, reason, f"{window.error}; no node is acted on until metrics return")
+    if window.missing_features:
+        return Condition(METRICS, False, "MissingFeatures",
+                         f"no query, or no data, for model features: {', '.join(window.missing_features)}; "
+                         "add or fix them under spec.prometheus.queries")
+    if not names:
+        return Condition(METRICS, False, "NoNodesSelected", "spec.nodeSelector matches no node")
+    stale = [n for n in names if n not in predictions]
+    if len(stale) == len(names):
+        return Condition(METRICS, False, "NoCompleteWindows", f"no node has every feature at every step of the window ({len(names)} nodes)")
+    if stale:
+        return Condition(METRICS, True, "PartialData",
+                         f"{len(stale)} of {len(names)} nodes without a complete window (not acted on): {', '.join(stale[:10])}")
+    return Condition(METRICS, True, "MetricsRead", f"complete windows for all {len(names)} nodes")
+
+
+def cordoned_after(node_facts: list[Any], plan: Plan, policy: str) -> set[str]:
+    ours = {n.name for n in node_facts if n.unschedulable and n.cordoned_by == policy}
+    for a in plan.actions:
+        if not a.dry_run and a.kind == CORDON:
+            ours.add(a.node)
+        if not a.dry_run and a.kind == UNCORDON:
+            ours.discard(a.node)
+    return ours
+
+
+def write_predictions(deps: Deps, policy: dict[str, Any], spec: PolicySpec, plan: Plan, predictions: dict[str, NodePrediction],
+                      cordoned: set[str], names: list[str], window: FeatureWindow, model: LoadedModel) -> None:
+    pname = policy["metadata"]["name"]
+    for nm in names:
+        pred = predictions.get(nm)
+        body = prediction_body(policy, nm, pred, action_summary(plan, nm, pred, nm in cordoned, spec),
+                               plan.marks[nm].risk_since, float(window.times[-1]), model.version, spec)
+        key = body["metadata"]["name"]
+        # Skip writes that change nothing a reader would notice (the window end moves every interval).
+        seen = {k: (round(v, 2) if k == "risk" and v is not None else v) for k, v in body["status"].items()
+                if k not in ("windowEnd", "scores", "drivers", "driversSummary")}
+        if deps.written.get(key) != seen:
+            deps.kube.upsert_prediction(body)
+            deps.written[key] = seen
+    wanted = {prediction_name(pname, nm) for nm in names}
+    for obj in deps.kube.list_predictions(pname):
+        if obj["metadata"]["name"] not in wanted:
+            deps.kube.delete_prediction(obj["metadata"]["name"])
+            deps.written.pop(obj["metadata"]["name"], None)
+
+
+def export_metrics(policy: str, predictions: dict[str, NodePrediction], plan: Plan, records: list[Record], names: list[str]) -> None:
+    """Counters advance every interval (a blocked cordon counts each time it is refused);
+    status and events only report changes."""
+    for nm, p in predictions.items():
+        M.NODE_RISK.labels(policy, nm).set(p.risk)
+    M.STALE_NODES.labels(policy).set(len(names) - len(predictions))
+    for a in plan.actions:
+        if a.dry_run:
+            M.ACTIONS.labels(policy, a.kind, "dry-run", a.reason).inc()
+    for b in plan.blocked:
+        M.BLOCKED.labels(policy, b.kind, b.reason).inc()
+    for r in records:
+        if r.outcome == "done":
+            M.ACTIONS.labels(policy, r.action, r.outcome, r.reason).inc()
+        elif r.outcome == "blocked" and r.reason == "EvictionBlocked":
+            M.BLOCKED.labels(policy, r.action, r.reason).inc()

@@ -1,0 +1,120 @@
+"""One active writer: leader election on a coordination.k8s.io Lease.
+
+kopf's peering only pauses other operators while one is active; it elects nobody, and two
+replicas that start together both act. Here a replica acts only while it holds the Lease
+``ftmoe-operator`` in its namespace, renewing it every ``renew`` seconds; a replica that
+stops renewing loses it after ``duration`` seconds and another takes over. The Deployment
+also runs one replica with the Recreate strategy, so in normal operation there is never
+a second candidate; the Lease guards the cases Recreate cannot (a second `ftmoe operator
+run` from a laptop, a node partition that leaves an old pod running).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import socket
+import threading
+import uuid
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from ftmoe.operator import metrics as M
+
+log = logging.getLogger("ftmoe.operator.leader")
+
+
+def identity() -> str:
+    return f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
+
+
+class LeaseElector:
+    def __init__(self, api: client.ApiClient, namespace: str, name: str = "ftmoe-operator", duration: float = 15.0,
+                 renew: float = 5.0, me: str | None = None):
+        self.coord = client.CoordinationV1Api(api)
+        self.namespace, self.name = namespace, name
+        self.duration, self.renew = duration, renew
+        self.me = me or identity()
+        self.leading = threading.Event()
+        self.stopped = threading.Event()
+
+    @property
+    def is_leader(self) -> bool:
+        return self.leading.is_set()
+
+    def try_acquire(self, now: dt.datetime | None = None) -> bool:
+        """One round: take the Lease if free or expired, renew it if ours. Returns leadership."""
+        now = now or dt.datetime.now(dt.timezone.utc)
+        try:
+            lease = self.coord.read_namespaced_lease(self.name, self.namespace)
+        except ApiException as err:
+            if err.status != 404:
+                raise
+            body = client.V1Lease(metadata=client.V1ObjectMeta(name=self.name, namespace=self.namespace),
+                                  spec=self._spec(now, now, 0))
+            try:
+                self.coord.create_namespaced_lease(self.namespace, body)
+                return self._set(True)
+            except ApiException as err2:
+                if err2.status == 409:
+                    return self._set(False)
+                raise
+        spec = lease.spec or client.V1LeaseSpec()
+        holder, renewed = spec.holder_identity, spec.renew_time
+        expired = renewed is None or (now - renewed).total_seconds() > (spec.lease_duration_seconds or self.duration)
+        if holder not in (None, "", self.me) and not expired:
+            return self._set(False)
+        transitions = (spec.lease_transitions or 0) + (0 if holder == self.me else 1)
+        acquired = spec.acquire_time if holder == self.me and spec.acquire_time else now
+        lease.spec = self._spec(acquired, now, transitions)
+        try:
+            # The resourceVersion in `lease` makes this a compare-and-swap: a rival's write wins with 409.
+            self.coord.replace_namespaced_lease(self.name, self.namespace, lease)
+            return self._set(True)
+        except ApiException as err:
+            if err.status == 409:
+                return self._set(False)
+            raise
+
+    def _spec(self, acquired: dt.datetime, renewed: dt.datetime, transitions: int) -> client.V1LeaseSpec:
+        return client.V1LeaseSpec(holder_identity=self.me, lease_duration_seconds=int(self.duration), acquire_time=acquired,
+                                  renew_time=renewed, lease_transitions=transitions)
+
+    def _set(self, leading: bool) -> bool:
+        if leading and not self.leading.is_set():
+            log.info("acquired Lease %s/%s as %s", self.namespace, self.name, self.me)
+        if not leading and self.leading.is_set():
+            log.warning("lost Lease %s/%s; stopping all actions", self.namespace, self.name)
+        (self.leading.set if leading else self.leading.clear)()
+        M.LEADER.set(1 if leading else 0)
+        return leading
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.try_acquire()
+            except Exception as err:  # noqa: BLE001 - any failure to renew means we may not be leader
+                log.warning("Lease %s/%s: %s", self.namespace, self.name, err)
+                self._set(False)
+            self.stopped.wait(self.renew)
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.run, name="lease-elector", daemon=True)
+        thread.start()
+        return thread
+
+    def release(self) -> None:
+        """Give the Lease up at shutdown so a successor need not wait for it to expire."""
+        self.stopped.set()
+        if not self.leading.is_set():
+            return
+        try:
+            lease = self.coord.read_namespaced_lease(self.name, self.namespace)
+            if lease.spec and lease.spec.holder_identity == self.me:
+                lease.spec.holder_identity = None
+                lease.spec.renew_time = None
+                self.coord.replace_namespaced_lease(self.name, self.namespace, lease)
+        except ApiException as err:
+            log.warning("could not release Lease %s/%s: %s", self.namespace, self.name, err.reason)
+        self._set(False)

@@ -1,0 +1,23 @@
+"""The operator's own Prometheus metrics (served by ``ftmoe operator run --metrics-port``)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+PREDICTION_SECONDS = Histogram(
+    "ftmoe_prediction_duration_seconds", "Model inference time per policy interval.", ["policy"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=REGISTRY)
+INTERVAL_SECONDS = Histogram(
+    "ftmoe_interval_duration_seconds", "Wall time of one policy interval (query, predict, act, write).", ["policy"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60), registry=REGISTRY)
+NODE_RISK = Gauge("ftmoe_node_risk", "Predicted fault probability within the policy's horizon.", ["policy", "node"], registry=REGISTRY)
+ACTIONS = Counter("ftmoe_actions_total", "Actions taken (outcome done) or reported (dry-run).",
+                  ["policy", "action", "outcome", "reason"], registry=REGISTRY)
+BLOCKED = Counter("ftmoe_blocked_actions_total", "Actions the safety rules or the API refused, by reason.",
+                  ["policy", "action", "reason"], registry=REGISTRY)
+QUERY_ERRORS = Counter("ftmoe_prometheus_query_errors_total", "Intervals whose Prometheus queries failed.", ["policy"],
+                       registry=REGISTRY)
+STALE_NODES = Gauge("ftmoe_stale_nodes", "Selected nodes without a complete metric window.", ["policy"], registry=REGISTRY)
+LEADER = Gauge("ftmoe_leader", "1 while this replica holds the leader Lease.", registry=REGISTRY)

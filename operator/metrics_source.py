@@ -1,0 +1,150 @@
+"""Each node's feature window from Prometheus: one range query per feature.
+
+The model's feature names are the contract. Every name needs a query: the policy's own
+(``spec.prometheus.queries``) or the default for that name (ftmoe.simulator.features,
+node_exporter/kubelet series with a ``node`` label). A feature without a query, or whose
+query returns nothing, is reported, never filled in. A node is usable only when every
+feature has a value at every step of its window; anything less leaves the node without
+a prediction this interval, so the operator never acts on data it could not read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from prometheus_api_client import PrometheusApiClientException
+
+from ftmoe.operator.durations import format_duration
+from ftmoe.operator.policy import PrometheusSpec
+from ftmoe.simulator.features import BY_NAME
+
+
+@dataclass
+class FeatureWindow:
+    nodes: list[str]
+    times: np.ndarray  # [W] epoch seconds, oldest first
+    values: np.ndarray  # [W, H, F]; NaN where Prometheus had no value
+    features: list[str]
+    missing_features: list[str] = field(default_factory=list)
+    error: str | None = None  # Prometheus unreachable or a query failed
+    unreachable: bool = False  # the error was the connection, not the query
+
+    @property
+    def complete(self) -> np.ndarray:
+        """[H] True for nodes with every feature at every step."""
+        if self.error or self.missing_features:
+            return np.zeros(len(self.nodes), dtype=bool)
+        return np.isfinite(self.values).all(axis=(0, 2))
+
+
+def default_query(feature: str, node_label: str) -> str | None:
+    feat = BY_NAME.get(feature)
+    if feat is None:
+        return None
+    # The defaults group by `node`; a cluster whose series name the node otherwise gets the same queries.
+    return feat.promql.replace("by (node)", f"by ({node_label})")
+
+
+def queries_for(features: list[str], spec: PrometheusSpec) -> tuple[dict[str, str], list[str]]:
+    """The query per model feature and the features that have none."""
+    found: dict[str, str] = {}
+    missing: list[str] = []
+    for name in features:
+        q = spec.queries.get(name) or default_query(name, spec.node_label)
+        if q:
+            found[name] = q
+        else:
+            missing.append(name)
+    return found, missing
+
+
+def render(query: str, node_label: str, nodes: list[str], rate_window: float) -> str:
+    matcher = f'{node_label}=~"{"|".join(promql_regex_literal(n) for n in nodes)}"'
+    # `metric{{node}}` -> `metric{node=~"..."}`; `{mode="idle",{node}}` gains the matcher.
+    return query.replace("{node}", matcher).replace("{window}", format_duration(rate_window))
+
+
+def promql_regex_literal(text: str) -> str:
+    """``text`` as a literal inside a PromQL regex string: regex metacharacters get a
+    backslash, which the PromQL string itself needs doubled (Python's re.escape also
+    escapes '-', which PromQL rejects)."""
+    return re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\\\1", text)
+
+
+def window_times(now: float, step: float, window: int) -> np.ndarray:
+    """The W step-aligned sample times ending at the last whole step before ``now``."""
+    end = np.floor(now / step) * step
+    return end - step * np.arange(window - 1, -1, -1, dtype=np.float64)
+
+
+class PrometheusSource:
+    """Reads feature windows through prometheus-api-client."""
+
+    def __init__(self, spec: PrometheusSpec, token: str | None = None):
+        from prometheus_api_client import PrometheusConnect
+
+        headers: dict[str, str] = {}
+        if spec.bearer_token_file:
+            token = Path(spec.bearer_token_file).read_text().strip()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        session = None
+        if spec.ca_file:
+            import requests
+
+            session = requests.Session()
+            session.verify = spec.ca_file
+        self.spec = spec
+        # POST: a node matcher for hundreds of nodes does not fit in a URL.
+        self.client = PrometheusConnect(url=spec.url, headers=headers, disable_ssl=spec.insecure_skip_verify,
+                                        session=session, timeout=int(max(1, spec.timeout)), method="POST")
+
+    def fetch(self, nodes: list[str], features: list[str], now: float, step: float, window: int, rate_window: float) -> FeatureWindow:
+        times = window_times(now, step, window)
+        values = np.full((window, len(nodes), len(features)), np.nan)
+        result = FeatureWindow(nodes, times, values, list(features))
+        queries, result.missing_features = queries_for(features, self.spec)
+        if not nodes:
+            return result
+        index = {n: i for i, n in enumerate(nodes)}
+        start, end = (dt.datetime.fromtimestamp(t, tz=dt.timezone.utc) for t in (times[0], times[-1]))
+        for f, name in enumerate(features):
+            if name not in queries:
+                continue
+            try:
+                series = self.client.custom_query_range(render(queries[name], self.spec.node_label, nodes, rate_window),
+                                                        start_time=start, end_time=end, step=format_duration(step))
+            except Exception as err:  # noqa: BLE001 - connection, HTTP and parse errors all mean "no data"
+                result.error = f"query for {name} failed: {describe(err)}"
+                result.unreachable = not isinstance(err, PrometheusApiClientException)
+                return result
+            if not fill(values[:, :, f], series, index, times, step, self.spec.node_label):
+                result.missing_features.append(name)
+        return result
+
+
+def fill(out: np.ndarray, series: list[dict[str, Any]], index: dict[str, int], times: np.ndarray, step: float, label: str) -> bool:
+    """Write each series' samples into out[W, H]; False when no selected node had any."""
+    any_value = False
+    for s in series:
+        h = index.get(s.get("metric", {}).get(label, ""))
+        if h is None:
+            continue
+        for ts, raw in s.get("values", []):
+            w = int(round((float(ts) - times[0]) / step))
+            value = float(raw)
+            if 0 <= w < len(times) and np.isfinite(value):
+                out[w, h] = value
+                any_value = True
+    return any_value
+
+
+def describe(err: Exception) -> str:
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return f"{type(err).__name__}: {text[:300]}"

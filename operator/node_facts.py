@@ -1,0 +1,91 @@
+"""From Node objects and predictions to the decision function's inputs, and back to the
+annotations and labels written on each node."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ftmoe.operator import annotations as A
+from ftmoe.operator.decisions import Marks, NodeFacts
+from ftmoe.operator.inference import NodePrediction
+from ftmoe.operator.policy import PolicySpec
+
+PRESSURE = ("MemoryPressure", "DiskPressure", "PIDPressure")
+
+
+def condition(node: dict[str, Any], kind: str) -> str | None:
+    for c in node.get("status", {}).get("conditions") or []:
+        if c.get("type") == kind:
+            return str(c.get("status"))
+    return None
+
+
+def facts(node: dict[str, Any], risk: float | None, spec: PolicySpec) -> NodeFacts:
+    meta = node.get("metadata", {})
+    ann = meta.get("annotations") or {}
+    labels = meta.get("labels") or {}
+    return NodeFacts(
+        name=meta["name"],
+        risk=risk,
+        ready=condition(node, "Ready") == "True",
+        unschedulable=bool(node.get("spec", {}).get("unschedulable")),
+        cordoned_by=ann.get(A.CORDONED_BY),
+        excluded=labels.get(spec.exclude_label) == "true",
+        pressure=any(condition(node, c) == "True" for c in PRESSURE),
+        risk_since=A.parse_time(ann.get(A.RISK_SINCE)),
+        healthy_since=A.parse_time(ann.get(A.HEALTHY_SINCE)),
+        drain_started=A.parse_time(ann.get(A.DRAIN_STARTED)),
+        drain_state=ann.get(A.DRAIN_STATE),
+        cordon_history=A.parse_history(ann.get(A.CORDON_HISTORY)),
+    )
+
+
+def prediction_patch(node: dict[str, Any], policy: str, prediction: NodePrediction | None, marks: Marks,
+                     decision: str, spec: PolicySpec, now: float) -> dict[str, Any]:
+    """The merge patch of the informational annotations and label; {} when nothing changed.
+
+    Without a prediction the last risk stays (``predicted-at`` shows its age) and the
+    decision says why there is no newer one."""
+    meta = node.get("metadata", {})
+    ann = meta.get("annotations") or {}
+    labels = meta.get("labels") or {}
+    want: dict[str, str | None] = {
+        A.POLICY: policy,
+        A.DECISION: decision,
+        A.RISK_SINCE: A.rfc3339(marks.risk_since) if marks.risk_since is not None else None,
+        A.HEALTHY_SINCE: A.rfc3339(marks.healthy_since) if marks.healthy_since is not None else None,
+    }
+    label: dict[str, str | None] = {}
+    if prediction is not None:
+        want[A.RISK] = f"{prediction.risk:.3f}"
+        want[A.FAULT_TYPE] = prediction.fault_type
+        want[A.PREDICTED_AT] = A.rfc3339(now)
+        label[A.AT_RISK_LABEL] = "true" if prediction.risk >= spec.thresholds.annotate else None
+    if not node.get("spec", {}).get("unschedulable") and ann.get(A.CORDONED_BY):
+        # Someone uncordoned a node we had cordoned: the cordon is theirs to decide now.
+        want.update({A.CORDONED_BY: None, A.CORDON_REASON: None, A.CORDONED_AT: None, A.DRAIN_STARTED: None, A.DRAIN_STATE: None})
+    ann_patch = {k: v for k, v in want.items() if ann.get(k) != v}
+    label_patch = {k: v for k, v in label.items() if labels.get(k) != v}
+    patch: dict[str, Any] = {}
+    if ann_patch or label_patch:
+        patch["metadata"] = {}
+        if ann_patch:
+            patch["metadata"]["annotations"] = ann_patch
+        if label_patch:
+            patch["metadata"]["labels"] = label_patch
+    return patch
+
+
+def cordon_patch(node: dict[str, Any], policy: str, reason: str, now: float) -> dict[str, Any]:
+    ann = node.get("metadata", {}).get("annotations") or {}
+    history = (*A.parse_history(ann.get(A.CORDON_HISTORY)), now)
+    return {"spec": {"unschedulable": True},
+            "metadata": {"annotations": {A.CORDONED_BY: policy, A.CORDON_REASON: reason, A.CORDONED_AT: A.rfc3339(now),
+                                         A.CORDON_HISTORY: A.format_history(history), A.DRAIN_STARTED: None,
+                                         A.DRAIN_STATE: None}}}
+
+
+def uncordon_patch() -> dict[str, Any]:
+    return {"spec": {"unschedulable": None},
+            "metadata": {"annotations": {A.CORDONED_BY: None, A.CORDON_REASON: None, A.CORDONED_AT: None,
+                                         A.DRAIN_STARTED: None, A.DRAIN_STATE: None}}}

@@ -1,0 +1,67 @@
+"""NodeFaultPrediction objects: one per selected node and policy, owned by the policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ftmoe.operator.annotations import rfc3339
+from ftmoe.operator.decisions import Plan
+from ftmoe.operator.durations import format_duration
+from ftmoe.operator.inference import NodePrediction
+from ftmoe.operator.policy import GROUP, VERSION, PolicySpec
+
+
+def prediction_name(policy: str, node: str) -> str:
+    return f"{policy}.{node}"[:253]
+
+
+def action_summary(plan: Plan, node: str, prediction: NodePrediction | None, cordoned_by_us: bool,
+                   spec: PolicySpec) -> tuple[str, str]:
+    """(action, reason) for the printer columns: what happened, or would have, and why."""
+    actions, blocked = plan.for_node(node)
+    if actions:
+        a = actions[-1]
+        return ("would-" if a.dry_run else "") + a.kind, a.message
+    if blocked:
+        return "blocked", f"{blocked[0].kind}: {blocked[0].reason}: {blocked[0].message}"
+    if prediction is None:
+        return "stale", "no complete metric window this interval: no action is taken on this node"
+    if cordoned_by_us:
+        return "cordoned", "cordoned by this policy; uncordoned after the risk stays low for hysteresis.healthyFor"
+    if prediction.risk >= spec.thresholds.cordon:
+        since = plan.marks[node].risk_since
+        return "annotate", f"risk at or above cordon threshold; waiting for hysteresis.riskFor ({format_duration(spec.risk_for)})" + (
+            "" if since is None else f" since {rfc3339(since)}")
+    if prediction.risk >= spec.thresholds.annotate:
+        return "annotate", f"risk {prediction.risk:.2f} >= annotate threshold {spec.thresholds.annotate:g}"
+    return "none", f"risk {prediction.risk:.2f} below annotate threshold {spec.thresholds.annotate:g}"
+
+
+def prediction_body(policy: dict[str, Any], node: str, prediction: NodePrediction | None, action: tuple[str, str],
+                    risk_since: float | None, window_end: float, model_version: str, spec: PolicySpec) -> dict[str, Any]:
+    meta = policy["metadata"]
+    status: dict[str, Any] = {"action": action[0], "reason": action[1][:1000], "windowEnd": rfc3339(window_end),
+                              "horizon": format_duration(spec.horizon), "modelVersion": model_version,
+                              "riskSince": rfc3339(risk_since) if risk_since is not None else None}
+    if prediction is not None:
+        status.update({
+            "risk": round(prediction.risk, 4),
+            "faultType": prediction.fault_type,
+            "scores": {k: round(v, 4) for k, v in prediction.scores.items()},
+            "drivers": [{"feature": d.feature, "value": round(d.value, 6), "zscore": round(d.zscore, 2)} for d in prediction.drivers],
+            "driversSummary": ", ".join(f"{d.feature} {d.zscore:+.1f}σ" for d in prediction.drivers),
+        })
+    else:
+        status.update({"risk": None, "faultType": None, "scores": None, "drivers": None, "driversSummary": None})
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "NodeFaultPrediction",
+        "metadata": {
+            "name": prediction_name(meta["name"], node),
+            "labels": {"ftmoe.io/policy": meta["name"], "ftmoe.io/node": node[:63]},
+            "ownerReferences": [{"apiVersion": f"{GROUP}/{VERSION}", "kind": "FaultTolerancePolicy", "name": meta["name"],
+                                 "uid": meta["uid"], "controller": True, "blockOwnerDeletion": False}],
+        },
+        "spec": {"node": node, "policy": meta["name"]},
+        "status": status,
+    }

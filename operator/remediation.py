@@ -1,0 +1,145 @@
+"""Carrying out a plan: cordons, drains and uncordons, each with its events.
+
+Each step is idempotent and its progress is written on the node (annotations), so an
+operator restarted mid-drain picks up where it stopped: it re-lists the node's pods and
+evicts what is still there, never replaying a cordon or an uncordon the node already shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ftmoe.operator import annotations as A
+from ftmoe.operator.decisions import CORDON, DRAIN, FORCE_DRAIN, UNCORDON, Action, Blocked, Plan
+from ftmoe.operator.drain import to_evict
+from ftmoe.operator.kube import BLOCKED, EVICTED, Kube
+from ftmoe.operator.migrations import MigrationTracker, owner_key
+from ftmoe.operator.node_facts import cordon_patch, uncordon_patch
+
+EventSink = Callable[[dict[str, Any], str, str, str], None]  # (object, Normal|Warning, reason, message)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One entry of status.recentActions, and one increment of the action metrics."""
+
+    time: float
+    node: str
+    action: str
+    outcome: str  # done | dry-run | blocked
+    reason: str
+    message: str
+
+    def to_status(self) -> dict[str, str]:
+        return {"time": A.rfc3339(self.time), "node": self.node, "action": self.action, "outcome": self.outcome,
+                "reason": self.reason, "message": self.message[:500]}
+
+
+def node_ref(node: dict[str, Any]) -> dict[str, Any]:
+    meta = node.get("metadata", {})
+    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": meta.get("name"), "uid": meta.get("uid")}}
+
+
+def decision_text(plan: Plan, node: str, stale: bool, cordoned_by_us: bool = False) -> str:
+    """The one-line decision stored in the ftmoe.io/decision annotation. Dry runs and
+    blocked actions raise an event only when this text changes, so it holds reason codes,
+    never numbers that move every interval."""
+    actions, blocked = plan.for_node(node)
+    if actions:
+        return ", ".join(f"{'would-' if a.dry_run else ''}{a.kind}: {a.reason}" for a in actions)
+    if blocked:
+        return ", ".join(f"blocked {b.kind}: {b.reason}" for b in blocked)
+    if stale:
+        return "stale: no complete metric window"
+    return "cordoned: waiting for hysteresis.healthyFor" if cordoned_by_us else "none"
+
+
+class Remediator:
+    def __init__(self, kube: Kube, policy: dict[str, Any], events: EventSink, tracker: MigrationTracker | None,
+                 grace_period_seconds: int = -1):
+        self.kube = kube
+        self.policy_ref = policy
+        self.name = policy["metadata"]["name"]
+        self.events = events
+        self.tracker = tracker
+        self.grace = grace_period_seconds
+
+    def _event(self, node: dict[str, Any], kind: str, reason: str, message: str) -> None:
+        name = node.get("metadata", {}).get("name")
+        self.events(node_ref(node), kind, reason, message)
+        self.events(self.policy_ref, kind, reason, f"node {name}: {message}")
+
+    def run(self, plan: Plan, nodes: dict[str, dict[str, Any]], previous: dict[str, str], now: float) -> list[Record]:
+        """Act on every real action; report dry runs and blocked actions when the node's
+        decision changed since the last interval (``previous``: node -> last decision)."""
+        records: list[Record] = []
+        for action in plan.actions:
+            node = nodes[action.node]
+            if action.dry_run:
+                if previous.get(action.node) != decision_text(plan, action.node, False):
+                    self._event(node, "Normal", f"Would{action.kind.title().replace('-', '')}", action.message)
+                    records.append(Record(now, action.node, action.kind, "dry-run", action.reason, action.message))
+                continue
+            records.append(self._act(action, node, now))
+        for blocked in plan.blocked:
+            node = nodes[blocked.node]
+            changed = previous.get(blocked.node) != decision_text(plan, blocked.node, False)
+            if changed:
+                self._event(node, "Warning", blocked.reason, f"{blocked.kind} blocked: {blocked.message}")
+            if blocked.reason == "DrainTimedOut":
+                self.kube.patch_node(blocked.node, {"metadata": {"annotations": {A.DRAIN_STATE: "timed-out"}}})
+            if changed:
+                records.append(Record(now, blocked.node, blocked.kind, "blocked", blocked.reason, blocked.message))
+        return records
+
+    def _act(self, action: Action, node: dict[str, Any], now: float) -> Record:
+        if action.kind == CORDON:
+            self.kube.patch_node(action.node, cordon_patch(node, self.name, action.message, now))
+            self._event(node, "Normal", "Cordoned", f"cordoned by FaultTolerancePolicy {self.name}: {action.message}")
+            return Record(now, action.node, CORDON, "done", action.reason, action.message)
+        if action.kind == UNCORDON:
+            self.kube.patch_node(action.node, uncordon_patch())
+            self._event(node, "Normal", "Uncordoned", f"uncordoned: {action.message}")
+            return Record(now, action.node, UNCORDON, "done", action.reason, action.message)
+        if action.kind in (DRAIN, FORCE_DRAIN):
+            return self._drain(action, node, now, force=action.kind == FORCE_DRAIN)
+        raise ValueError(f"unknown action {action.kind!r}")
+
+    def _drain(self, action: Action, node: dict[str, Any], now: float, force: bool) -> Record:
+        name = action.node
+        ann = node.get("metadata", {}).get("annotations") or {}
+        if not ann.get(A.DRAIN_STARTED):
+            self.kube.patch_node(name, {"metadata": {"annotations": {A.DRAIN_STARTED: A.rfc3339(now), A.DRAIN_STATE: "draining"}}})
+            self._event(node, "Normal", "DrainStarted", action.message)
+        pods = to_evict(self.kube.pods_on_node(name))
+        if not pods:
+            self.kube.patch_node(name, {"metadata": {"annotations": {A.DRAIN_STATE: "done"}}})
+            self._event(node, "Normal", "DrainComplete", "no evictable pods left on the node")
+            return Record(now, name, action.kind, "done", "DrainComplete", "no evictable pods left")
+        evicted, blocked = [], []
+        for pod in pods:
+            meta = pod["metadata"]
+            if force:
+                self.kube.delete_pod(meta["namespace"], meta["name"], self.grace)
+                outcome, detail = EVICTED, ""
+            else:
+                outcome, detail = self.kube.evict(meta["namespace"], meta["name"], self.grace)
+            ref = f"{meta['namespace']}/{meta['name']}"
+            if outcome == EVICTED:
+                evicted.append(ref)
+                owner = owner_key(meta)
+                if self.tracker is not None and owner:
+                    self.tracker.record_eviction(owner, name, now)
+            elif outcome == BLOCKED:
+                blocked.append(f"{ref} ({detail})")
+        verb = "deleted" if force else "evicted"
+        if evicted:
+            self._event(node, "Normal", "PodsEvicted" if not force else "PodsDeleted", f"{verb} {len(evicted)}: {', '.join(evicted[:10])}")
+        if blocked:
+            self._event(node, "Warning", "EvictionBlocked",
+                        f"{len(blocked)} evictions refused (HTTP 429, a PodDisruptionBudget); retrying next interval: "
+                        + "; ".join(blocked[:5]))
+            return Record(now, name, action.kind, "blocked", "EvictionBlocked", "; ".join(blocked[:5]))
+        return Record(now, name, action.kind, "done", action.reason, f"{verb} {len(evicted)} pods")

@@ -1,0 +1,71 @@
+"""What the handlers share for the life of the process: clients, model cache, pod
+tracker and the leader elector. Built once by `ftmoe operator run`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config
+
+from ftmoe.operator.interval import Deps
+from ftmoe.operator.kube import Kube
+from ftmoe.operator.leader import LeaseElector
+from ftmoe.operator.migrations import MigrationTracker
+from ftmoe.operator.models import ModelStore
+from ftmoe.operator.remediation import EventSink
+
+DEFAULT_NAMESPACE = "ftmoe-system"
+
+
+@dataclass
+class Runtime:
+    deps: Deps
+    elector: LeaseElector | None
+
+    @property
+    def leading(self) -> bool:
+        return self.elector is None or self.elector.is_leader
+
+
+def api_client(kubeconfig: Path | None) -> client.ApiClient:
+    if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        config.load_incluster_config()
+        return client.ApiClient()
+    return config.new_client_from_config(config_file=str(kubeconfig) if kubeconfig else None)
+
+
+def operator_namespace(explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    path = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+    return os.environ.get("POD_NAMESPACE") or (path.read_text().strip() if path.is_file() else DEFAULT_NAMESPACE)
+
+
+def build(kubeconfig: Path | None, namespace: str, events: EventSink, leader_election: bool = True) -> Runtime:
+    api = api_client(kubeconfig)
+    kube = Kube(api)
+    deps = Deps(kube=kube, models=ModelStore(kube.read_config_map), tracker=MigrationTracker(), events=events, namespace=namespace)
+    return Runtime(deps, LeaseElector(api, namespace) if leader_election else None)
+
+
+_current: Runtime | None = None
+
+
+def install(rt: Runtime) -> None:
+    global _current
+    _current = rt
+
+
+def current() -> Runtime:
+    if _current is None:
+        raise RuntimeError("the operator runtime is not set up; start the operator with `ftmoe operator run`")
+    return _current
+
+
+def kopf_events(obj: dict[str, Any], kind: str, reason: str, message: str) -> None:
+    import kopf
+
+    kopf.event(obj, type=kind, reason=reason, message=message)

@@ -1,0 +1,192 @@
+"""The decision function: worked cases, then properties over random clusters (hypothesis)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ftmoe.operator.decisions import CORDON, DRAIN, FORCE_DRAIN, UNCORDON, NodeFacts, Rules, decide
+from ftmoe.operator.policy import Thresholds
+
+NOW = 1_000_000.0
+POLICY = "p"
+
+
+def rules(**kw: object) -> Rules:
+    base: dict[str, object] = dict(policy=POLICY, mode="Evict", max_unavailable=2, storm_max_at_risk=4, risk_for=60, healthy_for=300,
+                                   drain_timeout=600, thresholds=Thresholds(0.3, 0.6, 0.8))
+    base.update(kw)
+    return Rules(**base)  # type: ignore[arg-type]
+
+
+def kinds(plan, node: str | None = None) -> list[str]:  # type: ignore[no-untyped-def]
+    return [a.kind for a in plan.actions if node is None or a.node == node]
+
+
+def test_cordon_waits_for_risk_for_then_cordons_and_drains_above_evict() -> None:
+    fresh = NodeFacts("n1", risk=0.9)
+    plan = decide(rules(), [fresh], NOW)
+    assert kinds(plan) == []  # risk just went up: the clock starts now
+    assert plan.marks["n1"].risk_since == NOW
+    held = NodeFacts("n1", risk=0.9, risk_since=NOW - 61)
+    plan = decide(rules(), [held], NOW)
+    assert kinds(plan) == [CORDON, DRAIN]
+    assert plan.actions[0].reason == "RiskAboveThreshold"
+
+
+def test_cordon_without_drain_between_cordon_and_evict_thresholds() -> None:
+    plan = decide(rules(), [NodeFacts("n1", risk=0.7, risk_since=NOW - 100)], NOW)
+    assert kinds(plan) == [CORDON]
+
+
+def test_budget_counts_notready_and_foreign_cordons() -> None:
+    nodes = [NodeFacts("down", risk=0.1, ready=False), NodeFacts("manual", risk=0.1, unschedulable=True),
+             NodeFacts("hot", risk=0.95, risk_since=NOW - 100)]
+    plan = decide(rules(max_unavailable=2), nodes, NOW)
+    assert kinds(plan) == []
+    assert [(b.node, b.reason) for b in plan.blocked] == [("hot", "BudgetExhausted")]
+    assert plan.remediation[:2] == (False, "BudgetExhausted")
+
+
+def test_budget_takes_the_riskiest_first() -> None:
+    nodes = [NodeFacts(f"n{i}", risk=r, risk_since=NOW - 100) for i, r in enumerate([0.65, 0.99, 0.7])]
+    plan = decide(rules(max_unavailable=1, mode="Cordon"), nodes, NOW)
+    assert [a.node for a in plan.actions] == ["n1"]
+    assert {b.node for b in plan.blocked} == {"n0", "n2"}
+
+
+def test_storm_breaker_trips_and_says_so() -> None:
+    nodes = [NodeFacts(f"n{i}", risk=0.9, risk_since=NOW - 100) for i in range(5)]
+    plan = decide(rules(storm_max_at_risk=4, max_unavailable=5), nodes, NOW)
+    assert plan.storm and kinds(plan) == []
+    assert {b.reason for b in plan.blocked} == {"StormBreakerTripped"}
+    assert plan.remediation[1] == "StormBreakerTripped" and "5 selected nodes" in plan.remediation[2]
+
+
+def test_uncordon_after_healthy_for_and_only_our_own() -> None:
+    ours = NodeFacts("ours", risk=0.1, unschedulable=True, cordoned_by=POLICY, healthy_since=NOW - 301)
+    other = NodeFacts("other", risk=0.1, unschedulable=True, cordoned_by="someone-else", healthy_since=NOW - 10_000)
+    manual = NodeFacts("manual", risk=0.1, unschedulable=True, healthy_since=NOW - 10_000)
+    young = NodeFacts("young", risk=0.1, unschedulable=True, cordoned_by=POLICY, healthy_since=NOW - 100)
+    plan = decide(rules(), [ours, other, manual, young], NOW)
+    assert [(a.node, a.kind) for a in plan.actions] == [("ours", UNCORDON)]
+
+
+def test_pressure_or_notready_resets_the_healthy_clock() -> None:
+    n = NodeFacts("n", risk=0.1, unschedulable=True, cordoned_by=POLICY, healthy_since=NOW - 1000, pressure=True)
+    plan = decide(rules(), [n], NOW)
+    assert plan.marks["n"].healthy_since is None and kinds(plan) == []
+
+
+def test_stale_data_freezes_clocks_and_actions() -> None:
+    n = NodeFacts("n", risk=None, risk_since=NOW - 1000, cordon_history=())
+    plan = decide(rules(), [n], NOW)
+    assert kinds(plan) == [] and plan.marks["n"].risk_since == NOW - 1000
+
+
+def test_drain_timeout_blocks_unless_force() -> None:
+    n = NodeFacts("n", risk=0.9, unschedulable=True, cordoned_by=POLICY, drain_started=NOW - 700, drain_state="draining")
+    plan = decide(rules(), [n], NOW)
+    assert kinds(plan) == [] and plan.blocked[0].reason == "DrainTimedOut"
+    plan = decide(rules(force=True), [n], NOW)
+    assert kinds(plan) == [FORCE_DRAIN]
+
+
+def test_escalation_stops_repeat_cordons() -> None:
+    n = NodeFacts("n", risk=0.9, risk_since=NOW - 100, cordon_history=(NOW - 3000, NOW - 2000, NOW - 1000))
+    plan = decide(rules(max_cordons=3), [n], NOW)
+    assert kinds(plan) == [] and plan.blocked[0].reason == "Escalated"
+    old = NodeFacts("n", risk=0.9, risk_since=NOW - 100, cordon_history=(NOW - 200_000,) * 3)
+    assert kinds(decide(rules(max_cordons=3), [old], NOW)) == [CORDON, DRAIN]
+
+
+def test_observe_mode_reports_dry_runs() -> None:
+    plan = decide(rules(mode="Observe"), [NodeFacts("n", risk=0.95, risk_since=NOW - 100)], NOW)
+    assert kinds(plan) == [CORDON] and all(a.dry_run for a in plan.actions)
+    assert plan.remediation[1] == "ObserveMode"
+
+
+# -- properties ------------------------------------------------------------------------------
+
+maybe_time = st.one_of(st.none(), st.floats(min_value=NOW - 5000, max_value=NOW))
+node_facts = st.builds(
+    NodeFacts,
+    name=st.sampled_from([f"n{i}" for i in range(12)]),
+    risk=st.one_of(st.none(), st.floats(min_value=0, max_value=1)),
+    ready=st.booleans(),
+    unschedulable=st.booleans(),
+    cordoned_by=st.sampled_from([None, POLICY, "other"]),
+    excluded=st.booleans(),
+    pressure=st.booleans(),
+    risk_since=maybe_time,
+    healthy_since=maybe_time,
+    drain_started=maybe_time,
+    drain_state=st.sampled_from([None, "draining", "done", "timed-out"]),
+    cordon_history=st.lists(st.floats(min_value=NOW - 200_000, max_value=NOW), max_size=4).map(tuple),
+)
+clusters = st.lists(node_facts, max_size=12, unique_by=lambda n: n.name)
+rule_sets = st.builds(
+    rules,
+    mode=st.sampled_from(["Observe", "Cordon", "Evict"]),
+    paused=st.booleans(),
+    max_unavailable=st.integers(0, 6),
+    storm_max_at_risk=st.integers(0, 12),
+    risk_for=st.sampled_from([0.0, 60.0, 600.0]),
+    healthy_for=st.sampled_from([0.0, 300.0]),
+    force=st.booleans(),
+    max_cordons=st.integers(1, 4),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(rule_sets, clusters)
+def test_safety_properties(r: Rules, nodes: list[NodeFacts]) -> None:
+    plan = decide(r, nodes, NOW)
+    by_name = {n.name: n for n in nodes}
+    real = [a for a in plan.actions if not a.dry_run]
+    unavailable = sum(1 for n in nodes if not n.ready or n.unschedulable)
+    cordons = [a for a in real if a.kind == CORDON]
+    # The budget: new cordons never take the unavailable count over maxUnavailable.
+    assert len(cordons) <= max(0, r.max_unavailable - unavailable)
+    if r.paused:
+        assert plan.actions == [] and plan.blocked == []
+    if r.mode == "Observe":
+        assert real == []
+    if plan.storm:
+        assert not [a for a in plan.actions if a.kind in (CORDON, DRAIN, FORCE_DRAIN)]
+    assert plan.storm == (sum(1 for n in nodes if n.risk is not None and n.risk >= r.thresholds.cordon) > r.storm_max_at_risk)
+    for a in plan.actions:
+        n = by_name[a.node]
+        assert not n.excluded and n.risk is not None, "never on excluded nodes or stale data"
+        if a.kind == CORDON:
+            assert n.risk >= r.thresholds.cordon and not n.unschedulable
+            since = plan.marks[n.name].risk_since
+            assert since is not None and NOW - since >= r.risk_for
+        if a.kind == UNCORDON:
+            assert n.cordoned_by == POLICY and n.unschedulable
+            assert n.healthy_since is not None and NOW - n.healthy_since >= r.healthy_for
+            assert n.ready and not n.pressure and n.risk < r.thresholds.cordon
+        if a.kind in (DRAIN, FORCE_DRAIN):
+            assert r.mode == "Evict"
+            assert n.cordoned_by == POLICY or any(c.node == n.name and c.kind == CORDON for c in plan.actions)
+            if a.kind == FORCE_DRAIN:
+                assert r.force
+    # Each node gets at most one action of each kind, and never a cordon and an uncordon.
+    for name in by_name:
+        ks = kinds(plan, name)
+        assert len(ks) == len(set(ks)) and not (CORDON in ks and UNCORDON in ks)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rule_sets, clusters)
+def test_hysteresis_clocks(r: Rules, nodes: list[NodeFacts]) -> None:
+    plan = decide(r, nodes, NOW)
+    for n in nodes:
+        m = plan.marks[n.name]
+        if n.risk is None:
+            assert (m.risk_since, m.healthy_since) == (n.risk_since, n.healthy_since)
+        elif n.risk >= r.thresholds.cordon:
+            assert m.healthy_since is None and m.risk_since == (n.risk_since if n.risk_since is not None else NOW)
+        else:
+            assert m.risk_since is None
+            assert (m.healthy_since is None) == (not n.ready or n.pressure)
