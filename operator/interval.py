@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,11 +20,11 @@ from ftmoe.operator import metrics as M
 from ftmoe.operator.decisions import CORDON, UNCORDON, Plan, Rules, decide
 from ftmoe.operator.inference import NodePrediction, predict
 from ftmoe.operator.kube import Kube
-from ftmoe.operator.metrics_source import FeatureWindow, PrometheusSource
+from ftmoe.operator.metrics_source import FeatureWindow, MetricsSource, PrometheusSource
 from ftmoe.operator.migrations import MigrationTracker
 from ftmoe.operator.models import LoadedModel, ModelStore
 from ftmoe.operator.node_facts import facts, prediction_patch
-from ftmoe.operator.policy import PolicyError, PolicySpec, node_selected
+from ftmoe.operator.policy import PolicyError, PolicySpec, PrometheusSpec, node_selected
 from ftmoe.operator.predictions import action_summary, prediction_body, prediction_name
 from ftmoe.operator.remediation import EventSink, Record, Remediator, decision_text
 from ftmoe.operator.status import METRICS, MODEL, REMEDIATION, Condition, merge_conditions, ready_condition
@@ -40,17 +41,18 @@ class Deps:
     tracker: MigrationTracker
     events: EventSink
     namespace: str  # the operator's namespace: bearer-token Secrets live there
-    sources: dict[str, PrometheusSource] = field(default_factory=dict)
+    make_source: Callable[[PrometheusSpec, str | None], MetricsSource] = PrometheusSource
+    sources: dict[str, MetricsSource] = field(default_factory=dict)
     written: dict[str, dict[str, Any]] = field(default_factory=dict)  # NodeFaultPrediction status last written
 
-    def source(self, spec: PolicySpec) -> PrometheusSource:
+    def source(self, spec: PolicySpec) -> MetricsSource:
         token = None
         if spec.prometheus.bearer_token_secret:
             name, key = spec.prometheus.bearer_token_secret
             token = self.kube.read_secret_key(self.namespace, name, key)
         key = f"{spec.prometheus!r}:{hash(token)}"
         if key not in self.sources:
-            self.sources[key] = PrometheusSource(spec.prometheus, token)
+            self.sources[key] = self.make_source(spec.prometheus, token)
         return self.sources[key]
 
 

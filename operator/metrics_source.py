@@ -14,7 +14,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -81,6 +81,11 @@ def window_times(now: float, step: float, window: int) -> np.ndarray:
     """The W step-aligned sample times ending at the last whole step before ``now``."""
     end = np.floor(now / step) * step
     return end - step * np.arange(window - 1, -1, -1, dtype=np.float64)
+
+
+class MetricsSource(Protocol):
+    def fetch(self, nodes: list[str], features: list[str], now: float, step: float, window: int,
+              rate_window: float) -> FeatureWindow: ...
 
 
 class PrometheusSource:

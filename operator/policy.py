@@ -91,7 +91,15 @@ class PolicySpec:
 
     @classmethod
     def from_dict(cls, spec: dict[str, Any]) -> PolicySpec:
-        spec = dict(spec or {})
+        try:
+            return cls._from_dict(dict(spec or {}))
+        except PolicyError:
+            raise
+        except (ValueError, TypeError, KeyError) as err:  # durations, numbers: the message names the field
+            raise PolicyError(str(err)) from err
+
+    @classmethod
+    def _from_dict(cls, spec: dict[str, Any]) -> PolicySpec:
         prom = spec.get("prometheus") or {}
         if not prom.get("url"):
             raise PolicyError("spec.prometheus.url is required: the base URL of the Prometheus HTTP API, e.g. http://prometheus:9090")

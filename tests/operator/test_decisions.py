@@ -164,7 +164,8 @@ def test_safety_properties(r: Rules, nodes: list[NodeFacts]) -> None:
             assert since is not None and NOW - since >= r.risk_for
         if a.kind == UNCORDON:
             assert n.cordoned_by == POLICY and n.unschedulable
-            assert n.healthy_since is not None and NOW - n.healthy_since >= r.healthy_for
+            since = plan.marks[n.name].healthy_since
+            assert since is not None and NOW - since >= r.healthy_for
             assert n.ready and not n.pressure and n.risk < r.thresholds.cordon
         if a.kind in (DRAIN, FORCE_DRAIN):
             assert r.mode == "Evict"

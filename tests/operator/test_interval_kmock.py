@@ -1,0 +1,154 @@
+"""One policy interval (the daemon's body) against kmock's in-memory Kubernetes API.
+
+Fast checks of the wiring: what is read, what is patched and created, what the status
+says. Kubernetes semantics (eviction, PDBs, RBAC, CRD validation) are tested against the
+real API server in test_operator_e2e.py."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from kubernetes import client
+
+from ftmoe.operator import annotations as A
+from ftmoe.operator.interval import Deps, run_interval
+from ftmoe.operator.kube import Kube
+from ftmoe.operator.metrics_source import FeatureWindow, window_times
+from ftmoe.operator.migrations import MigrationTracker
+from ftmoe.operator.models import LoadedModel, ModelStore
+from ftmoe.operator.policy import ModelRef, PrometheusSpec
+from ftmoe.predictor.base import Prediction, Predictor
+from ftmoe.predictor.errors import ModelFileError
+
+NODES = ["n0", "n1", "n2", "n3"]
+POLICIES = "ftmoe.io/v1alpha1/faulttolerancepolicies"
+PREDICTIONS = "ftmoe.io/v1alpha1/nodefaultpredictions"
+
+
+class FirstFeatureModel(Predictor):
+    """Risk = the first feature's last value: the test sets each node's risk directly."""
+
+    kind = "test"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.feature_names, self.class_names, self.window = ["memory_used_fraction", "cpu_utilisation"], ["none", "cpu", "memory", "disk"], 3
+
+    def fit(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def predict_arrays(self, features: np.ndarray, migrations: np.ndarray, ends: np.ndarray) -> Prediction:
+        risk = features[ends, :, 0]
+        types = np.zeros((*risk.shape, 3))
+        types[..., 1] = 1.0
+        return Prediction(risk, types, 0.5)
+
+
+class FixedSource:
+    def __init__(self, risks: dict[str, float] | None, error: str | None = None):
+        self.risks, self.error = risks, error
+
+    def fetch(self, nodes: list[str], features: list[str], now: float, step: float, window: int, rate_window: float) -> FeatureWindow:
+        values = np.full((window, len(nodes), len(features)), np.nan)
+        for h, n in enumerate(nodes):
+            if self.risks is not None and n in self.risks:
+                values[:, h, :] = 0.2
+                values[:, h, 0] = self.risks[n]
+        return FeatureWindow(nodes, window_times(now, step, window), values, features, error=self.error)
+
+
+def policy(mode: str = "Cordon", **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "ftmoe.io/v1alpha1", "kind": "FaultTolerancePolicy",
+            "metadata": {"name": "p", "uid": "uid-p", "generation": 2},
+            "spec": {"mode": mode, "interval": "10s", "prometheus": {"url": "http://prom"},
+                     "hysteresis": {"riskFor": "0s", "healthyFor": "1m"}, "maxUnavailable": 1, **spec}}
+
+
+@pytest.fixture()
+def cluster(kmock: Any) -> Any:
+    kmock.resources["v1/nodes"] = {}
+    kmock.resources[POLICIES] = {}
+    kmock.resources[PREDICTIONS] = {}
+    for n in NODES:
+        kmock.objects["v1/nodes", None, n] = {"metadata": {"name": n, "uid": f"uid-{n}", "labels": {}, "annotations": {}},
+                                               "spec": {}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+    kmock.objects[POLICIES, None, "p"] = policy()
+    return kmock
+
+
+def deps_for(kmock: Any, source: FixedSource, model: Predictor | None = None) -> tuple[Deps, list[tuple[str, str, str]]]:
+    cfg = client.Configuration()
+    cfg.host = str(kmock.url).rstrip("/")
+    events: list[tuple[str, str, str]] = []
+    store = ModelStore()
+    if model is not None:
+        store.put(ModelRef(), LoadedModel(model, "test-1", "Default", Path(".")))
+    deps = Deps(kube=Kube(client.ApiClient(cfg)), models=store, tracker=MigrationTracker(),
+                events=lambda obj, kind, reason, msg: events.append((obj["metadata"]["name"], reason, msg)),
+                namespace="ftmoe-system", make_source=lambda spec, token: source)
+    return deps, events
+
+
+def node(kmock: Any, name: str) -> Any:
+    return kmock.objects["v1/nodes", None, name]
+
+
+async def test_cordon_mode_cordons_the_risky_node_and_reports(cluster: Any) -> None:
+    deps, events = deps_for(cluster, FixedSource({"n0": 0.1, "n1": 0.95, "n2": 0.4, "n3": 0.05}), FirstFeatureModel())
+    result = await asyncio.to_thread(run_interval, policy(), deps, 1_000_000.0)
+    n1 = node(cluster, "n1")
+    assert n1["spec"]["unschedulable"] is True and n1["metadata"]["annotations"][A.CORDONED_BY] == "p"
+    assert n1["metadata"]["annotations"][A.RISK] == "0.950"
+    assert node(cluster, "n2")["metadata"]["labels"][A.AT_RISK_LABEL] == "true"  # 0.4 >= annotate 0.3
+    assert not node(cluster, "n0")["spec"].get("unschedulable")
+    assert ("n1", "Cordoned") in [(e[0], e[1]) for e in events] and ("p", "Cordoned") in [(e[0], e[1]) for e in events]
+    status = result.status
+    assert (status["observedNodes"], status["atRiskNodes"], status["cordonedNodes"]) == (4, 1, 1)
+    assert {c["type"]: c["status"] for c in status["conditions"]} == {
+        "Ready": "True", "ModelLoaded": "True", "MetricsAvailable": "True", "RemediationAllowed": "True"}
+    assert status["recentActions"][0]["action"] == "cordon"
+    nfp = cluster.objects[PREDICTIONS, None, "p.n1"]
+    assert nfp["status"]["action"] == "cordon" and nfp["status"]["risk"] == 0.95 and nfp["spec"] == {"node": "n1", "policy": "p"}
+    assert nfp["metadata"]["ownerReferences"][0]["uid"] == "uid-p"
+    assert cluster.objects[POLICIES, None, "p"]["status"]["cordonedNodes"] == 1
+
+
+async def test_observe_mode_changes_no_node_spec(cluster: Any) -> None:
+    deps, events = deps_for(cluster, FixedSource({n: 0.99 if n == "n3" else 0.0 for n in NODES}), FirstFeatureModel())
+    result = await asyncio.to_thread(run_interval, policy("Observe"), deps, 1_000_000.0)
+    assert all(not node(cluster, n)["spec"].get("unschedulable") for n in NODES)
+    assert cluster.objects[PREDICTIONS, None, "p.n3"]["status"]["action"] == "would-cordon"
+    assert [e[1] for e in events if e[0] == "n3"] == ["WouldCordon"]
+    assert {c["type"]: c["reason"] for c in result.status["conditions"]}["RemediationAllowed"] == "ObserveMode"
+
+
+async def test_prometheus_down_means_no_action_and_condition_false(cluster: Any) -> None:
+    deps, _ = deps_for(cluster, FixedSource(None, error="query for memory_used_fraction failed: ConnectionError"), FirstFeatureModel())
+    result = await asyncio.to_thread(run_interval, policy(), deps, 1_000_000.0)
+    assert all(not node(cluster, n)["spec"].get("unschedulable") for n in NODES)
+    conds = {c["type"]: c for c in result.status["conditions"]}
+    assert conds["MetricsAvailable"]["status"] == "False" and "ConnectionError" in conds["MetricsAvailable"]["message"]
+    assert conds["Ready"]["status"] == "False" and result.status["staleNodes"] == 4
+    assert cluster.objects[PREDICTIONS, None, "p.n0"]["status"]["action"] == "stale"
+
+
+async def test_missing_node_data_leaves_only_that_node_alone(cluster: Any) -> None:
+    deps, _ = deps_for(cluster, FixedSource({"n0": 0.99, "n2": 0.1, "n3": 0.1}), FirstFeatureModel())
+    result = await asyncio.to_thread(run_interval, policy(maxUnavailable=3), deps, 1_000_000.0)
+    assert node(cluster, "n0")["spec"]["unschedulable"] is True
+    assert result.status["staleNodes"] == 1
+    conds = {c["type"]: c for c in result.status["conditions"]}
+    assert conds["MetricsAvailable"]["reason"] == "PartialData" and "n1" in conds["MetricsAvailable"]["message"]
+
+
+async def test_broken_model_sets_model_loaded_false(cluster: Any) -> None:
+    deps, _ = deps_for(cluster, FixedSource({n: 0.99 for n in NODES}))
+    deps.models.get = lambda ref: (_ for _ in ()).throw(ModelFileError("/models/x/config.json: no such file"))  # type: ignore[method-assign]
+    result = await asyncio.to_thread(run_interval, policy(), deps, 1_000_000.0)
+    conds = {c["type"]: c for c in result.status["conditions"]}
+    assert conds["ModelLoaded"]["status"] == "False" and "no such file" in conds["ModelLoaded"]["message"]
+    assert all(not node(cluster, n)["spec"].get("unschedulable") for n in NODES)

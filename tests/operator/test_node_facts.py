@@ -1,0 +1,72 @@
+"""Node objects to decision inputs, annotation patches, and the drain's pod rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ftmoe.operator import annotations as A
+from ftmoe.operator.decisions import Marks
+from ftmoe.operator.drain import skip_reason, to_evict
+from ftmoe.operator.inference import NodePrediction
+from ftmoe.operator.node_facts import cordon_patch, facts, prediction_patch, uncordon_patch
+from ftmoe.operator.policy import PolicySpec
+
+SPEC = PolicySpec.from_dict({"prometheus": {"url": "http://p"}})
+
+
+def node(ann: dict[str, str] | None = None, unschedulable: bool = False, **conds: str) -> dict[str, Any]:
+    conditions = [{"type": "Ready", "status": "True"}] + [{"type": k, "status": v} for k, v in conds.items()]
+    return {"metadata": {"name": "n1", "annotations": ann or {}, "labels": {}},
+            "spec": {"unschedulable": unschedulable}, "status": {"conditions": conditions}}
+
+
+def test_facts_read_state_back_from_annotations() -> None:
+    n = node({A.CORDONED_BY: "p", A.RISK_SINCE: "2026-01-01T00:00:00Z", A.DRAIN_STATE: "draining",
+              A.CORDON_HISTORY: "2026-01-01T00:00:00Z 2026-01-02T00:00:00Z garbage"}, unschedulable=True, MemoryPressure="True")
+    f = facts(n, 0.7, SPEC)
+    assert f.cordoned_by == "p" and f.unschedulable and f.pressure and f.ready
+    assert f.risk_since == 1767225600.0 and f.drain_state == "draining" and len(f.cordon_history) == 2
+
+
+def test_prediction_patch_writes_only_changes_and_labels_at_risk() -> None:
+    pred = NodePrediction("n1", 0.456, "memory", {"cpu": 0.1, "memory": 0.8, "disk": 0.1})
+    patch = prediction_patch(node(), "p", pred, Marks(None, 50.0), "none", SPEC, 100.0)
+    ann = patch["metadata"]["annotations"]
+    assert ann[A.RISK] == "0.456" and ann[A.FAULT_TYPE] == "memory" and ann[A.HEALTHY_SINCE] == A.rfc3339(50.0)
+    assert patch["metadata"]["labels"] == {A.AT_RISK_LABEL: "true"}
+    applied = node({k: v for k, v in ann.items() if v is not None})
+    applied["metadata"]["labels"] = {A.AT_RISK_LABEL: "true"}
+    assert prediction_patch(applied, "p", pred, Marks(None, 50.0), "none", SPEC, 100.0) == {}
+
+
+def test_stale_node_keeps_its_last_risk() -> None:
+    patch = prediction_patch(node({A.RISK: "0.9"}), "p", None, Marks(None, None), "stale", SPEC, 100.0)
+    assert A.RISK not in patch["metadata"]["annotations"]
+
+
+def test_a_human_uncordon_clears_our_cordon_annotations() -> None:
+    patch = prediction_patch(node({A.CORDONED_BY: "p", A.DRAIN_STATE: "done"}), "p", None, Marks(None, None), "none", SPEC, 1.0)
+    assert patch["metadata"]["annotations"][A.CORDONED_BY] is None
+
+
+def test_cordon_and_uncordon_patches() -> None:
+    c = cordon_patch(node({A.CORDON_HISTORY: A.rfc3339(10.0)}), "p", "risk", 20.0)
+    assert c["spec"]["unschedulable"] is True and c["metadata"]["annotations"][A.CORDONED_BY] == "p"
+    assert A.parse_history(c["metadata"]["annotations"][A.CORDON_HISTORY]) == (10.0, 20.0)
+    u = uncordon_patch()
+    assert u["spec"]["unschedulable"] is None and u["metadata"]["annotations"][A.CORDONED_BY] is None
+
+
+def test_drain_skips_what_kubectl_drain_skips_and_opt_outs() -> None:
+    def p(**meta: Any) -> dict[str, Any]:
+        return {"metadata": {"name": "x", "namespace": "ns", **meta}, "status": {"phase": "Running"}}
+
+    ds = p(ownerReferences=[{"kind": "DaemonSet", "controller": True}])
+    mirror = p(annotations={"kubernetes.io/config.mirror": "abc"})
+    opted = p(annotations={A.EVICT_OPT_OUT: "false"})
+    going = p(deletionTimestamp="2026-01-01T00:00:00Z")
+    done = {"metadata": {"name": "y"}, "status": {"phase": "Succeeded"}}
+    normal = p(ownerReferences=[{"kind": "ReplicaSet", "controller": True}])
+    assert "DaemonSet" in str(skip_reason(ds)) and "mirror" in str(skip_reason(mirror)) and "opted out" in str(skip_reason(opted))
+    assert skip_reason(going) == "terminating" and skip_reason(done) == "finished"
+    assert to_evict([ds, mirror, opted, going, done, normal]) == [normal]
