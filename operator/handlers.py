@@ -32,6 +32,13 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         rt.elector.start()
 
 
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In a pod, the ServiceAccount; elsewhere the kubeconfig `ftmoe operator run` was given
+    (kopf's default client login reads $KUBECONFIG only when kubernetes is first imported)."""
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
 @kopf.on.cleanup()
 def release(**_: Any) -> None:
     rt = current()

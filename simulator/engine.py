@@ -452,5 +452,5 @@ class Simulator:
             if progress:
                 progress(1)
 
-    def inject(self, host: int, cause: str, precursor: int | None = None) -> None:
-        self.faults.inject(host, self.t, cause, precursor)
+    def inject(self, host: int, cause: str, precursor: int | None = None, duration: int | None = None) -> None:
+        self.faults.inject(host, self.t, cause, precursor, duration)

@@ -76,6 +76,7 @@ class FaultProcess:
         self.record = np.full(hosts, -1, dtype=np.int64)
         self.records: list[FaultRecord] = []
         self.hazard_scale = 1.0  # live mode: 0 leaves only injected faults
+        self.forced_duration = np.zeros(hosts, dtype=np.int64)  # set by inject(); 0 draws one
         self.set_config(config)
 
     def set_config(self, config: FaultConfig) -> None:
@@ -109,7 +110,9 @@ class FaultProcess:
         self.fault_type[h] = fault_type
         self.cause[h] = cause
         self.start[h] = t
-        self.until[h] = t + self._duration(fault_type)
+        forced = int(self.forced_duration[h])
+        self.forced_duration[h] = 0
+        self.until[h] = t + (forced if forced > 0 else self._duration(fault_type))
         self.jitter[h] = 0.0
         if precursor_start is None or self.record[h] < 0:
             self.records.append(FaultRecord(h, fault_type, self.causes[cause].name, precursor_start, t))
@@ -130,8 +133,9 @@ class FaultProcess:
         self.records.append(FaultRecord(h, fault_type, c.name, t, t + length))
         self.record[h] = len(self.records) - 1
 
-    def inject(self, h: int, t: int, cause_name: str, precursor: int | None = None) -> None:
-        """Start a named cause on host h now (for demos and tests)."""
+    def inject(self, h: int, t: int, cause_name: str, precursor: int | None = None, duration: int | None = None) -> None:
+        """Start a named cause on host h now (for demos and tests); ``precursor`` and
+        ``duration`` (intervals) fix what would otherwise be drawn at random."""
         names = [c.name for c in self.causes]
         if cause_name not in names:
             raise ValueError(f"unknown fault {cause_name!r}; choose one of: {', '.join(names)}")
@@ -140,6 +144,7 @@ class FaultProcess:
         cause = names.index(cause_name)
         ftype = self.causes[cause].fault_type
         self.begin_precursor(h, t, ftype, cause)
+        self.forced_duration[h] = max(0, duration or 0)
         if precursor is not None:
             self.until[h] = t + max(1, precursor)
             self.records[self.record[h]].onset = int(self.until[h])

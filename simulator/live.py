@@ -8,7 +8,7 @@ MemoryPressure, disk faults DiskPressure, CPU faults PIDPressure. The conditions
 both directly and as ``condition.sim.ftmoe.io/<Type>`` annotations that the local
 cluster's node heartbeat (ftmoe/cluster/stages/node-heartbeat.yaml) keeps.
 
-Control endpoints on the same port: ``POST /inject?fault=memory-leak&node=node-3``,
+Control endpoints on the same port: ``POST /inject?fault=memory-leak&node=node-3[&precursor=N][&duration=N]``,
 ``POST /drift``, ``GET /state``.
 """
 
@@ -79,12 +79,12 @@ class LiveState:
         self.features = np.zeros((sim.H, len(F)), dtype=np.float32)
         self.labels = np.zeros(sim.H, dtype=np.int8)
         self.counters = Counters.zeros(sim.H)
-        self.pending_injections: list[tuple[int, str, int | None]] = []
+        self.pending_injections: list[tuple[int, str, int | None, int | None]] = []
 
     def advance(self) -> tuple[np.ndarray, np.ndarray]:
         with self.lock:
-            for host, cause, precursor in self.pending_injections:
-                self.sim.inject(host, cause, precursor)
+            for host, cause, precursor, duration in self.pending_injections:
+                self.sim.inject(host, cause, precursor, duration)
             self.pending_injections.clear()
             before = self.labels.copy()
             features, labels, _ = self.sim.step()
@@ -228,8 +228,9 @@ def make_handler(live: LiveState, registry: CollectorRegistry) -> type[BaseHTTPR
                     if cause not in names:
                         raise ValueError(f"unknown fault {cause!r}; choose one of: {', '.join(names)}")
                     precursor = int(q["precursor"]) if "precursor" in q else None
+                    duration = int(q["duration"]) if "duration" in q else None
                     with live.lock:
-                        live.pending_injections.append((host, cause, precursor))
+                        live.pending_injections.append((host, cause, precursor, duration))
                     self._reply(202, json.dumps({"injected": cause, "node": live.nodes[host]}).encode())
                 elif url.path == "/drift":
                     with live.lock:
@@ -339,7 +340,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         while not stop.is_set() and (args.intervals is None or sim.t < args.intervals):
             for cause, node, at in injections:
                 if at == sim.t:
-                    live.pending_injections.append((nodes.index(node), cause, None))
+                    live.pending_injections.append((nodes.index(node), cause, None, None))
             before, after = live.advance()
             for h in np.flatnonzero(before != after):
                 old, new = int(before[h]), int(after[h])

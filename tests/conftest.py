@@ -61,3 +61,24 @@ def namespace(api_client) -> Iterator[str]:  # type: ignore[no-untyped-def]
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     yield name
     core.delete_namespace(name, propagation_policy="Background")
+
+
+@pytest.fixture(scope="session")
+def kubectl(cluster_kubeconfig: Path):  # type: ignore[no-untyped-def]
+    """kubectl against the test cluster: the toolchain's binary, or the one on PATH."""
+    import shutil
+    import subprocess
+
+    from ftmoe.cluster.toolchain import Toolchain
+
+    built = Toolchain().binaries().kubectl
+    binary = str(built) if built.exists() else (shutil.which("kubectl") or "kubectl")
+
+    def run(*args: str, input: str | None = None, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([binary, "--kubeconfig", str(cluster_kubeconfig), *args], input=input, capture_output=True,
+                              text=True, timeout=timeout, check=False)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
+        return proc
+
+    return run

@@ -68,12 +68,12 @@ def test_injection_spec() -> None:
 
 def test_injected_fault_happens(live: LiveState) -> None:
     live.sim.faults.hazard_scale = 0.0
-    live.pending_injections.append((2, "memory-leak", 2))
+    live.pending_injections.append((2, "memory-leak", 2, 7))
     seen = []
     for _ in range(30):
         _, labels = live.advance()
         seen.append(int(labels[2]))
-    assert 2 in seen  # memory fault on node-2
+    assert seen.count(2) == 7  # a memory fault on node-2 lasting exactly the 7 intervals asked for
     assert live.state()["nodes"]["node-2"]["phase"] in {"fault", "recovering", "healthy"}
 
 

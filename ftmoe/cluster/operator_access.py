@@ -1,0 +1,49 @@
+"""Run the operator on a cluster from a checkout: its CRDs and RBAC applied, and a
+kubeconfig that acts as its ServiceAccount, so RBAC is the same as in the Deployment."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from ftmoe.cluster.errors import ClusterError
+
+REPO = Path(__file__).resolve().parents[2]
+NAMESPACE = "ftmoe-system"
+SERVICE_ACCOUNT = "ftmoe-operator"
+CRDS = ("faulttolerancepolicies.ftmoe.io", "nodefaultpredictions.ftmoe.io")
+
+Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+def apply_operator_manifests(kubectl: Kubectl, repo: Path = REPO) -> None:
+    """CRDs, namespace and RBAC from deploy/base; not the Deployment (it needs an image)."""
+    base = repo / "deploy" / "base"
+    if not (repo / "crds").is_dir() or not base.is_dir():
+        raise ClusterError(f"crds/ and deploy/base/ not found under {repo}; run this from a checkout of ftmoe-operator")
+    kubectl("apply", "-k", str(repo / "crds"))
+    kubectl("apply", "-f", str(base / "namespace.yaml"), "-f", str(base / "rbac.yaml"))
+    kubectl("wait", "--for=condition=Established", "--timeout=60s", *[f"crd/{c}" for c in CRDS], timeout=90)
+
+
+def service_account_kubeconfig(kubectl: Kubectl, admin_kubeconfig: Path, out: Path, duration: str = "24h") -> Path:
+    """A kubeconfig with the same server and CA as ``admin_kubeconfig`` and a token of the
+    operator's ServiceAccount (TokenRequest API)."""
+    token = kubectl("-n", NAMESPACE, "create", "token", SERVICE_ACCOUNT, f"--duration={duration}").stdout.strip()
+    admin = yaml.safe_load(admin_kubeconfig.read_text())
+    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])["context"]
+    cluster = next(c for c in admin["clusters"] if c["name"] == context["cluster"])
+    doc = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "ftmoe-operator",
+        "clusters": [cluster],
+        "users": [{"name": "ftmoe-operator", "user": {"token": token}}],
+        "contexts": [{"name": "ftmoe-operator", "context": {"cluster": cluster["name"], "user": "ftmoe-operator"}}],
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc))
+    out.chmod(0o600)
+    return out

@@ -1,0 +1,322 @@
+"""The operator end to end on the local cluster: real API server, scheduler, Prometheus,
+the simulator's live mode for metrics and faults, and the operator running as its own
+ServiceAccount under deploy/base's ClusterRole (so every call it makes passes real RBAC).
+
+Each test owns a few nodes (a policy selects them by hostname) so that the tests share
+one operator and one simulator without stepping on each other."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from ftmoe.cluster.operator_access import apply_operator_manifests, service_account_kubeconfig
+
+pytestmark = pytest.mark.cluster
+FTMOE = str(Path(sys.executable).parent / "ftmoe")
+SIM_PORT, METRICS_PORT, HEALTH_PORT = 29106, 28080, 28081
+STEP = 5  # the simulator's interval and the policies' interval, seconds (Prometheus scrapes every 5 s)
+
+
+def wait_for(fn: Callable[[], Any], timeout: float, what: str, every: float = 1.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+@dataclass
+class Env:
+    api: client.ApiClient
+    kubectl: Callable[..., subprocess.CompletedProcess[str]]
+    prometheus: str
+    sa_kubeconfig: Path
+    logs: Path
+    operator: subprocess.Popen[bytes] | None = None
+
+    @property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api)
+
+    @property
+    def custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api)
+
+    def start_operator(self) -> None:
+        log = (self.logs / "operator.log").open("ab")
+        self.operator = subprocess.Popen(
+            [FTMOE, "operator", "run", "--kubeconfig", str(self.sa_kubeconfig), "--metrics-port", str(METRICS_PORT),
+             "--health-port", str(HEALTH_PORT)], stdout=log, stderr=subprocess.STDOUT)
+        wait_for(lambda: http_ok(f"http://127.0.0.1:{HEALTH_PORT}/healthz"), 90, "the operator's liveness endpoint")
+
+    def stop_operator(self) -> None:
+        if self.operator is not None:
+            self.operator.terminate()
+            self.operator.wait(timeout=60)
+            self.operator = None
+
+    def node(self, name: str) -> client.V1Node:
+        return self.core.read_node(name)
+
+    def node_events(self, name: str, reason: str) -> list[client.CoreV1Event]:
+        events = self.core.list_namespaced_event("default", field_selector=f"involvedObject.name={name},reason={reason}").items
+        return [e for e in events if e.involved_object.kind == "Node"]
+
+    def policy(self, name: str) -> dict[str, Any]:
+        return self.custom.get_cluster_custom_object("ftmoe.io", "v1alpha1", "faulttolerancepolicies", name)
+
+    def prediction(self, policy: str, node: str) -> dict[str, Any] | None:
+        try:
+            return self.custom.get_cluster_custom_object("ftmoe.io", "v1alpha1", "nodefaultpredictions", f"{policy}.{node}")
+        except ApiException:
+            return None
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def inject(node: str, fault: str = "memory-leak", precursor: int = 2, duration: int = 14) -> None:
+    query = urllib.parse.urlencode({"fault": fault, "node": node, "precursor": precursor, "duration": duration})
+    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{SIM_PORT}/inject?{query}", method="POST"), timeout=10)
+
+
+@pytest.fixture(scope="module")
+def env(local_cluster: Any, cluster_kubeconfig: Path, api_client: Any, kubectl: Any, local_cluster_name: str,
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    if local_cluster is None:
+        pytest.skip("needs the local cluster's Prometheus for the simulator's metrics; FTMOE_KUBECONFIG points elsewhere")
+    logs = tmp_path_factory.mktemp("operator-e2e")
+    apply_operator_manifests(kubectl)
+    sa = service_account_kubeconfig(kubectl, cluster_kubeconfig, logs / "sa.kubeconfig", duration="2h")
+    sim = subprocess.Popen([FTMOE, "simulate", "serve", "--cluster", local_cluster_name, "--port", str(SIM_PORT),
+                            "--step-seconds", str(STEP), "--fault-rate", "0"],
+                           stdout=(logs / "simulator.log").open("ab"), stderr=subprocess.STDOUT)
+    e = Env(api_client, kubectl, local_cluster.prometheus_url, sa, logs)
+    try:
+        query = urllib.parse.urlencode({"query": "count(node_memory_MemTotal_bytes)"})
+
+        def series() -> bool:
+            with urllib.request.urlopen(f"{e.prometheus}/api/v1/query?{query}", timeout=5) as resp:
+                result = json.load(resp)["data"]["result"]
+            return bool(result) and float(result[0]["value"][1]) >= 16
+
+        wait_for(series, 90, "the simulator's node series in Prometheus")
+        time.sleep(6 * STEP)  # a full model window of history
+        e.start_operator()
+        yield e
+    finally:
+        e.stop_operator()
+        sim.terminate()
+        sim.wait(timeout=30)
+        print(f"operator and simulator logs: {logs}")
+
+
+def apply_policy(env: Env, nodes: list[str], mode: str = "Evict", **spec: Any) -> str:
+    name = f"e2e-{uuid.uuid4().hex[:6]}"
+    body = {
+        "apiVersion": "ftmoe.io/v1alpha1", "kind": "FaultTolerancePolicy", "metadata": {"name": name},
+        "spec": {
+            "mode": mode, "interval": f"{STEP}s", "horizon": "1m",
+            "nodeSelector": {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": nodes}]},
+            "prometheus": {"url": env.prometheus, "rateWindow": "15s"},
+            "hysteresis": {"riskFor": "5s", "healthyFor": "20s"},
+            "maxUnavailable": 1, "stormBreaker": {"maxAtRisk": "100%"},
+            **spec,
+        },
+    }
+    env.custom.create_cluster_custom_object("ftmoe.io", "v1alpha1", "faulttolerancepolicies", body)
+    wait_for(lambda: (env.policy(name).get("status") or {}).get("lastRun"), 60, f"policy {name}'s first interval")
+    return name
+
+
+def delete_policy(env: Env, name: str) -> None:
+    env.custom.delete_cluster_custom_object("ftmoe.io", "v1alpha1", "faulttolerancepolicies", name)
+
+
+def deployment(env: Env, namespace: str, name: str, replicas: int, nodes: list[str], pinned: bool = False) -> None:
+    """``replicas`` pods spread over ``nodes`` (exactly even), or all on nodes[0] when pinned."""
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": nodes[:1] if pinned else nodes}]}]}}}
+    spread = [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule",
+               "nodeTaintsPolicy": "Honor", "labelSelector": {"matchLabels": {"app": name}}}]
+    body = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"affinity": affinity, "topologySpreadConstraints": [] if pinned else spread,
+                                           "containers": [{"name": "c", "image": "registry.invalid/app:1"}]}}}}
+    client.AppsV1Api(env.api).create_namespaced_deployment(namespace, body)
+    wait_for(lambda: len(running(env, namespace, name)) == replicas, 90, f"{replicas} Running pods of {name}")
+
+
+def running(env: Env, namespace: str, app: str) -> list[client.V1Pod]:
+    pods = env.core.list_namespaced_pod(namespace, label_selector=f"app={app}").items
+    return [p for p in pods if p.status.phase == "Running" and p.metadata.deletion_timestamp is None]
+
+
+def test_the_story_predict_cordon_evict_reschedule_uncordon(env: Env, namespace: str) -> None:
+    nodes = ["node-0", "node-1", "node-2", "node-3"]
+    deployment(env, namespace, "story", 8, nodes)
+    assert sum(1 for p in running(env, namespace, "story") if p.spec.node_name == "node-1") == 2
+    policy = apply_policy(env, nodes)
+    try:
+        inject("node-1")
+        pred = wait_for(lambda: (p := env.prediction(policy, "node-1")) and (p["status"].get("risk") or 0) >= 0.6 and p, 120,
+                        "node-1's NodeFaultPrediction to rise over the cordon threshold")
+        assert pred["status"]["faultType"] == "memory" and pred["status"]["drivers"]
+        wait_for(lambda: env.node("node-1").spec.unschedulable, 60, "node-1 cordoned")
+        node = env.node("node-1")
+        ann = node.metadata.annotations
+        assert ann["ftmoe.io/cordoned-by"] == policy and float(ann["ftmoe.io/risk"]) >= 0.6
+        assert node.metadata.labels.get("ftmoe.io/at-risk") == "true"
+        # Drained through the Eviction API; the real scheduler puts the replicas on the other nodes.
+        wait_for(lambda: (pods := running(env, namespace, "story")) and len(pods) == 8
+                 and all(p.spec.node_name != "node-1" for p in pods), 90, "8 replicas Running away from node-1")
+        assert env.node_events("node-1", "Cordoned") and env.node_events("node-1", "PodsEvicted")
+        # Recovery: the fault ends, the risk stays low for healthyFor, the node comes back.
+        wait_for(lambda: not env.node("node-1").spec.unschedulable, 180, "node-1 uncordoned after recovery")
+        ann = env.node("node-1").metadata.annotations
+        assert "ftmoe.io/cordoned-by" not in ann and env.node_events("node-1", "Uncordoned")
+        done = [(a["node"], a["action"]) for a in env.policy(policy)["status"]["recentActions"] if a["outcome"] == "done"]
+        assert {("node-1", "cordon"), ("node-1", "drain"), ("node-1", "uncordon")} <= set(done)
+        # Only the faulty node was touched.
+        assert not any(env.node(n).spec.unschedulable for n in nodes)
+        assert all(not env.node_events(n, "Cordoned") for n in ("node-0", "node-2", "node-3"))
+    finally:
+        delete_policy(env, policy)
+
+
+def test_pdb_blocks_eviction_is_reported_retried_and_survives_a_restart(env: Env, namespace: str) -> None:
+    nodes = ["node-4", "node-5"]
+    deployment(env, namespace, "guarded", 2, ["node-5"], pinned=True)
+    pdb = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "guarded"},
+           "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "guarded"}}}}
+    client.PolicyV1Api(env.api).create_namespaced_pod_disruption_budget(namespace, pdb)
+    policy = apply_policy(env, nodes)
+    try:
+        inject("node-5", duration=40)
+        wait_for(lambda: blocked_evictions() >= 2, 150, "evictions refused by the PDB, and retried")
+        assert env.node_events("node-5", "EvictionBlocked")
+        assert len(running(env, namespace, "guarded")) == 2  # the PDB held
+        status = env.policy(policy)["status"]
+        assert any(a["reason"] == "EvictionBlocked" for a in status["recentActions"])
+        # A restart mid-drain: state is on the node, so nothing is cordoned or started twice.
+        env.stop_operator()
+        env.start_operator()
+        client.PolicyV1Api(env.api).delete_namespaced_pod_disruption_budget("guarded", namespace)
+        wait_for(lambda: not any(p.spec.node_name == "node-5" for p in running(env, namespace, "guarded")), 90,
+                 "the guarded pods evicted once the PDB is gone")
+        assert len(env.node_events("node-5", "Cordoned")) == 1 and len(env.node_events("node-5", "DrainStarted")) == 1
+        assert all((e.count or 1) == 1 for e in env.node_events("node-5", "Cordoned"))
+    finally:
+        delete_policy(env, policy)
+
+
+def blocked_evictions() -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("ftmoe_blocked_actions_total{") and 'reason="EvictionBlocked"' in line)
+
+
+def test_observe_mode_changes_nothing_on_nodes(env: Env, namespace: str) -> None:
+    nodes = ["node-6", "node-7"]
+    deployment(env, namespace, "watched", 2, ["node-6"], pinned=True)
+    before = {p.metadata.name for p in running(env, namespace, "watched")}
+    policy = apply_policy(env, nodes, mode="Observe")
+    try:
+        inject("node-6", duration=20)
+        wait_for(lambda: (p := env.prediction(policy, "node-6")) and p["status"].get("action") == "would-cordon", 120,
+                 "a would-cordon prediction for node-6")
+        time.sleep(3 * STEP)
+        assert not env.node("node-6").spec.unschedulable
+        assert {p.metadata.name for p in running(env, namespace, "watched")} == before
+        assert env.node_events("node-6", "WouldCordon") and not env.node_events("node-6", "Cordoned")
+        conditions = {c["type"]: c for c in env.policy(policy)["status"]["conditions"]}
+        assert conditions["RemediationAllowed"]["reason"] == "ObserveMode"
+    finally:
+        delete_policy(env, policy)
+
+
+def test_prometheus_unreachable_means_no_actions_and_a_false_condition(env: Env) -> None:
+    nodes = ["node-8", "node-9"]
+    policy = apply_policy(env, nodes, prometheus={"url": "http://127.0.0.1:1", "timeout": "2s"})
+    try:
+        inject("node-8", duration=20)
+        cond = wait_for(lambda: next((c for c in env.policy(policy)["status"]["conditions"]
+                                      if c["type"] == "MetricsAvailable" and c["status"] == "False"), None), 60,
+                        "MetricsAvailable=False")
+        assert cond["reason"] == "PrometheusUnavailable" and "query for" in cond["message"]
+        time.sleep(6 * STEP)  # the fault is under way; no data means no action
+        assert not env.node("node-8").spec.unschedulable
+        assert env.prediction(policy, "node-8")["status"]["action"] == "stale"
+        assert env.policy(policy)["status"]["staleNodes"] == 2
+    finally:
+        delete_policy(env, policy)
+
+
+def test_budget_holds_when_more_nodes_fail_than_it_allows(env: Env) -> None:
+    nodes = ["node-10", "node-11", "node-12", "node-13", "node-14", "node-15"]
+    policy = apply_policy(env, nodes, mode="Cordon", maxUnavailable=1)
+    try:
+        for n in nodes[:3]:
+            inject(n, duration=16)
+        most = 0
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            most = max(most, sum(1 for n in nodes if env.node(n).spec.unschedulable))
+            if most and any(env.node_events(n, "BudgetExhausted") for n in nodes):
+                break
+            time.sleep(1)
+        for _ in range(3 * STEP):  # and it keeps holding
+            most = max(most, sum(1 for n in nodes if env.node(n).spec.unschedulable))
+            time.sleep(1)
+        assert most == 1
+        assert any(env.node_events(n, "BudgetExhausted") for n in nodes)
+        blocked = [a for a in env.policy(policy)["status"]["recentActions"] if a["reason"] == "BudgetExhausted"]
+        assert blocked and "at most 1" in blocked[0]["message"]
+    finally:
+        delete_policy(env, policy)
+
+
+@pytest.mark.parametrize(("spec", "field", "says"), [
+    ({"mode": "Destroy"}, "spec.mode", "Unsupported value"),
+    ({"thresholds": {"annotate": 0.9, "cordon": 0.5, "evict": 0.95}}, "spec.thresholds", "annotate <= cordon <= evict"),
+    ({"interval": "5 minutes"}, "spec.interval", "should match"),
+    ({"interval": "500ms"}, "spec.interval", "at least 1s"),
+    ({"maxUnavailable": "150%"}, "spec.maxUnavailable", "percent from 0% to 100%"),
+    ({"model": {"source": "Path"}}, "spec.model.path", "model.path is required"),
+    ({"prometheus": {"url": "ftp://prom"}}, "spec.prometheus.url", "should match"),
+    ({"thresholds": {"annotate": 0.1, "cordon": 0.5, "evict": 1.5}}, "spec.thresholds.evict", "less than or equal to 1"),
+    ({"horizon": "1s"}, "spec.horizon", "at least spec.interval"),
+])
+def test_invalid_policies_are_rejected_naming_the_field(env: Env, spec: dict[str, Any], field: str, says: str) -> None:
+    body = {"apiVersion": "ftmoe.io/v1alpha1", "kind": "FaultTolerancePolicy", "metadata": {"name": f"bad-{uuid.uuid4().hex[:6]}"},
+            "spec": {"prometheus": {"url": "http://prom:9090"}, **spec}}
+    if "prometheus" in spec:
+        body["spec"]["prometheus"] = spec["prometheus"]
+    with pytest.raises(ApiException) as err:
+        env.custom.create_cluster_custom_object("ftmoe.io", "v1alpha1", "faulttolerancepolicies", body)
+    assert err.value.status == 422
+    message = json.loads(err.value.body)["message"]
+    assert field in message and says in message, message
