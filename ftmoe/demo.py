@@ -1,59 +1,207 @@
-"""`make demo`: the local cluster with a sample workload, and what to run next.
+"""`make demo`: the whole story on the local cluster, step by step.
 
-The operator's story (predict, annotate, cordon, evict, recover) is added to this
-script as the operator lands; until then it brings up the cluster and a workload.
+A local Kubernetes cluster (real control plane, kwok nodes) with a 32-replica workload;
+the simulator's live mode serving node metrics to Prometheus; the operator running as its
+own ServiceAccount; a FaultTolerancePolicy in Evict mode; then a memory leak injected on
+node-3. The demo follows the node's NodeFaultPrediction as its risk rises, the cordon,
+the evictions and the rescheduling by the real scheduler, and the uncordon after
+recovery, and prints the kubectl command that shows each step. Everything keeps running
+afterwards for you to explore; `ftmoe cluster down` stops it all.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-from ftmoe.cluster import ClusterError
+from ftmoe.cluster import ClusterError, processes
 from ftmoe.cluster.local import LocalCluster
+from ftmoe.cluster.operator_access import REPO, apply_operator_manifests, service_account_kubeconfig
+from ftmoe.cluster.progress import Progress
 
+SIM_PORT, METRICS_PORT, HEALTH_PORT = 9105, 18080, 18081
+POLICY = REPO / "deploy" / "examples" / "local-cluster.yaml"
+FAULT_NODE = "node-3"
 WORKLOAD = {
     "apiVersion": "apps/v1",
     "kind": "Deployment",
     "metadata": {"name": "web", "namespace": "demo", "labels": {"app": "web"}},
     "spec": {
-        "replicas": 12,
+        "replicas": 32,
         "selector": {"matchLabels": {"app": "web"}},
         "template": {
             "metadata": {"labels": {"app": "web"}},
             "spec": {
-                "containers": [{
-                    "name": "web",
-                    "image": "registry.invalid/web:1",
-                    "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
-                }],
+                # Two replicas per node, and the spread ignores cordoned nodes when they are evicted.
+                "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                                               "whenUnsatisfiable": "DoNotSchedule", "nodeTaintsPolicy": "Honor",
+                                               "labelSelector": {"matchLabels": {"app": "web"}}}],
+                "containers": [{"name": "web", "image": "registry.invalid/web:1",
+                                "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}}}],
             },
         },
     },
 }
 
+K = "ftmoe cluster kubectl"  # what the user types; the same as kubectl with the cluster's kubeconfig
 
-def main() -> int:
+
+def wait_for(fn: Callable[[], Any], timeout: float, what: str, every: float = 1.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(every)
+    raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+class Story:
+    def __init__(self, cluster: LocalCluster):
+        self.cluster = cluster
+        self.ftmoe = str(Path(sys.executable).parent / "ftmoe")
+
+    def kubectl(self, *args: str, **kw: Any) -> Any:
+        return self.cluster.kubectl(*args, **kw)
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.kubectl(*args, "-o", "json").stdout)
+
+    def show(self, command: str) -> None:
+        """Print a kubectl command and what it prints now."""
+        print(f"\n$ {K} {command}")
+        print(self.kubectl(*command.split()).stdout.rstrip())
+
+    def setup(self, progress: Progress) -> None:
+        with progress.step("operator CRDs, namespace and RBAC (deploy/base)"):
+            apply_operator_manifests(self.kubectl)
+        with progress.step("workload: Deployment demo/web, 32 replicas, two per node"):
+            self.kubectl("create", "namespace", "demo", check=False)
+            self.kubectl("apply", "-f", "-", input=json.dumps(WORKLOAD))
+            self.kubectl("-n", "demo", "rollout", "status", "deployment/web", "--timeout=180s", timeout=200)
+        with progress.step(f"simulator live mode on :{SIM_PORT} (node metrics for Prometheus, no random faults)"):
+            processes.start(self.cluster.processes_dir, "simulator",
+                            [self.ftmoe, "simulate", "serve", "--cluster", self.cluster.name, "--port", str(SIM_PORT),
+                             "--fault-rate", "0"])
+            wait_for(self.prometheus_has_nodes, 120, "the simulated node series in Prometheus")
+            time.sleep(30)  # six intervals of history: the model's window
+        with progress.step("operator (ftmoe operator run, as ServiceAccount ftmoe-system/ftmoe-operator)"):
+            kubeconfig = service_account_kubeconfig(self.kubectl, self.cluster.kubeconfig,
+                                                    self.cluster.state / "operator.kubeconfig")
+            processes.start(self.cluster.processes_dir, "operator",
+                            [self.ftmoe, "operator", "run", "--kubeconfig", str(kubeconfig),
+                             "--metrics-port", str(METRICS_PORT), "--health-port", str(HEALTH_PORT)])
+            # Prometheus scrapes the operator too, so ftmoe_node_risk has a history.
+            (self.cluster.targets_dir / "ftmoe-operator.json").write_text(json.dumps(
+                [{"targets": [f"127.0.0.1:{METRICS_PORT}"], "labels": {"job": "ftmoe-operator"}}]))
+            wait_for(lambda: http_ok(f"http://127.0.0.1:{HEALTH_PORT}/healthz"), 120, "the operator's liveness endpoint")
+        with progress.step(f"FaultTolerancePolicy 'demo' ({POLICY.relative_to(REPO)}: mode Evict, interval 5s)"):
+            self.kubectl("apply", "-f", str(POLICY))
+            wait_for(self.policy_ready, 90, "the policy's first interval with Ready=True")
+
+    def prometheus_has_nodes(self) -> bool:
+        query = urllib.parse.urlencode({"query": "count(node_memory_MemTotal_bytes)"})
+        try:
+            with urllib.request.urlopen(f"{self.cluster.prometheus_url}/api/v1/query?{query}", timeout=5) as resp:
+                result = json.load(resp)["data"]["result"]
+        except OSError:
+            return False
+        return bool(result) and float(result[0]["value"][1]) >= 1
+
+    def policy_ready(self) -> bool:
+        status = self.json("get", "ftp", "demo").get("status") or {}
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
+
+    def node(self) -> dict[str, Any]:
+        return self.json("get", "node", FAULT_NODE)
+
+    def risk(self) -> float:
+        nfp = self.json("get", "nfp", f"demo.{FAULT_NODE}")
+        return float((nfp.get("status") or {}).get("risk") or 0.0)
+
+    @staticmethod
+    def phase() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{SIM_PORT}/state", timeout=5) as resp:
+            return str(json.load(resp)["nodes"][FAULT_NODE]["phase"])
+
+    def pods_on(self, node: str) -> list[str]:
+        pods = self.json("-n", "demo", "get", "pods", "--field-selector", f"spec.nodeName={node}")["items"]
+        return [p["metadata"]["name"] for p in pods if not p["metadata"].get("deletionTimestamp")]
+
+    def run(self) -> None:
+        print("\n== 1. Predictions for every node: risk, likely fault type, and what the operator does about it")
+        self.show("get ftp")
+        self.show("get nfp")
+        before = self.pods_on(FAULT_NODE)
+        print(f"\n== 2. A memory leak starts on {FAULT_NODE} (pods there now: {', '.join(before)})")
+        query = urllib.parse.urlencode({"fault": "memory-leak", "node": FAULT_NODE, "precursor": 4, "duration": 12})
+        urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{SIM_PORT}/inject?{query}", method="POST"), timeout=10)
+        print(f"   watch it: {K} get nfp -w     (or: {K} get nodes -L ftmoe.io/at-risk -L ftmoe.io/risk)")
+        last = -1.0
+        deadline = time.monotonic() + 180
+        while not self.node().get("spec", {}).get("unschedulable"):
+            if time.monotonic() > deadline:
+                raise ClusterError(f"{FAULT_NODE} was not cordoned within 180s; see {self.cluster.processes_dir}/operator.log")
+            r = self.risk()
+            if abs(r - last) >= 0.005:
+                print(f"   {time.strftime('%H:%M:%S')}  NodeFaultPrediction demo.{FAULT_NODE}: risk {r:.3f}"
+                      f"   (simulator, ground truth: {self.phase()})")
+                last = r
+            time.sleep(2)
+        print(f"\n== 3. The operator cordoned {FAULT_NODE}; its annotations say who, why and when")
+        self.show(f"get node {FAULT_NODE} -L ftmoe.io/at-risk")
+        ann = self.node()["metadata"]["annotations"]
+        for key in ("ftmoe.io/risk", "ftmoe.io/fault-type", "ftmoe.io/cordoned-by", "ftmoe.io/cordon-reason", "ftmoe.io/decision"):
+            print(f"   {key}: {ann.get(key)}")
+        print(f"\n== 4. Its pods are evicted (Eviction API) and the scheduler places them on healthy nodes")
+        wait_for(lambda: not self.pods_on(FAULT_NODE), 120, f"no web pods on {FAULT_NODE}")
+        self.kubectl("-n", "demo", "rollout", "status", "deployment/web", "--timeout=120s", timeout=150)
+        self.show(f"get events --field-selector involvedObject.name={FAULT_NODE} --sort-by=.lastTimestamp")
+        self.show("-n demo get deployment web")
+        print(f"\n== 5. The fault ends; after hysteresis.healthyFor (30s) of low risk the node is uncordoned")
+        wait_for(lambda: not self.node().get("spec", {}).get("unschedulable"), 300, f"{FAULT_NODE} uncordoned", every=2)
+        self.show("get ftp demo -o wide")
+        self.show(f"get nfp demo.{FAULT_NODE} -o wide")
+        print(
+            "\nThe cluster, the simulator and the operator keep running. Try:\n"
+            f"  {K} explain faulttolerancepolicy.spec        # the API, field by field\n"
+            f"  {K} get ftp demo -o yaml                     # conditions, counts, recent actions\n"
+            f"  {K} get nfp -w                               # the prediction dashboard\n"
+            f"  curl -X POST 'http://127.0.0.1:{SIM_PORT}/inject?fault=disk-filling&node=node-7'   # another fault\n"
+            f"  curl -s http://127.0.0.1:{METRICS_PORT}/metrics | grep ^ftmoe_    # the operator's metrics\n"
+            f"  Prometheus: {self.cluster.prometheus_url}/graph?g0.expr=ftmoe_node_risk\n"
+            f"  logs: {self.cluster.processes_dir}/operator.log, simulator.log\n"
+            "  ftmoe cluster down                            # stop everything"
+        )
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.parse_args(argv)
     cluster = LocalCluster()
     try:
         cluster.up()
-        cluster.kubectl("create", "namespace", "demo", check=False)
-        cluster.kubectl("apply", "-f", "-", input=json.dumps(WORKLOAD))
-        cluster.kubectl("-n", "demo", "rollout", "status", "deployment/web", "--timeout=120s", timeout=150)
+        story = Story(cluster)
+        story.setup(Progress(total=5))
+        story.run()
     except ClusterError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(cluster.kubectl("-n", "demo", "get", "pods", "-o", "wide").stdout)
-    print(
-        "The local cluster is up with a sample workload. Try:\n"
-        "  .venv/bin/ftmoe cluster kubectl get nodes -L topology.kubernetes.io/zone\n"
-        "  .venv/bin/ftmoe cluster kubectl -n demo get pods -o wide\n"
-        "  .venv/bin/ftmoe cluster status\n"
-        "  # live simulated metrics and a memory leak on node-3 (Ctrl-C to stop):\n"
-        "  .venv/bin/ftmoe simulate serve --fault-rate 0 --inject memory-leak:node-3@5\n"
-        "  .venv/bin/ftmoe cluster kubectl get node node-3 -o jsonpath='{.status.conditions}'\n"
-        "  .venv/bin/ftmoe cluster down        # stop everything\n"
-    )
     return 0
 
 

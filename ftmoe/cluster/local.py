@@ -68,6 +68,7 @@ class LocalCluster:
         self.prometheus_dir = self.state / "prometheus"
         self.targets_dir = self.prometheus_dir / "targets"
         self.settings_file = self.state / "settings.json"
+        self.processes_dir = self.state / "processes"
 
     # -- state --------------------------------------------------------------------------
 
@@ -303,6 +304,11 @@ class LocalCluster:
             if not quiet:
                 print(f"cluster {self.name!r} is not running (no state in {self.state})")
             return False
+        from ftmoe.cluster import processes
+
+        stopped = processes.stop_all(self.processes_dir)
+        if stopped and not quiet:
+            print(f"stopped {', '.join(stopped)}")
         self._stop_prometheus()
         if self.toolchain.binaries().kwokctl.exists() and (self.kwok_workdir / "clusters" / self.name).exists():
             self.kwokctl("delete", "cluster", check=False, timeout=120)
