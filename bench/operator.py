@@ -1,0 +1,181 @@
+"""Operator benchmark on the local cluster: detect-to-cordon latency, and the operator's
+CPU seconds per interval and memory at 16, 100 and 500 fake nodes.
+
+    .venv/bin/python bench/operator.py [--nodes 16,100,500] [--intervals 12] [--faults 4]
+
+For each size a cluster `ftmoe-bench` starts with that many kwok nodes, the simulator's
+live mode serves their metrics (5 s intervals, no random faults), and `ftmoe operator run`
+reconciles one policy over every node (interval 5 s). CPU is the operator process's
+user+system time over `--intervals` intervals (from /proc), memory its resident set
+(VmRSS at the end, VmHWM peak). At the smallest size, `--faults` memory leaks are then
+injected one at a time on different nodes (precursor 4 intervals): the latency is counted
+in intervals from the fault's onset (the simulator's ground truth) to the first
+interval with risk at or above the cordon threshold, and to the cordon.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import write  # noqa: E402
+
+from ftmoe.cluster.local import ClusterSettings, LocalCluster  # noqa: E402
+from ftmoe.cluster.operator_access import apply_operator_manifests  # noqa: E402
+
+STEP = 5.0
+SIM_PORT, METRICS_PORT, HEALTH_PORT = 39105, 38080, 38081
+FTMOE = str(Path(sys.executable).parent / "ftmoe")
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.load(resp)
+
+
+def proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100.0  # utime + stime, clock ticks
+
+
+def proc_mem(pid: int) -> tuple[float, float]:
+    info = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(info["VmRSS"].split()[0]) / 1024, int(info["VmHWM"].split()[0]) / 1024
+
+
+def wait_for(fn: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(1)
+    raise RuntimeError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def policy(mode: str, prometheus: str) -> dict[str, Any]:
+    return {"apiVersion": "ftmoe.io/v1alpha1", "kind": "FaultTolerancePolicy", "metadata": {"name": "bench"},
+            "spec": {"mode": mode, "interval": "5s", "prometheus": {"url": prometheus, "rateWindow": "15s"},
+                     "hysteresis": {"riskFor": "5s", "healthyFor": "15s"}, "maxUnavailable": 2,
+                     "stormBreaker": {"maxAtRisk": "50%"}}}
+
+
+def interval_stats(policy_name: str = "bench") -> tuple[float, float]:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=10).read().decode()
+    values = {}
+    for line in text.splitlines():
+        for key in ("ftmoe_interval_duration_seconds_sum", "ftmoe_interval_duration_seconds_count"):
+            if line.startswith(key + "{") and f'policy="{policy_name}"' in line:
+                values[key] = float(line.rsplit(" ", 1)[1])
+    return values.get("ftmoe_interval_duration_seconds_sum", 0.0), values.get("ftmoe_interval_duration_seconds_count", 0.0)
+
+
+def run_size(nodes: int, intervals: int, faults: int, logs: Path) -> dict[str, Any]:
+    cluster = LocalCluster("ftmoe-bench")
+    cluster.down(quiet=True)
+    cluster.up(ClusterSettings("ftmoe-bench", nodes, 36443, 39090))
+    sim = op = None
+    try:
+        apply_operator_manifests(cluster.kubectl)
+        sim = subprocess.Popen([FTMOE, "simulate", "serve", "--cluster", "ftmoe-bench", "--port", str(SIM_PORT), "--fault-rate", "0"],
+                               stdout=(logs / f"sim-{nodes}.log").open("w"), stderr=subprocess.STDOUT)
+        query = urllib.parse.urlencode({"query": "count(node_memory_MemTotal_bytes)"})
+        wait_for(lambda: (r := get_json(f"{cluster.prometheus_url}/api/v1/query?{query}")["data"]["result"])
+                 and float(r[0]["value"][1]) >= nodes, 180, f"{nodes} node series")
+        time.sleep(6 * STEP)
+        op = subprocess.Popen([FTMOE, "operator", "run", "--kubeconfig", str(cluster.kubeconfig), "--metrics-port", str(METRICS_PORT),
+                               "--health-port", str(HEALTH_PORT)], stdout=(logs / f"operator-{nodes}.log").open("w"),
+                              stderr=subprocess.STDOUT)
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(policy("Observe", cluster.prometheus_url)))
+        wait_for(lambda: interval_stats()[1] >= 3, 180, "three intervals")  # warm: model loaded, caches filled
+        cpu0, (s0, n0), t0 = proc_cpu(op.pid), interval_stats(), time.monotonic()
+        wait_for(lambda: interval_stats()[1] >= n0 + intervals, intervals * STEP * 6, f"{intervals} more intervals")
+        cpu1, (s1, n1), t1 = proc_cpu(op.pid), interval_stats(), time.monotonic()
+        rss, peak = proc_mem(op.pid)
+        result: dict[str, Any] = {
+            "nodes": nodes, "intervals": n1 - n0, "cpu_seconds_per_interval": (cpu1 - cpu0) / (n1 - n0),
+            "cpu_share_of_one_core": (cpu1 - cpu0) / (t1 - t0), "mean_interval_wall_seconds": (s1 - s0) / (n1 - n0),
+            "rss_mib": rss, "peak_rss_mib": peak,
+        }
+        print(json.dumps(result), flush=True)
+        if faults:
+            cluster.kubectl("apply", "-f", "-", input=json.dumps(policy("Cordon", cluster.prometheus_url)))
+            result["latency"] = [measure_latency(cluster, f"node-{1 + 3 * i}") for i in range(faults)]
+            print(json.dumps(result["latency"]), flush=True)
+        return result
+    finally:
+        for p in (op, sim):
+            if p is not None:
+                p.terminate()
+                p.wait(timeout=60)
+        cluster.down(quiet=True)
+
+
+def measure_latency(cluster: LocalCluster, node: str) -> dict[str, Any]:
+    """Intervals from the fault's onset to the first alarm and to the cordon (negative: before onset)."""
+    query = urllib.parse.urlencode({"fault": "memory-leak", "node": node, "precursor": 4, "duration": 10})
+    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{SIM_PORT}/inject?{query}", method="POST"), timeout=10)
+    onset = alarm = cordon = None
+    deadline = time.monotonic() + 40 * STEP
+    while time.monotonic() < deadline and cordon is None:
+        now = time.monotonic()
+        if onset is None and get_json(f"http://127.0.0.1:{SIM_PORT}/state")["nodes"][node]["phase"] == "fault":
+            onset = now
+        n = json.loads(cluster.kubectl("get", "node", node, "-o", "json").stdout)
+        risk = float((n["metadata"].get("annotations") or {}).get("ftmoe.io/risk", 0))
+        if alarm is None and risk >= 0.6:
+            alarm = now
+        if n["spec"].get("unschedulable"):
+            cordon = now
+        time.sleep(0.5)
+    wait_for(lambda: not json.loads(cluster.kubectl("get", "node", node, "-o", "json").stdout)["spec"].get("unschedulable"),
+             60 * STEP, f"{node} uncordoned")
+
+    def rel(t: float | None) -> float | None:
+        return None if t is None or onset is None else round((t - onset) / STEP, 2)
+
+    return {"node": node, "alarm_intervals_after_onset": rel(alarm), "cordon_intervals_after_onset": rel(cordon)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nodes", default="16,100,500")
+    parser.add_argument("--intervals", type=int, default=12)
+    parser.add_argument("--faults", type=int, default=4)
+    args = parser.parse_args()
+    logs = Path("/tmp/ftmoe-bench-operator")
+    logs.mkdir(exist_ok=True)
+    sizes = [int(n) for n in args.nodes.split(",")]
+    results = [run_size(n, args.intervals, args.faults if n == min(sizes) else 0, logs) for n in sizes]
+    latency = next((r["latency"] for r in results if "latency" in r), [])
+    alarm = [x["alarm_intervals_after_onset"] for x in latency if x["alarm_intervals_after_onset"] is not None]
+    cordon = [x["cordon_intervals_after_onset"] for x in latency if x["cordon_intervals_after_onset"] is not None]
+    md = ["| nodes | CPU s / interval | share of one core | interval wall time (s) | RSS (MiB) | peak RSS (MiB) |",
+          "|---|---|---|---|---|---|"]
+    for r in results:
+        md.append(f"| {r['nodes']} | {r['cpu_seconds_per_interval']:.3f} | {r['cpu_share_of_one_core']:.1%} | "
+                  f"{r['mean_interval_wall_seconds']:.3f} | {r['rss_mib']:.0f} | {r['peak_rss_mib']:.0f} |")
+    if latency:
+        md.append(f"\nDetect-to-cordon on the local cluster ({len(latency)} injected memory leaks, 5 s intervals, riskFor 5s): "
+                  f"first alarm median {statistics.median(alarm):+.1f} intervals from the fault's onset, cordon median "
+                  f"{statistics.median(cordon):+.1f} intervals (negative = before onset). Per fault: "
+                  + ", ".join(f"{x['node']} {x['alarm_intervals_after_onset']}/{x['cordon_intervals_after_onset']}" for x in latency))
+    md.append(f"\nOne policy over every node, interval 5 s, Observe mode for the CPU figures. "
+              f"Command: `.venv/bin/python bench/operator.py --nodes {args.nodes} --intervals {args.intervals} --faults {args.faults}`")
+    write("operator", {"step_seconds": STEP, "sizes": results, "latency": latency,
+                       "median_alarm_intervals_after_onset": statistics.median(alarm) if alarm else None,
+                       "median_cordon_intervals_after_onset": statistics.median(cordon) if cordon else None}, "\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
