@@ -13,10 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from kubernetes.client.exceptions import ApiException
 
 from ftmoe.operator import annotations as A
 from ftmoe.operator import metrics as M
+from ftmoe.operator.checkpoints import CheckpointGate, plan_jobs
 from ftmoe.operator.decisions import CORDON, UNCORDON, Plan, Rules, decide
 from ftmoe.operator.inference import NodePrediction, predict
 from ftmoe.operator.kube import Kube
@@ -109,7 +111,11 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
     node_facts = [facts(n, predictions[nm].risk if nm in predictions else None, spec) for nm, n in by_name.items()]
     plan = decide(Rules.from_spec(name, spec, len(nodes)), node_facts, now)
     previous = {nm: (n["metadata"].get("annotations") or {}).get(A.DECISION, "") for nm, n in by_name.items()}
-    records = Remediator(deps.kube, policy, deps.events, deps.tracker, spec.drain.grace_period_seconds).run(plan, by_name, previous, now)
+    gate = CheckpointGate(spec.checkpointing, deps.kube.patch_pod) if spec.checkpointing else None
+    records = Remediator(deps.kube, policy, deps.events, deps.tracker, spec.drain.grace_period_seconds, gate).run(
+        plan, by_name, previous, now)
+    if spec.checkpointing is not None:
+        records += update_checkpoints(deps, policy, spec, predictions, window, now)
     cordoned = cordoned_after(node_facts, plan, name)
     for nm, node in by_name.items():
         decision = decision_text(plan, nm, nm not in predictions, nm in cordoned)
@@ -134,6 +140,27 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
                   metrics_condition(window, names, predictions),
                   Condition(REMEDIATION, allowed, reason, message)]
     return IntervalResult(finish(status, conditions), plan, predictions, records, window)
+
+
+def update_checkpoints(deps: Deps, policy: dict[str, Any], spec: PolicySpec, predictions: dict[str, NodePrediction],
+                       window: FeatureWindow, now: float) -> list[Record]:
+    """Write each training job's interval and checkpoint requests on its pods."""
+    cp = spec.checkpointing
+    assert cp is not None
+    selector = ",".join(f"{k}={v}" for k, v in cp.match_labels.items())
+    loads: dict[str, float] = {}
+    if "cpu_utilisation" in window.features and len(window.times):
+        col = window.features.index("cpu_utilisation")
+        loads = {n: float(v) for n, v in zip(window.nodes, window.values[-1, :, col]) if np.isfinite(v)}
+    risks = {n: p.risk for n, p in predictions.items()}
+    records = []
+    for u in plan_jobs(cp, deps.kube.list_pods(selector), risks, loads, spec.horizon, spec.thresholds.cordon, now):
+        deps.kube.patch_pod(u.namespace, u.name, {"metadata": {"annotations": u.annotations}})
+        if u.requested:
+            ref = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": u.name, "namespace": u.namespace}}
+            deps.events(ref, "Normal", "CheckpointRequested", u.reason)
+            records.append(Record(now, f"{u.namespace}/{u.name}", "checkpoint", "done", "CheckpointRequested", u.reason))
+    return records
 
 
 def metrics_condition(window: FeatureWindow, names: list[str], predictions: dict[str, NodePrediction]) -> Condition:

@@ -53,6 +53,12 @@ class Kube:
     def pods_on_node(self, node: str) -> list[dict[str, Any]]:
         return self._raw(self.core.list_pod_for_all_namespaces, field_selector=f"spec.nodeName={node}")["items"]
 
+    def list_pods(self, label_selector: str = "") -> list[dict[str, Any]]:
+        return self._raw(self.core.list_pod_for_all_namespaces, label_selector=label_selector)["items"]
+
+    def patch_pod(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        retry_conflicts(lambda: self.core.patch_namespaced_pod(name, namespace, patch))
+
     def evict(self, namespace: str, name: str, grace_period_seconds: int) -> tuple[str, str]:
         """Evict through the Eviction API: (EVICTED | BLOCKED | GONE, detail). BLOCKED is
         the API server's 429, a PodDisruptionBudget saying not now."""

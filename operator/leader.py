@@ -115,6 +115,8 @@ class LeaseElector:
                 lease.spec.holder_identity = None
                 lease.spec.renew_time = None
                 self.coord.replace_namespaced_lease(self.name, self.namespace, lease)
+                log.info("released Lease %s/%s", self.namespace, self.name)
         except ApiException as err:
             log.warning("could not release Lease %s/%s: %s", self.namespace, self.name, err.reason)
-        self._set(False)
+        self.leading.clear()
+        M.LEADER.set(0)

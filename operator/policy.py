@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ftmoe.operator.checkpoint_policy import POLICIES, CheckpointSpec
 from ftmoe.operator.durations import parse_duration
 
 GROUP = "ftmoe.io"
@@ -66,6 +67,16 @@ class DrainSpec:
 
 
 @dataclass(frozen=True)
+class Checkpointing:
+    """spec.checkpointing: which pods train, and the knobs of the interval policy."""
+
+    match_labels: dict[str, str]
+    match_expressions: tuple[dict[str, Any], ...]
+    policy: CheckpointSpec
+    ack_timeout: float = 120.0
+
+
+@dataclass(frozen=True)
 class PolicySpec:
     prometheus: PrometheusSpec
     mode: Mode = "Observe"
@@ -84,6 +95,7 @@ class PolicySpec:
     drain: DrainSpec = DrainSpec()
     max_cordons_per_node: int = 3
     escalation_window: float = 86400.0
+    checkpointing: Checkpointing | None = None
 
     @property
     def rate_window(self) -> float:
@@ -149,6 +161,7 @@ class PolicySpec:
             ),
             max_cordons_per_node=int(esc.get("maxCordonsPerNode", 3)),
             escalation_window=parse_duration(esc.get("window", "24h"), "spec.escalation.window"),
+            checkpointing=parse_checkpointing(spec["checkpointing"]) if spec.get("checkpointing") else None,
         )
         resolve_count(result.max_unavailable, 100, "spec.maxUnavailable")
         resolve_count(result.storm_max_at_risk, 100, "spec.stormBreaker.maxAtRisk")
@@ -159,6 +172,30 @@ class PolicySpec:
         if result.model.source == "ConfigMap" and not result.model.config_map:
             raise PolicyError("spec.model.configMap is required when spec.model.source is ConfigMap")
         return result
+
+
+def parse_checkpointing(cp: dict[str, Any]) -> Checkpointing:
+    def dur(key: str, default: str) -> float:
+        return parse_duration(cp.get(key, default), f"spec.checkpointing.{key}")
+
+    policy = cp.get("policy", "RiskAware")
+    if policy not in POLICIES:
+        raise PolicyError(f"spec.checkpointing.policy: {policy!r} is not one of {', '.join(POLICIES)}")
+    selector = cp.get("podSelector") or {}
+    if not selector.get("matchLabels") and not selector.get("matchExpressions"):
+        raise PolicyError("spec.checkpointing.podSelector must select something (matchLabels or matchExpressions); "
+                          "an empty selector would treat every pod as a training job")
+    spec = CheckpointSpec(
+        policy=policy, cost=dur("checkpointCost", "150s"), persist=dur("persistTime", "0s"),
+        fixed_interval=dur("fixedInterval", "30m"), min_interval=dur("minInterval", "5m"), max_interval=dur("maxInterval", "4h"),
+        node_mtbf=dur("nodeMTBF", "720h"), recall=float(cp.get("recall", 0.9)), precision=float(cp.get("precision", 0.8)),
+        alpha=float(cp.get("alpha", 6)), beta=float(cp.get("beta", 1)), min_change=float(cp.get("minChange", 0.2)),
+        cooldown=dur("cooldown", "10m"),
+    )
+    if spec.min_interval > spec.max_interval:
+        raise PolicyError("spec.checkpointing.minInterval must not exceed spec.checkpointing.maxInterval")
+    return Checkpointing(dict(selector.get("matchLabels") or {}), tuple(selector.get("matchExpressions") or ()), spec,
+                         dur("ackTimeout", "2m"))
 
 
 def resolve_count(value: int | str, total: int, field_name: str) -> int:
@@ -179,9 +216,14 @@ def resolve_count(value: int | str, total: int, field_name: str) -> int:
 
 def node_selected(labels: dict[str, str], spec: PolicySpec) -> bool:
     """Whether a node with these labels matches the policy's nodeSelector."""
-    if any(labels.get(k) != v for k, v in spec.match_labels.items()):
+    return selector_matches(labels, spec.match_labels, spec.match_expressions)
+
+
+def selector_matches(labels: dict[str, str], match_labels: dict[str, str], match_expressions: tuple[dict[str, Any], ...]) -> bool:
+    """A Kubernetes LabelSelector (matchLabels and matchExpressions) against a label set."""
+    if any(labels.get(k) != v for k, v in match_labels.items()):
         return False
-    for expr in spec.match_expressions:
+    for expr in match_expressions:
         key, op, values = expr["key"], expr["operator"], expr.get("values") or []
         present = key in labels
         if op == "In" and not (present and labels[key] in values):

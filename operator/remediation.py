@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ftmoe.operator import annotations as A
+from ftmoe.operator.checkpoints import CheckpointGate
 from ftmoe.operator.decisions import CORDON, DRAIN, FORCE_DRAIN, UNCORDON, Action, Blocked, Plan
 from ftmoe.operator.drain import to_evict
 from ftmoe.operator.kube import BLOCKED, EVICTED, Kube
@@ -42,6 +43,12 @@ def node_ref(node: dict[str, Any]) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": meta.get("name"), "uid": meta.get("uid")}}
 
 
+def pod_ref(pod: dict[str, Any]) -> dict[str, Any]:
+    meta = pod.get("metadata", {})
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace"),
+                                                          "uid": meta.get("uid")}}
+
+
 def decision_text(plan: Plan, node: str, stale: bool, cordoned_by_us: bool = False) -> str:
     """The one-line decision stored in the ftmoe.io/decision annotation. Dry runs and
     blocked actions raise an event only when this text changes, so it holds reason codes,
@@ -58,13 +65,14 @@ def decision_text(plan: Plan, node: str, stale: bool, cordoned_by_us: bool = Fal
 
 class Remediator:
     def __init__(self, kube: Kube, policy: dict[str, Any], events: EventSink, tracker: MigrationTracker | None,
-                 grace_period_seconds: int = -1):
+                 grace_period_seconds: int = -1, gate: CheckpointGate | None = None):
         self.kube = kube
         self.policy_ref = policy
         self.name = policy["metadata"]["name"]
         self.events = events
         self.tracker = tracker
         self.grace = grace_period_seconds
+        self.gate = gate
 
     def _event(self, node: dict[str, Any], kind: str, reason: str, message: str) -> None:
         name = node.get("metadata", {}).get("name")
@@ -118,15 +126,23 @@ class Remediator:
             self.kube.patch_node(name, {"metadata": {"annotations": {A.DRAIN_STATE: "done"}}})
             self._event(node, "Normal", "DrainComplete", "no evictable pods left on the node")
             return Record(now, name, action.kind, "done", "DrainComplete", "no evictable pods left")
-        evicted, blocked = [], []
+        evicted, blocked, waiting = [], [], []
+        started = A.parse_time(ann.get(A.DRAIN_STARTED)) or now
         for pod in pods:
             meta = pod["metadata"]
+            ref = f"{meta['namespace']}/{meta['name']}"
+            gate = self.gate.before_evict(pod, name, started, now) if self.gate is not None and not force else "evict"
+            if gate != "evict":
+                if gate == "requested":
+                    self.events(pod_ref(pod), "Normal", "CheckpointRequested",
+                                f"node {name} is being drained; evicting once the job acknowledges or the ack timeout passes")
+                waiting.append(ref)
+                continue
             if force:
                 self.kube.delete_pod(meta["namespace"], meta["name"], self.grace)
                 outcome, detail = EVICTED, ""
             else:
                 outcome, detail = self.kube.evict(meta["namespace"], meta["name"], self.grace)
-            ref = f"{meta['namespace']}/{meta['name']}"
             if outcome == EVICTED:
                 evicted.append(ref)
                 owner = owner_key(meta)
@@ -137,9 +153,12 @@ class Remediator:
         verb = "deleted" if force else "evicted"
         if evicted:
             self._event(node, "Normal", "PodsEvicted" if not force else "PodsDeleted", f"{verb} {len(evicted)}: {', '.join(evicted[:10])}")
+        if waiting:
+            self._event(node, "Normal", "WaitingForCheckpoint", f"{len(waiting)} training pods checkpoint first: {', '.join(waiting[:5])}")
         if blocked:
             self._event(node, "Warning", "EvictionBlocked",
                         f"{len(blocked)} evictions refused (HTTP 429, a PodDisruptionBudget); retrying next interval: "
                         + "; ".join(blocked[:5]))
             return Record(now, name, action.kind, "blocked", "EvictionBlocked", "; ".join(blocked[:5]))
-        return Record(now, name, action.kind, "done", action.reason, f"{verb} {len(evicted)} pods")
+        extra = f"; {len(waiting)} training pods checkpointing first" if waiting else ""
+        return Record(now, name, action.kind, "done", action.reason, f"{verb} {len(evicted)} pods{extra}")

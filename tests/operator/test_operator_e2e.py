@@ -132,7 +132,18 @@ def env(local_cluster: Any, cluster_kubeconfig: Path, api_client: Any, kubectl: 
         print(f"operator and simulator logs: {logs}")
 
 
+def reset_nodes(env: Env, nodes: list[str]) -> None:
+    """Start from clean nodes: schedulable, no ftmoe.io annotations or labels (an earlier
+    test, or an earlier run against a kept cluster, may have left a cordon behind)."""
+    for n in nodes:
+        meta = env.node(n).metadata
+        ann = {k: None for k in (meta.annotations or {}) if k.startswith("ftmoe.io/")}
+        labels = {k: None for k in (meta.labels or {}) if k.startswith("ftmoe.io/")}
+        env.core.patch_node(n, {"spec": {"unschedulable": None}, "metadata": {"annotations": ann, "labels": labels}})
+
+
 def apply_policy(env: Env, nodes: list[str], mode: str = "Evict", **spec: Any) -> str:
+    reset_nodes(env, nodes)
     name = f"e2e-{uuid.uuid4().hex[:6]}"
     body = {
         "apiVersion": "ftmoe.io/v1alpha1", "kind": "FaultTolerancePolicy", "metadata": {"name": name},
@@ -154,15 +165,17 @@ def delete_policy(env: Env, name: str) -> None:
     env.custom.delete_cluster_custom_object("ftmoe.io", "v1alpha1", "faulttolerancepolicies", name)
 
 
-def deployment(env: Env, namespace: str, name: str, replicas: int, nodes: list[str], pinned: bool = False) -> None:
+def deployment(env: Env, namespace: str, name: str, replicas: int, nodes: list[str], pinned: bool = False,
+               labels: dict[str, str] | None = None) -> None:
     """``replicas`` pods spread over ``nodes`` (exactly even), or all on nodes[0] when pinned."""
+    reset_nodes(env, nodes)
     affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
         {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": nodes[:1] if pinned else nodes}]}]}}}
     spread = [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule",
                "nodeTaintsPolicy": "Honor", "labelSelector": {"matchLabels": {"app": name}}}]
     body = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name, **(labels or {})}},
                                   "spec": {"affinity": affinity, "topologySpreadConstraints": [] if pinned else spread,
                                            "containers": [{"name": "c", "image": "registry.invalid/app:1"}]}}}}
     client.AppsV1Api(env.api).create_namespaced_deployment(namespace, body)
@@ -276,7 +289,7 @@ def test_prometheus_unreachable_means_no_actions_and_a_false_condition(env: Env)
 
 
 def test_budget_holds_when_more_nodes_fail_than_it_allows(env: Env) -> None:
-    nodes = ["node-10", "node-11", "node-12", "node-13", "node-14", "node-15"]
+    nodes = ["node-10", "node-11", "node-12", "node-13"]
     policy = apply_policy(env, nodes, mode="Cordon", maxUnavailable=1)
     try:
         for n in nodes[:3]:
@@ -320,3 +333,43 @@ def test_invalid_policies_are_rejected_naming_the_field(env: Env, spec: dict[str
     assert err.value.status == 422
     message = json.loads(err.value.body)["message"]
     assert field in message and says in message, message
+
+
+def test_training_pods_get_checkpoint_intervals_and_checkpoint_before_eviction(env: Env, namespace: str) -> None:
+    nodes = ["node-14", "node-15"]
+    deployment(env, namespace, "trainer", 2, ["node-14"], pinned=True, labels={"ftmoe.io/training": "true"})
+    policy = apply_policy(env, nodes, checkpointing={
+        "podSelector": {"matchLabels": {"ftmoe.io/training": "true"}}, "checkpointCost": "10s", "minInterval": "1m",
+        "maxInterval": "2h", "cooldown": "0s", "minChange": 0.05, "ackTimeout": "30s"})
+    interval_key, request_key = "ftmoe.io/checkpoint-interval-seconds", "ftmoe.io/checkpoint-request"
+    try:
+        def intervals() -> list[int]:
+            return [int((p.metadata.annotations or {}).get(interval_key, 0)) for p in running(env, namespace, "trainer")]
+
+        calm = wait_for(lambda: (v := intervals()) and all(v) and v, 60, "checkpoint intervals on the training pods")
+        original = {p.metadata.name for p in running(env, namespace, "trainer")}
+        inject("node-14", duration=40)
+        wait_for(lambda: (v := intervals()) and all(0 < x < min(calm) for x in v), 120,
+                 f"the interval to shrink below {min(calm)}s as node-14's risk rises")
+
+        def requested() -> list[client.V1Pod]:
+            """Pods whose latest request was made for the drain (not an earlier alarm's)."""
+            drain = (env.node("node-14").metadata.annotations or {}).get("ftmoe.io/drain-started-at")
+            pods = [p for p in running(env, namespace, "trainer") if p.metadata.name in original]
+            return [p for p in pods if drain and (p.metadata.annotations or {}).get("ftmoe.io/checkpoint-requested-at", "") >= drain]
+
+        pods = wait_for(lambda: (r := requested()) and len(r) == 2 and r, 90, "a checkpoint request on both pods before eviction")
+        asked = time.monotonic()
+        assert all(p.spec.node_name == "node-14" for p in pods)  # requested, not yet evicted
+        assert env.node_events("node-14", "WaitingForCheckpoint")
+        # The first pod's job acknowledges; the second never does.
+        first, second = sorted(pods, key=lambda p: p.metadata.name)
+        ack = {"metadata": {"annotations": {"ftmoe.io/checkpoint-ack": first.metadata.annotations[request_key]}}}
+        env.core.patch_namespaced_pod(first.metadata.name, namespace, ack)
+        names = lambda: {p.metadata.name for p in running(env, namespace, "trainer")}  # noqa: E731
+        wait_for(lambda: first.metadata.name not in names(), 25, "the acknowledged pod evicted before the ack timeout")
+        assert second.metadata.name in names() and time.monotonic() - asked < 30
+        wait_for(lambda: second.metadata.name not in names(), 60, "the other pod evicted after the ack timeout")
+        assert time.monotonic() - asked >= 20  # it waited (requested-at has 1 s resolution; intervals are 5 s)
+    finally:
+        delete_policy(env, policy)

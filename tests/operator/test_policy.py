@@ -31,7 +31,10 @@ def defaults(schema: dict[str, Any], path: str = "") -> dict[str, Any]:
 
 
 def test_python_defaults_equal_the_crd_defaults() -> None:
-    spec = PolicySpec.from_dict({"prometheus": {"url": "http://p:9090"}})
+    spec = PolicySpec.from_dict({"prometheus": {"url": "http://p:9090"},
+                                 "checkpointing": {"podSelector": {"matchLabels": {"ftmoe.io/training": "true"}}}})
+    assert spec.checkpointing is not None
+    cp, ck = spec.checkpointing.policy, spec.checkpointing
     seen = defaults(crd_spec_schema())
     as_python = {
         "mode": spec.mode, "paused": spec.paused, "excludeLabel": spec.exclude_label,
@@ -46,11 +49,19 @@ def test_python_defaults_equal_the_crd_defaults() -> None:
         "hysteresis.healthyFor": spec.healthy_for, "drain.timeout": spec.drain.timeout,
         "drain.gracePeriodSeconds": spec.drain.grace_period_seconds, "drain.force": spec.drain.force,
         "escalation.maxCordonsPerNode": spec.max_cordons_per_node, "escalation.window": spec.escalation_window,
+        "checkpointing.policy": cp.policy, "checkpointing.checkpointCost": cp.cost, "checkpointing.persistTime": cp.persist,
+        "checkpointing.fixedInterval": cp.fixed_interval, "checkpointing.minInterval": cp.min_interval,
+        "checkpointing.maxInterval": cp.max_interval, "checkpointing.nodeMTBF": cp.node_mtbf,
+        "checkpointing.recall": cp.recall, "checkpointing.precision": cp.precision, "checkpointing.alpha": cp.alpha,
+        "checkpointing.beta": cp.beta, "checkpointing.minChange": cp.min_change, "checkpointing.cooldown": cp.cooldown,
+        "checkpointing.ackTimeout": ck.ack_timeout,
     }
     assert set(seen) == set(as_python), "a CRD default without a Python twin, or the other way round"
     for path, crd_value in seen.items():
         durations = {"interval", "horizon", "prometheus.timeout", "hysteresis.riskFor", "hysteresis.healthyFor",
-                     "drain.timeout", "escalation.window"}
+                     "drain.timeout", "escalation.window", "checkpointing.checkpointCost", "checkpointing.persistTime",
+                     "checkpointing.fixedInterval", "checkpointing.minInterval", "checkpointing.maxInterval",
+                     "checkpointing.nodeMTBF", "checkpointing.cooldown", "checkpointing.ackTimeout"}
         expected = parse_duration(crd_value) if path in durations else crd_value
         assert as_python[path] == expected, path
 
@@ -80,6 +91,9 @@ def test_every_schema_field_has_a_description() -> None:
     ({"prometheus": {"url": "http://p"}, "maxUnavailable": "ten"}, "spec.maxUnavailable"),
     ({"prometheus": {"url": "http://p"}, "model": {"source": "Path"}}, "spec.model.path"),
     ({"prometheus": {"url": "http://p"}, "hysteresis": {"riskFor": "-1m"}}, "spec.hysteresis.riskFor"),
+    ({"prometheus": {"url": "http://p"}, "checkpointing": {"podSelector": {}}}, "spec.checkpointing.podSelector"),
+    ({"prometheus": {"url": "http://p"}, "checkpointing": {"podSelector": {"matchLabels": {"a": "b"}}, "policy": "Often"}},
+     "spec.checkpointing.policy"),
 ])
 def test_bad_fields_are_named(spec: dict[str, Any], field: str) -> None:
     with pytest.raises(PolicyError, match=field.replace(".", r"\.")):

@@ -1,0 +1,142 @@
+"""How often a training job should checkpoint, given predicted node risk: pure functions.
+
+Notation: C is the blocking cost of one checkpoint (seconds of stalled training), M a
+mean time between failures, lambda = 1/M a failure rate, r and p the predictor's recall
+and precision, h the prediction horizon.
+
+- Young (1974):  T = sqrt(2 C M).
+- Daly (2006):   T = sqrt(2 C M) [1 + (1/3) sqrt(C / 2M) + (1/9) (C / 2M)] - C   for C < 2M,
+                 T = M otherwise.
+- A node whose fault probability within h is p fails at rate -ln(1 - p) / h; a job fails
+  when any of its nodes does, so its rate is the sum over its nodes (plus a fleet baseline
+  per node for what no model sees).
+- RiskAware: faults the predictor catches are handled by a checkpoint on the alarm, so
+  the periodic interval only has to cover the ones it misses, at rate (1 - r) lambda:
+  T = Daly(C, 1 / ((1 - r) lambda)). On an alarm of precision p, checkpoint now when the
+  work at risk since the last checkpoint exceeds C / p (the expected cost of checkpointing
+  for an alarm that may be false).
+- Linear: the second seed's lambda_t = alpha P(fault_t) + beta I_t checkpoints per hour
+  (P the job's highest node risk, I_t its load), kept as a baseline.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+Policy = Literal["RiskAware", "Daly", "Young", "Fixed", "Linear"]
+POLICIES: tuple[str, ...] = ("RiskAware", "Daly", "Young", "Fixed", "Linear")
+
+
+def young(cost: float, mtbf: float) -> float:
+    return math.sqrt(2 * cost * mtbf)
+
+
+def daly(cost: float, mtbf: float) -> float:
+    if cost >= 2 * mtbf:
+        return mtbf
+    x = cost / (2 * mtbf)
+    return math.sqrt(2 * cost * mtbf) * (1 + math.sqrt(x) / 3 + x / 9) - cost
+
+
+def rate_from_probability(p: float, horizon: float) -> float:
+    """Failure rate (per second) implied by probability p of failing within horizon seconds."""
+    p = min(max(p, 0.0), 1 - 1e-9)
+    return -math.log1p(-p) / horizon
+
+
+def job_rate(node_risks: list[float], horizon: float, baseline_per_node: float) -> float:
+    """A job fails when any of its nodes fails: the sum of its nodes' rates."""
+    return sum(rate_from_probability(p, horizon) + baseline_per_node for p in node_risks)
+
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    policy: Policy = "RiskAware"
+    cost: float = 150.0  # C, seconds of stalled training per checkpoint
+    persist: float = 0.0  # seconds until an asynchronous checkpoint is durable
+    fixed_interval: float = 1800.0
+    min_interval: float = 300.0
+    max_interval: float = 14400.0
+    node_mtbf: float = 30 * 86400.0  # fleet baseline per node, for faults no model predicts
+    recall: float = 0.9
+    precision: float = 0.8
+    alpha: float = 6.0  # Linear: checkpoints per hour per unit of P(fault)
+    beta: float = 1.0  # Linear: checkpoints per hour per unit of load
+    min_change: float = 0.2  # damping: a new interval must differ by more than this fraction
+    cooldown: float = 600.0  # damping: at least this long between interval changes
+
+    def clamp(self, interval: float) -> float:
+        low = max(self.min_interval, self.persist)  # an async checkpoint must finish persisting first
+        return min(max(interval, low), self.max_interval)
+
+
+@dataclass(frozen=True)
+class JobView:
+    """What the operator knows about one training workload (pods grouped by owner)."""
+
+    node_risks: tuple[float, ...]
+    horizon: float
+    load: float = 1.0  # I_t, 0..1, for Linear
+    alarm: bool = False  # some node of the job is at or above the policy's cordon threshold
+    work_at_risk: float = 0.0  # seconds of training since the last checkpoint (estimated)
+    cost: float | None = None  # per-pod override of C
+
+
+@dataclass(frozen=True)
+class CheckpointDecision:
+    interval: float
+    checkpoint_now: bool
+    reason: str
+
+
+def periodic_interval(spec: CheckpointSpec, job: JobView) -> tuple[float, str]:
+    cost = job.cost if job.cost is not None else spec.cost
+    nodes = max(len(job.node_risks), 1)
+    baseline = nodes / spec.node_mtbf
+    if spec.policy == "Fixed":
+        return spec.clamp(spec.fixed_interval), "Fixed"
+    if spec.policy in ("Young", "Daly"):
+        fn = young if spec.policy == "Young" else daly
+        return spec.clamp(fn(cost, 1 / baseline)), f"{spec.policy}: C={cost:.0f}s, job MTBF {1 / baseline / 3600:.1f}h (fleet baseline)"
+    if spec.policy == "Linear":
+        p = max(job.node_risks, default=0.0)
+        per_hour = spec.alpha * p + spec.beta * job.load
+        interval = 3600.0 / per_hour if per_hour > 0 else spec.max_interval
+        return spec.clamp(interval), f"Linear: {spec.alpha:g}*P({p:.2f}) + {spec.beta:g}*I({job.load:.2f}) = {per_hour:.2f}/h"
+    lam = job_rate(list(job.node_risks), job.horizon, 1 / spec.node_mtbf) if job.node_risks else baseline
+    missed = max((1 - spec.recall) * lam, 1e-12)
+    return spec.clamp(daly(cost, 1 / missed)), (f"RiskAware: job rate {lam * 3600:.3f}/h, missed by the predictor "
+                                                 f"(recall {spec.recall:.2f}) {missed * 3600:.4f}/h, C={cost:.0f}s")
+
+
+def decide(spec: CheckpointSpec, job: JobView) -> CheckpointDecision:
+    interval, why = periodic_interval(spec, job)
+    now = False
+    if spec.policy == "RiskAware" and job.alarm:
+        cost = job.cost if job.cost is not None else spec.cost
+        threshold = cost / max(spec.precision, 1e-6)
+        now = job.work_at_risk > threshold
+        why += (f"; alarm: {job.work_at_risk:.0f}s of work at risk {'>' if now else '<='} C/p = {threshold:.0f}s"
+                + (" -> checkpoint now" if now else ""))
+    return CheckpointDecision(interval, now, why)
+
+
+def damped(spec: CheckpointSpec, current: float | None, proposed: float, last_change: float | None, now: float) -> float:
+    """Keep the current interval unless the proposal moves it by more than min_change and
+    the cooldown has passed; a job told too often to change learns to ignore it."""
+    if current is None:
+        return proposed
+    if abs(proposed - current) <= spec.min_change * current:
+        return current
+    if last_change is not None and now - last_change < spec.cooldown:
+        return current
+    return proposed
+
+
+def work_at_risk(now: float, anchor: float, interval: float) -> float:
+    """Seconds of training since the last checkpoint, for a job that checkpoints every
+    ``interval`` seconds from ``anchor`` (its start, or its last known checkpoint)."""
+    elapsed = max(0.0, now - anchor)
+    return elapsed % interval if interval > 0 else elapsed
