@@ -71,7 +71,10 @@ def policy(mode: str, prometheus: str) -> dict[str, Any]:
 
 
 def interval_stats(policy_name: str = "bench") -> tuple[float, float]:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=10).read().decode()
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=10).read().decode()
+    except OSError:
+        return 0.0, 0.0  # not serving yet
     values = {}
     for line in text.splitlines():
         for key in ("ftmoe_interval_duration_seconds_sum", "ftmoe_interval_duration_seconds_count"):

@@ -10,11 +10,17 @@ and precision, h the prediction horizon.
 - A node whose fault probability within h is p fails at rate -ln(1 - p) / h; a job fails
   when any of its nodes does, so its rate is the sum over its nodes (plus a fleet baseline
   per node for what no model sees).
-- RiskAware: faults the predictor catches are handled by a checkpoint on the alarm, so
-  the periodic interval only has to cover the ones it misses, at rate (1 - r) lambda:
-  T = Daly(C, 1 / ((1 - r) lambda)). On an alarm of precision p, checkpoint now when the
-  work at risk since the last checkpoint exceeds C / p (the expected cost of checkpointing
-  for an alarm that may be false).
+- RiskAware: faults the predictor catches in time are handled by a checkpoint on the
+  alarm, so between alarms the periodic interval only has to cover the others, at rate
+  (1 - r_eff) lambda: T = Daly(C, 1 / ((1 - r_eff) lambda)). An alarm helps only if the
+  checkpoint it triggers is durable before the fault: with lead times exponential of mean
+  L, r_eff = r exp(-(C + persist) / L). While an alarm is up the job's rate is the
+  predicted one discounted by the precision, and the interval follows it,
+  T = Daly(C, 1 / (p lambda)) (the optimal frequency follows sqrt(rate)), when the work it
+  expects to save over the horizon h, p risk (h - T) / 2, exceeds what the extra
+  checkpoints cost, (h / T) C; with a poor predictor it stays on the calm interval. On an alarm of precision p, checkpoint now when the work
+  at risk since the last checkpoint exceeds C / p (the expected cost of checkpointing for
+  an alarm that may be false).
 - Linear: the second seed's lambda_t = alpha P(fault_t) + beta I_t checkpoints per hour
   (P the job's highest node risk, I_t its load), kept as a baseline.
 """
@@ -62,6 +68,7 @@ class CheckpointSpec:
     node_mtbf: float = 30 * 86400.0  # fleet baseline per node, for faults no model predicts
     recall: float = 0.9
     precision: float = 0.8
+    lead: float = 120.0  # the predictor's mean lead time, seconds
     alpha: float = 6.0  # Linear: checkpoints per hour per unit of P(fault)
     beta: float = 1.0  # Linear: checkpoints per hour per unit of load
     min_change: float = 0.2  # damping: a new interval must differ by more than this fraction
@@ -106,9 +113,26 @@ def periodic_interval(spec: CheckpointSpec, job: JobView) -> tuple[float, str]:
         interval = 3600.0 / per_hour if per_hour > 0 else spec.max_interval
         return spec.clamp(interval), f"Linear: {spec.alpha:g}*P({p:.2f}) + {spec.beta:g}*I({job.load:.2f}) = {per_hour:.2f}/h"
     lam = job_rate(list(job.node_risks), job.horizon, 1 / spec.node_mtbf) if job.node_risks else baseline
-    missed = max((1 - spec.recall) * lam, 1e-12)
-    return spec.clamp(daly(cost, 1 / missed)), (f"RiskAware: job rate {lam * 3600:.3f}/h, missed by the predictor "
-                                                 f"(recall {spec.recall:.2f}) {missed * 3600:.4f}/h, C={cost:.0f}s")
+    if job.alarm:
+        # Only a share `precision` of alarms are real: the predicted rate, discounted by it.
+        alarm_rate = spec.precision * (lam - baseline) + baseline
+        short = spec.clamp(daly(cost, 1 / alarm_rate))
+        # Checkpointing that often over the horizon costs (h / T) C; it saves, if the fault
+        # comes (probability precision x risk), about (h - T) / 2 of work. Else stay calm.
+        p_fault = spec.precision * max(job.node_risks, default=0.0)
+        if p_fault * (job.horizon - short) / 2 > job.horizon / short * cost:
+            return short, f"RiskAware: alarm, predicted job rate {lam * 3600:.3f}/h x precision {spec.precision:.2f}, C={cost:.0f}s"
+        lam = baseline  # not worth it: the alarm's checkpoint-now rule is all this alarm gets
+    r_eff = effective_recall(spec, cost)
+    missed = max((1 - r_eff) * lam, 1e-12)
+    return spec.clamp(daly(cost, 1 / missed)), (f"RiskAware: job rate {lam * 3600:.3f}/h, missed or too late for the predictor "
+                                                 f"(recall {spec.recall:.2f}, in time {r_eff:.2f}) {missed * 3600:.4f}/h, C={cost:.0f}s")
+
+
+def effective_recall(spec: CheckpointSpec, cost: float) -> float:
+    """Share of faults alarmed early enough for a checkpoint to be durable first
+    (lead times taken as exponential with the predictor's mean lead)."""
+    return spec.recall * math.exp(-(cost + spec.persist) / max(spec.lead, 1e-9))
 
 
 def decide(spec: CheckpointSpec, job: JobView) -> CheckpointDecision:

@@ -188,7 +188,7 @@ def parse_checkpointing(cp: dict[str, Any]) -> Checkpointing:
     spec = CheckpointSpec(
         policy=policy, cost=dur("checkpointCost", "150s"), persist=dur("persistTime", "0s"),
         fixed_interval=dur("fixedInterval", "30m"), min_interval=dur("minInterval", "5m"), max_interval=dur("maxInterval", "4h"),
-        node_mtbf=dur("nodeMTBF", "720h"), recall=float(cp.get("recall", 0.9)), precision=float(cp.get("precision", 0.8)),
+        node_mtbf=dur("nodeMTBF", "720h"), recall=float(cp.get("recall", 0.9)), precision=float(cp.get("precision", 0.8)), lead=dur("leadTime", "2m"),
         alpha=float(cp.get("alpha", 6)), beta=float(cp.get("beta", 1)), min_change=float(cp.get("minChange", 0.2)),
         cooldown=dur("cooldown", "10m"),
     )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from ftmoe.checkpoint import CheckpointSignal, parse_annotations
@@ -78,3 +80,32 @@ def test_import_is_light() -> None:
     code = "import sys, ftmoe.checkpoint; print(any(m in sys.modules for m in ('torch', 'kopf', 'kubernetes')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+def test_example_training_script_checkpoints_on_request_and_resumes(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parents[1] / "deploy" / "examples" / "llm-training" / "train.py"
+    signal_dir, ckpt = tmp_path / "ftmoe", tmp_path / "ckpt"
+    signal_dir.mkdir()
+    kubelet = Kubelet(signal_dir)
+    kubelet.write({"ftmoe.io/checkpoint-interval-seconds": "3600"})
+    run = [sys.executable, str(script), "--checkpoints", str(ckpt), "--signal", str(signal_dir)]
+    subprocess.run([*run, "--steps", "5"], check=True, capture_output=True, text=True, timeout=120)
+    assert not list(ckpt.glob("step-*.pt"))  # an hour-long interval: nothing saved in 5 steps
+    proc = subprocess.Popen([*run, "--steps", "100000", "--step-seconds", "0.01"], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3)
+        kubelet.write({"ftmoe.io/checkpoint-interval-seconds": "3600", "ftmoe.io/checkpoint-request": "1",
+                       "ftmoe.io/checkpoint-reason": "node-3 risk 0.9"})
+        deadline = time.monotonic() + 30
+        while not list(ckpt.glob("step-*.pt")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert list(ckpt.glob("step-*.pt")), "no checkpoint after the request"
+        proc.send_signal(signal.SIGTERM)  # an eviction: one more checkpoint, then exit
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and "request 1: node-3 risk 0.9" in out and "SIGTERM" in out
+    saved = sorted(ckpt.glob("step-*.pt"))
+    last = int(saved[-1].stem.split("-")[1])
+    resumed = subprocess.run([*run, "--steps", str(last + 1)], check=True, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0  # picks up at last + 1 and stops at once

@@ -32,10 +32,21 @@ def test_rates_from_probabilities_add_up_over_a_jobs_nodes() -> None:
 
 
 def test_risk_aware_uses_the_missed_rate() -> None:
-    spec = CheckpointSpec(policy="RiskAware", cost=300, recall=0.75, min_interval=1, max_interval=1e9, node_mtbf=1e12)
+    spec = CheckpointSpec(policy="RiskAware", cost=300, recall=0.75, min_interval=1, max_interval=1e9, node_mtbf=1e12, lead=1e12)
     p = 1 - math.exp(-600 / (8 * HOUR))  # one node, M = 8 h over a 10-minute horizon
     d = decide(spec, JobView((p,), horizon=600))
     assert d.interval == pytest.approx(daly(300, 8 * HOUR / 0.25), rel=1e-6) and not d.checkpoint_now
+    # alarms that come too late to checkpoint count as misses: a 300 s lead for a 300 s checkpoint
+    late = CheckpointSpec(policy="RiskAware", cost=300, recall=0.75, min_interval=1, max_interval=1e9, node_mtbf=1e12, lead=300)
+    r_eff = 0.75 * math.exp(-1)
+    assert decide(late, JobView((p,), 600)).interval == pytest.approx(daly(300, 8 * HOUR / (1 - r_eff)), rel=1e-6)
+    # while an alarm is up the interval follows the predicted rate itself
+    hot, cheap = 0.9, CheckpointSpec(cost=10, min_interval=1, node_mtbf=1e12, precision=0.8)
+    expected = daly(10, 600 / (0.8 * -math.log(1 - hot)))  # discounted by the precision
+    assert decide(cheap, JobView((hot,), 600, alarm=True)).interval == pytest.approx(expected, rel=1e-3)
+    # ... unless the extra checkpoints cost more than they can save: a poor or costly predictor stays calm
+    poor = CheckpointSpec(cost=10, min_interval=1, node_mtbf=1e12, precision=0.05, max_interval=1e9)
+    assert decide(poor, JobView((hot,), 600, alarm=True)).interval == decide(poor, JobView((), 600)).interval
     # recall 0: exactly Daly with the full rate
     assert decide(CheckpointSpec(cost=300, recall=0.0, min_interval=1, max_interval=1e9, node_mtbf=1e12),
                   JobView((p,), 600)).interval == pytest.approx(daly(300, 8 * HOUR), rel=1e-6)

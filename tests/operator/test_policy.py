@@ -52,7 +52,7 @@ def test_python_defaults_equal_the_crd_defaults() -> None:
         "checkpointing.policy": cp.policy, "checkpointing.checkpointCost": cp.cost, "checkpointing.persistTime": cp.persist,
         "checkpointing.fixedInterval": cp.fixed_interval, "checkpointing.minInterval": cp.min_interval,
         "checkpointing.maxInterval": cp.max_interval, "checkpointing.nodeMTBF": cp.node_mtbf,
-        "checkpointing.recall": cp.recall, "checkpointing.precision": cp.precision, "checkpointing.alpha": cp.alpha,
+        "checkpointing.recall": cp.recall, "checkpointing.leadTime": cp.lead, "checkpointing.precision": cp.precision, "checkpointing.alpha": cp.alpha,
         "checkpointing.beta": cp.beta, "checkpointing.minChange": cp.min_change, "checkpointing.cooldown": cp.cooldown,
         "checkpointing.ackTimeout": ck.ack_timeout,
     }
@@ -61,7 +61,8 @@ def test_python_defaults_equal_the_crd_defaults() -> None:
         durations = {"interval", "horizon", "prometheus.timeout", "hysteresis.riskFor", "hysteresis.healthyFor",
                      "drain.timeout", "escalation.window", "checkpointing.checkpointCost", "checkpointing.persistTime",
                      "checkpointing.fixedInterval", "checkpointing.minInterval", "checkpointing.maxInterval",
-                     "checkpointing.nodeMTBF", "checkpointing.cooldown", "checkpointing.ackTimeout"}
+                     "checkpointing.nodeMTBF", "checkpointing.cooldown", "checkpointing.ackTimeout",
+                     "checkpointing.leadTime"}
         expected = parse_duration(crd_value) if path in durations else crd_value
         assert as_python[path] == expected, path
 
