@@ -32,6 +32,7 @@ ROWS: list[tuple[str, str, dict[str, Any]]] = [
     ("Gradient-boosted trees", "gbt", {}),
     ("CMODLB-style", "cmodlb", {}),
     ("Seed MLP (sigmoid + theta)", "mlp", {}),
+    ("Seed Markov state transitions", "markov", {}),
     ("PromQL predict_linear rules", "promql", {}),
     ("PCFT-style", "pcft", {}),
     ("ECLB-style", "eclb", {}),
@@ -39,7 +40,7 @@ ROWS: list[tuple[str, str, dict[str, Any]]] = [
 ]
 METRICS = ["accuracy", "precision", "recall", "f1", "type_accuracy", "type_macro_f1", "hr@100", "hr@150", "ndcg@100", "ndcg@150",
            "mean_lead_intervals"]
-DETERMINISTIC = {"dftm", "pcft", "eclb", "promql"}
+DETERMINISTIC = {"dftm", "pcft", "eclb", "promql", "markov"}
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

@@ -16,7 +16,7 @@ from ftmoe.simulator.dataset import Dataset
 from ftmoe.simulator.generate import simulate
 from ftmoe.simulator.traces import load_pool
 
-BASELINES = ["mlp", "dftm", "pcft", "eclb", "promql", "gbt", "cmodlb", "pregan", "pregan_plus"]
+BASELINES = ["mlp", "dftm", "pcft", "eclb", "promql", "gbt", "cmodlb", "pregan", "pregan_plus", "markov"]
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +82,21 @@ def test_gbt_tree_walk_matches_scikit_learn(data: Dataset) -> None:
     g._export(clf, [int(c) for c in clf.classes_], 4)
     ours = g._raw(X)[:, [int(c) for c in clf.classes_]]
     np.testing.assert_allclose(ours, clf._raw_predict(X), rtol=1e-6, atol=1e-6)
+
+
+def test_markov_detector_learns_which_states_lead_to_faults(data: Dataset) -> None:
+    from ftmoe.predictor.baselines.markov import MarkovDetector
+
+    options = TrainOptions(window=4)
+    splits = temporal_split(data.shape[0], options.window)
+    model = MarkovDetector()
+    model.fit(data, splits, options, progress=False)
+    s = model.states(data.features)
+    assert s.min() >= 0 and s.max() < model.n_states
+    np.testing.assert_allclose(model.transition.sum(axis=1), 1.0, rtol=1e-5)
+    # States seen right before faults score higher than the rest, on held-out windows.
+    pred = model.predict(data, splits.test)
+    faulty = data.labels[splits.test + 1] > 0
+    assert faulty.any() and pred.fault_probability[faulty].mean() > 1.5 * pred.fault_probability[~faulty].mean()
+    # An improbable transition is flagged at least at the fault rate that followed such transitions.
+    assert 0 < model.surprise_risk < 1
