@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from ftmoe.operator.costs import ANNOTATE, CHECKPOINT_EVICT, CORDON as COST_CORDON, EVICT, Costed, CostWeights, NodeLoad, choose
 from ftmoe.operator.policy import Mode, PolicySpec, Thresholds, resolve_count
 
 CORDON, DRAIN, FORCE_DRAIN, UNCORDON = "cordon", "drain", "force-drain", "uncordon"
@@ -39,6 +40,7 @@ class NodeFacts:
     drain_started: float | None = None
     drain_state: str | None = None  # draining | done | timed-out
     cordon_history: tuple[float, ...] = ()
+    load: NodeLoad = NodeLoad()  # for the cost model
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class Rules:
     force: bool = False
     max_cordons: int = 3
     escalation_window: float = 86400.0
+    costs: CostWeights | None = None  # spec.costModel: choose among actions by L = l1 cost + l2 impact
 
     @classmethod
     def from_spec(cls, policy: str, spec: PolicySpec, selected: int) -> Rules:
@@ -66,6 +69,7 @@ class Rules:
             storm_max_at_risk=resolve_count(spec.storm_max_at_risk, selected, "spec.stormBreaker.maxAtRisk"),
             risk_for=spec.risk_for, healthy_for=spec.healthy_for, drain_timeout=spec.drain.timeout,
             force=spec.drain.force, max_cordons=spec.max_cordons_per_node, escalation_window=spec.escalation_window,
+            costs=spec.cost_model,
         )
 
 
@@ -102,6 +106,7 @@ class Plan:
     unavailable: int = 0
     budget: int = 0
     remediation: tuple[bool, str, str] = (True, "Allowed", "")
+    costs: dict[str, tuple[Costed, list[Costed]]] = field(default_factory=dict)  # node -> (chosen, candidates)
 
     def for_node(self, node: str) -> tuple[list[Action], list[Blocked]]:
         return [a for a in self.actions if a.node == node], [b for b in self.blocked if b.node == node]
@@ -145,11 +150,20 @@ def decide(rules: Rules, nodes: list[NodeFacts], now: float) -> Plan:
     candidates = sorted((n for n in actionable if not n.unschedulable and n.risk >= rules.thresholds.cordon),  # type: ignore[operator]
                         key=lambda n: (-(n.risk or 0.0), n.name))
     cordoned_now: list[NodeFacts] = []
+    evict_now: set[str] = set()
     for n in candidates:
         since = plan.marks[n.name].risk_since
         if since is None or now - since < rules.risk_for:
             continue  # hysteresis: not high for long enough yet
         what = f"risk {n.risk:.2f} >= {rules.thresholds.cordon:g} for {now - since:.0f}s"
+        if rules.costs is not None:
+            chosen, options = choose(float(n.risk or 0.0), n.load, rules.costs, allowed_actions(rules.mode))
+            plan.costs[n.name] = (chosen, options)
+            if chosen.action == ANNOTATE:
+                continue  # acting would cost more than the fault it may prevent
+            what += f"; cheapest action {chosen.summary()}"
+            if chosen.action in (EVICT, CHECKPOINT_EVICT):
+                evict_now.add(n.name)
         recent = [t for t in n.cordon_history if now - t <= rules.escalation_window]
         if plan.storm:
             plan.blocked.append(Blocked(n.name, CORDON, "StormBreakerTripped", storm_message(rules, plan)))
@@ -167,8 +181,14 @@ def decide(rules: Rules, nodes: list[NodeFacts], now: float) -> Plan:
             cordoned_now.append(replace(n, unschedulable=True, cordoned_by=rules.policy))
 
     if rules.mode == "Evict":
+        for n in ours:
+            if rules.costs is not None and n.drain_started is None and n.risk is not None:
+                chosen, options = choose(n.risk, n.load, rules.costs, allowed_actions(rules.mode))
+                plan.costs[n.name] = (chosen, options)
+                if chosen.action in (EVICT, CHECKPOINT_EVICT):
+                    evict_now.add(n.name)
         for n in ours + cordoned_now:
-            drain = drain_decision(n, rules, plan, now)
+            drain = drain_decision(n, rules, plan, now, n.name in evict_now)
             if isinstance(drain, Action):
                 plan.actions.append(drain)
             elif isinstance(drain, Blocked):
@@ -176,11 +196,18 @@ def decide(rules: Rules, nodes: list[NodeFacts], now: float) -> Plan:
     return plan
 
 
-def drain_decision(n: NodeFacts, rules: Rules, plan: Plan, now: float) -> Action | Blocked | None:
-    """Start, continue, force or give up the drain of a node this policy cordoned."""
+def allowed_actions(mode: Mode) -> tuple[str, ...]:
+    """What the cost model may choose in each mode (Observe reports what Evict would do)."""
+    return (ANNOTATE, COST_CORDON) if mode == "Cordon" else (ANNOTATE, COST_CORDON, EVICT, CHECKPOINT_EVICT)
+
+
+def drain_decision(n: NodeFacts, rules: Rules, plan: Plan, now: float, cost_says_evict: bool = False) -> Action | Blocked | None:
+    """Start, continue, force or give up the drain of a node this policy cordoned. With the
+    cost model, a drain starts when eviction is the cheapest action, not at thresholds.evict."""
     if n.drain_state in ("done", "timed-out") or n.risk is None or n.risk < rules.thresholds.cordon:
         return None  # finished, no fresh data, or the risk fell: stop moving pods
-    if n.drain_started is None and n.risk < rules.thresholds.evict:
+    start = cost_says_evict if rules.costs is not None else n.risk >= rules.thresholds.evict
+    if n.drain_started is None and not start:
         return None
     if plan.storm:
         return Blocked(n.name, DRAIN, "StormBreakerTripped", storm_message(rules, plan))
@@ -192,6 +219,10 @@ def drain_decision(n: NodeFacts, rules: Rules, plan: Plan, now: float) -> Action
                        f"drain ran {now - n.drain_started:.0f}s (timeout {rules.drain_timeout:.0f}s); remaining pods stay. "
                        "Set spec.drain.force to delete them, or drain the node by hand")
     verb = "continuing" if n.drain_started is not None else "starting"
+    if rules.costs is not None:
+        chosen = plan.costs.get(n.name)
+        return Action(n.name, DRAIN, "CheapestAction", f"{verb} drain: risk {n.risk:.2f}"
+                      + (f", {chosen[0].summary()}" if chosen else ""))
     return Action(n.name, DRAIN, "RiskAboveEvictThreshold",
                   f"{verb} drain: risk {n.risk:.2f} (evict threshold {rules.thresholds.evict:g})")
 

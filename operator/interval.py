@@ -26,6 +26,7 @@ from ftmoe.operator.metrics_source import FeatureWindow, MetricsSource, Promethe
 from ftmoe.operator.migrations import MigrationTracker
 from ftmoe.operator.models import LoadedModel, ModelStore
 from ftmoe.operator.node_facts import facts, prediction_patch
+from ftmoe.operator.node_load import node_loads
 from ftmoe.operator.policy import PolicyError, PolicySpec, PrometheusSpec, node_selected
 from ftmoe.operator.predictions import action_summary, prediction_body, prediction_name
 from ftmoe.operator.remediation import EventSink, Record, Remediator, decision_text
@@ -108,7 +109,8 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
         predictions = predict(predictor, window, deps.tracker.edges(names, window.times, spec.interval))
         M.PREDICTION_SECONDS.labels(name).observe(time.perf_counter() - t0)
 
-    node_facts = [facts(n, predictions[nm].risk if nm in predictions else None, spec) for nm, n in by_name.items()]
+    loads = node_loads(by_name, deps.kube.list_pods(), spec, deps.tracker, now) if spec.cost_model is not None else {}
+    node_facts = [facts(n, predictions[nm].risk if nm in predictions else None, spec, loads.get(nm)) for nm, n in by_name.items()]
     plan = decide(Rules.from_spec(name, spec, len(nodes)), node_facts, now)
     previous = {nm: (n["metadata"].get("annotations") or {}).get(A.DECISION, "") for nm, n in by_name.items()}
     gate = CheckpointGate(spec.checkpointing, deps.kube.patch_pod) if spec.checkpointing else None
@@ -198,7 +200,7 @@ def write_predictions(deps: Deps, policy: dict[str, Any], spec: PolicySpec, plan
     for nm in names:
         pred = predictions.get(nm)
         body = prediction_body(policy, nm, pred, action_summary(plan, nm, pred, nm in cordoned, spec),
-                               plan.marks[nm].risk_since, float(window.times[-1]), model.version, spec)
+                               plan.marks[nm].risk_since, float(window.times[-1]), model.version, spec, plan.costs.get(nm))
         key = body["metadata"]["name"]
         # Skip writes that change nothing a reader would notice (the window end moves every interval).
         seen = {k: (round(v, 2) if k == "risk" and v is not None else v) for k, v in body["status"].items()

@@ -60,6 +60,15 @@ class MigrationTracker:
             while q and now - q[0].time > self.keep:
                 q.popleft()
 
+    def arrivals_per_node(self, now: float, within: float) -> dict[str, int]:
+        """Pods that landed on each node in the last ``within`` seconds."""
+        with self.lock:
+            recent = [m.node for m in self.arrivals if now - m.time <= within]
+        counts: dict[str, int] = {}
+        for n in recent:
+            counts[n] = counts.get(n, 0) + 1
+        return counts
+
     def edges(self, nodes: list[str], times: np.ndarray, step: float) -> np.ndarray:
         """[M, 3] (window index, source, target) for the intervals ending at ``times``.
 

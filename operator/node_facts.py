@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ftmoe.operator import annotations as A
+from ftmoe.operator.costs import NodeLoad
 from ftmoe.operator.decisions import Marks, NodeFacts
 from ftmoe.operator.inference import NodePrediction
 from ftmoe.operator.policy import PolicySpec
@@ -20,7 +21,7 @@ def condition(node: dict[str, Any], kind: str) -> str | None:
     return None
 
 
-def facts(node: dict[str, Any], risk: float | None, spec: PolicySpec) -> NodeFacts:
+def facts(node: dict[str, Any], risk: float | None, spec: PolicySpec, load: NodeLoad | None = None) -> NodeFacts:
     meta = node.get("metadata", {})
     ann = meta.get("annotations") or {}
     labels = meta.get("labels") or {}
@@ -37,6 +38,7 @@ def facts(node: dict[str, Any], risk: float | None, spec: PolicySpec) -> NodeFac
         drain_started=A.parse_time(ann.get(A.DRAIN_STARTED)),
         drain_state=ann.get(A.DRAIN_STATE),
         cordon_history=A.parse_history(ann.get(A.CORDON_HISTORY)),
+        load=load or NodeLoad(),
     )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ftmoe.operator.checkpoint_policy import POLICIES, CheckpointSpec
+from ftmoe.operator.costs import CostWeights
 from ftmoe.operator.durations import parse_duration
 
 GROUP = "ftmoe.io"
@@ -96,6 +97,7 @@ class PolicySpec:
     max_cordons_per_node: int = 3
     escalation_window: float = 86400.0
     checkpointing: Checkpointing | None = None
+    cost_model: CostWeights | None = None
 
     @property
     def rate_window(self) -> float:
@@ -162,6 +164,7 @@ class PolicySpec:
             max_cordons_per_node=int(esc.get("maxCordonsPerNode", 3)),
             escalation_window=parse_duration(esc.get("window", "24h"), "spec.escalation.window"),
             checkpointing=parse_checkpointing(spec["checkpointing"]) if spec.get("checkpointing") else None,
+            cost_model=parse_cost_model(spec["costModel"]) if spec.get("costModel") is not None else None,
         )
         resolve_count(result.max_unavailable, 100, "spec.maxUnavailable")
         resolve_count(result.storm_max_at_risk, 100, "spec.stormBreaker.maxAtRisk")
@@ -172,6 +175,15 @@ class PolicySpec:
         if result.model.source == "ConfigMap" and not result.model.config_map:
             raise PolicyError("spec.model.configMap is required when spec.model.source is ConfigMap")
         return result
+
+
+def parse_cost_model(cm: dict[str, Any]) -> CostWeights:
+    return CostWeights(
+        resource=float(cm.get("resourceWeight", 1.0)), impact=float(cm.get("impactWeight", 1.0)),
+        restart_seconds=parse_duration(cm.get("podRestartTime", "30s"), "spec.costModel.podRestartTime"),
+        fault_seconds=parse_duration(cm.get("faultDowntime", "10m"), "spec.costModel.faultDowntime"),
+        capacity_seconds=parse_duration(cm.get("capacityCostPerCore", "0s"), "spec.costModel.capacityCostPerCore"),
+    )
 
 
 def parse_checkpointing(cp: dict[str, Any]) -> Checkpointing:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ftmoe.operator.annotations import rfc3339
+from ftmoe.operator.costs import Costed
 from ftmoe.operator.decisions import Plan
 from ftmoe.operator.durations import format_duration
 from ftmoe.operator.inference import NodePrediction
@@ -28,6 +29,8 @@ def action_summary(plan: Plan, node: str, prediction: NodePrediction | None, cor
         return "stale", "no complete metric window this interval: no action is taken on this node"
     if cordoned_by_us:
         return "cordoned", "cordoned by this policy; uncordoned after the risk stays low for hysteresis.healthyFor"
+    if node in plan.costs and plan.costs[node][0].action == "annotate":
+        return "annotate", f"the cost model rates acting costlier than the fault: {plan.costs[node][0].summary()}"
     if prediction.risk >= spec.thresholds.cordon:
         since = plan.marks[node].risk_since
         return "annotate", f"risk at or above cordon threshold; waiting for hysteresis.riskFor ({format_duration(spec.risk_for)})" + (
@@ -38,7 +41,8 @@ def action_summary(plan: Plan, node: str, prediction: NodePrediction | None, cor
 
 
 def prediction_body(policy: dict[str, Any], node: str, prediction: NodePrediction | None, action: tuple[str, str],
-                    risk_since: float | None, window_end: float, model_version: str, spec: PolicySpec) -> dict[str, Any]:
+                    risk_since: float | None, window_end: float, model_version: str, spec: PolicySpec,
+                    costs: tuple[Costed, list[Costed]] | None = None) -> dict[str, Any]:
     meta = policy["metadata"]
     status: dict[str, Any] = {"action": action[0], "reason": action[1][:1000], "windowEnd": rfc3339(window_end),
                               "horizon": format_duration(spec.horizon), "modelVersion": model_version,
@@ -53,6 +57,12 @@ def prediction_body(policy: dict[str, Any], node: str, prediction: NodePredictio
         })
     else:
         status.update({"risk": None, "faultType": None, "scores": None, "drivers": None, "driversSummary": None})
+    status["cost"] = None
+    if costs is not None:
+        chosen, options = costs
+        status["cost"] = {"chosen": chosen.action, "candidates": [
+            {"action": o.action, "resourceCost": round(o.resource_cost, 1), "faultImpact": round(o.fault_impact, 1),
+             "total": round(o.total, 1)} for o in options]}
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "NodeFaultPrediction",

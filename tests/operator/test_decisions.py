@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ftmoe.operator.costs import ANNOTATE, CostWeights, NodeLoad
 from ftmoe.operator.decisions import CORDON, DRAIN, FORCE_DRAIN, UNCORDON, NodeFacts, Rules, decide
 from ftmoe.operator.policy import Thresholds
 
@@ -123,6 +124,9 @@ node_facts = st.builds(
     drain_started=maybe_time,
     drain_state=st.sampled_from([None, "draining", "done", "timed-out"]),
     cordon_history=st.lists(st.floats(min_value=NOW - 200_000, max_value=NOW), max_size=4).map(tuple),
+    load=st.builds(NodeLoad, pods=st.integers(0, 30), training_pods=st.integers(0, 2), cpu_requests=st.floats(0, 16),
+                   cores=st.sampled_from([2.0, 4.0, 8.0]), work_at_risk=st.floats(0, 7200), checkpoint_cost=st.floats(0, 300),
+                   expected_arrivals=st.floats(0, 5), free_cores_elsewhere=st.floats(0, 64)),
 )
 clusters = st.lists(node_facts, max_size=12, unique_by=lambda n: n.name)
 rule_sets = st.builds(
@@ -135,6 +139,9 @@ rule_sets = st.builds(
     healthy_for=st.sampled_from([0.0, 300.0]),
     force=st.booleans(),
     max_cordons=st.integers(1, 4),
+    costs=st.one_of(st.none(), st.builds(CostWeights, resource=st.floats(0, 3), impact=st.floats(0, 3),
+                                         restart_seconds=st.floats(0, 600), fault_seconds=st.floats(0, 3600),
+                                         capacity_seconds=st.floats(0, 600))),
 )
 
 
@@ -172,6 +179,17 @@ def test_safety_properties(r: Rules, nodes: list[NodeFacts]) -> None:
             assert n.cordoned_by == POLICY or any(c.node == n.name and c.kind == CORDON for c in plan.actions)
             if a.kind == FORCE_DRAIN:
                 assert r.force
+    # The cost model never picks an action it rates costlier than doing nothing, and when
+    # doing nothing is cheapest, nothing is done.
+    if r.costs is not None:
+        for name, (chosen, options) in plan.costs.items():
+            annotate = next(o for o in options if o.action == ANNOTATE)
+            assert chosen.total <= annotate.total
+            if chosen.action == ANNOTATE:
+                assert not [a for a in plan.actions if a.node == name and a.kind in (CORDON, DRAIN)]
+        for a in plan.actions:
+            if a.kind == CORDON:
+                assert a.node in plan.costs and plan.costs[a.node][0].action != ANNOTATE
     # Each node gets at most one action of each kind, and never a cordon and an uncordon.
     for name in by_name:
         ks = kinds(plan, name)
@@ -191,3 +209,28 @@ def test_hysteresis_clocks(r: Rules, nodes: list[NodeFacts]) -> None:
         else:
             assert m.risk_since is None
             assert (m.healthy_since is None) == (not n.ready or n.pressure)
+
+
+def test_cost_model_evicts_a_busy_risky_node_and_leaves_an_empty_one() -> None:
+    w = CostWeights(restart_seconds=30, fault_seconds=600)
+    busy = NodeFacts("busy", risk=0.9, risk_since=NOW - 100, load=NodeLoad(pods=10, cpu_requests=2, cores=4))
+    empty = NodeFacts("empty", risk=0.9, risk_since=NOW - 100, load=NodeLoad(pods=0, cores=4, expected_arrivals=0))
+    plan = decide(rules(costs=w, max_unavailable=2), [busy, empty], NOW)
+    assert [(a.node, a.kind) for a in plan.actions] == [("busy", CORDON), ("busy", DRAIN)]
+    assert plan.costs["busy"][0].action == "evict" and "L=300" in plan.actions[0].message
+    assert plan.costs["empty"][0].action == ANNOTATE
+    # with nowhere to put the pods, eviction is off the table; cordon keeps new pods away
+    full = NodeFacts("full", risk=0.9, risk_since=NOW - 100,
+                     load=NodeLoad(pods=10, cpu_requests=8, cores=8, free_cores_elsewhere=1, expected_arrivals=2))
+    plan = decide(rules(costs=w), [full], NOW)
+    assert [(a.node, a.kind) for a in plan.actions] == [("full", CORDON)]
+
+
+def test_cost_model_prefers_checkpoint_then_evict_for_training_pods() -> None:
+    from ftmoe.operator.costs import choose
+
+    load = NodeLoad(pods=2, training_pods=2, cpu_requests=2, cores=8, work_at_risk=3000, checkpoint_cost=60)
+    chosen, options = choose(0.8, load, CostWeights(), ("annotate", "cordon", "evict", "checkpoint-then-evict"))
+    assert chosen.action == "checkpoint-then-evict"
+    evict = next(o for o in options if o.action == "evict")
+    assert evict.resource_cost == 2 * 30 + 2 * 3000  # evicting without a checkpoint throws the work away

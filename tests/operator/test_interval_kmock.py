@@ -75,7 +75,8 @@ def cluster(kmock: Any) -> Any:
     kmock.resources[PREDICTIONS] = {}
     for n in NODES:
         kmock.objects["v1/nodes", None, n] = {"metadata": {"name": n, "uid": f"uid-{n}", "labels": {}, "annotations": {}},
-                                               "spec": {}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+                                               "spec": {}, "status": {"conditions": [{"type": "Ready", "status": "True"}],
+                                                                      "allocatable": {"cpu": "4"}}}
     kmock.objects[POLICIES, None, "p"] = policy()
     return kmock
 
@@ -152,3 +153,24 @@ async def test_broken_model_sets_model_loaded_false(cluster: Any) -> None:
     conds = {c["type"]: c for c in result.status["conditions"]}
     assert conds["ModelLoaded"]["status"] == "False" and "no such file" in conds["ModelLoaded"]["message"]
     assert all(not node(cluster, n)["spec"].get("unschedulable") for n in NODES)
+
+
+async def test_cost_model_terms_reach_the_prediction_and_the_event(cluster: Any) -> None:
+    cluster.resources["v1/pods"] = {}
+    for i in range(6):
+        cluster.objects["v1/pods", "web", f"w{i}"] = {
+            "metadata": {"name": f"w{i}", "namespace": "web", "uid": f"u{i}",
+                         "ownerReferences": [{"kind": "ReplicaSet", "name": "web", "controller": True}]},
+            "spec": {"nodeName": "n1", "containers": [{"name": "c", "resources": {"requests": {"cpu": "100m"}}}]},
+            "status": {"phase": "Running"}}
+    deps, events = deps_for(cluster, FixedSource({"n0": 0.1, "n1": 0.95, "n2": 0.95, "n3": 0.05}), FirstFeatureModel())
+    cluster.resources["v1/pods/eviction"] = {}
+    await asyncio.to_thread(run_interval, policy("Evict", costModel={}, maxUnavailable=2, stormBreaker={"maxAtRisk": "100%"}),
+                            deps, 1_000_000.0)
+    busy, empty = (cluster.objects[PREDICTIONS, None, f"p.{n}"]["status"] for n in ("n1", "n2"))
+    # six pods x 10 min at risk 0.95 outweigh six 30 s restarts
+    assert busy["cost"]["chosen"] == "evict" and busy["action"] == "drain"
+    assert {c["action"] for c in busy["cost"]["candidates"]} == {"annotate", "cordon", "evict"}
+    assert empty["cost"]["chosen"] == "annotate" and empty["action"] == "annotate"  # nothing on it to protect
+    assert node(cluster, "n1")["spec"]["unschedulable"] is True and not node(cluster, "n2")["spec"].get("unschedulable")
+    assert any(e[0] == "n1" and e[1] == "Cordoned" and "L=" in e[2] for e in events)

@@ -32,9 +32,11 @@ def defaults(schema: dict[str, Any], path: str = "") -> dict[str, Any]:
 
 def test_python_defaults_equal_the_crd_defaults() -> None:
     spec = PolicySpec.from_dict({"prometheus": {"url": "http://p:9090"},
-                                 "checkpointing": {"podSelector": {"matchLabels": {"ftmoe.io/training": "true"}}}})
+                                 "checkpointing": {"podSelector": {"matchLabels": {"ftmoe.io/training": "true"}}},
+                                 "costModel": {}})
     assert spec.checkpointing is not None
-    cp, ck = spec.checkpointing.policy, spec.checkpointing
+    cp, ck, cm = spec.checkpointing.policy, spec.checkpointing, spec.cost_model
+    assert cm is not None
     seen = defaults(crd_spec_schema())
     as_python = {
         "mode": spec.mode, "paused": spec.paused, "excludeLabel": spec.exclude_label,
@@ -55,6 +57,9 @@ def test_python_defaults_equal_the_crd_defaults() -> None:
         "checkpointing.recall": cp.recall, "checkpointing.leadTime": cp.lead, "checkpointing.precision": cp.precision, "checkpointing.alpha": cp.alpha,
         "checkpointing.beta": cp.beta, "checkpointing.minChange": cp.min_change, "checkpointing.cooldown": cp.cooldown,
         "checkpointing.ackTimeout": ck.ack_timeout,
+        "costModel.resourceWeight": cm.resource, "costModel.impactWeight": cm.impact,
+        "costModel.podRestartTime": cm.restart_seconds, "costModel.faultDowntime": cm.fault_seconds,
+        "costModel.capacityCostPerCore": cm.capacity_seconds,
     }
     assert set(seen) == set(as_python), "a CRD default without a Python twin, or the other way round"
     for path, crd_value in seen.items():
@@ -62,7 +67,8 @@ def test_python_defaults_equal_the_crd_defaults() -> None:
                      "drain.timeout", "escalation.window", "checkpointing.checkpointCost", "checkpointing.persistTime",
                      "checkpointing.fixedInterval", "checkpointing.minInterval", "checkpointing.maxInterval",
                      "checkpointing.nodeMTBF", "checkpointing.cooldown", "checkpointing.ackTimeout",
-                     "checkpointing.leadTime"}
+                     "checkpointing.leadTime", "costModel.podRestartTime", "costModel.faultDowntime",
+                     "costModel.capacityCostPerCore"}
         expected = parse_duration(crd_value) if path in durations else crd_value
         assert as_python[path] == expected, path
 
