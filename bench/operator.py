@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import write  # noqa: E402
+from common import RESULTS, write  # noqa: E402
 
 from ftmoe.cluster.local import ClusterSettings, LocalCluster  # noqa: E402
 from ftmoe.cluster.operator_access import apply_operator_manifests  # noqa: E402
@@ -84,8 +84,11 @@ def interval_stats(policy_name: str = "bench") -> tuple[float, float]:
 
 
 def run_size(nodes: int, intervals: int, faults: int, logs: Path) -> dict[str, Any]:
+    from ftmoe.cluster.local import port_busy
+
     cluster = LocalCluster("ftmoe-bench")
     cluster.down(quiet=True)
+    wait_for(lambda: not port_busy(36443) and not port_busy(39090), 120, "the previous cluster's ports to close")
     cluster.up(ClusterSettings("ftmoe-bench", nodes, 36443, 39090))
     sim = op = None
     try:
@@ -159,7 +162,14 @@ def main() -> None:
     logs = Path("/tmp/ftmoe-bench-operator")
     logs.mkdir(exist_ok=True)
     sizes = [int(n) for n in args.nodes.split(",")]
-    results = [run_size(n, args.intervals, args.faults if n == min(sizes) else 0, logs) for n in sizes]
+    # Each size's result is kept as it finishes, so a run that stops resumes where it was.
+    partial = RESULTS / "operator.partial.json"
+    done = {int(k): v for k, v in json.loads(partial.read_text()).items()} if partial.is_file() else {}
+    for n in sizes:
+        if n not in done:
+            done[n] = run_size(n, args.intervals, args.faults if n == min(sizes) else 0, logs)
+            partial.write_text(json.dumps(done, indent=2))
+    results = [done[n] for n in sizes]
     latency = next((r["latency"] for r in results if "latency" in r), [])
     alarm = [x["alarm_intervals_after_onset"] for x in latency if x["alarm_intervals_after_onset"] is not None]
     cordon = [x["cordon_intervals_after_onset"] for x in latency if x["cordon_intervals_after_onset"] is not None]

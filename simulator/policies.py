@@ -77,3 +77,43 @@ class PredictivePolicy(DrainPolicy):
             m[:, 0] = i
         flagged, risk = self.scorer(np.stack(self.features), np.concatenate(mig) if mig else np.zeros((0, 3), np.int32))
         return self.decide(obs, flagged, risk)
+
+
+class CostPolicy(PredictivePolicy):
+    """The operator's cost model in the closed loop: for each alarmed host, take the
+    cheapest of doing nothing, cordoning and draining (``choose`` is injected, so the
+    simulator does not import the operator), within the same budget."""
+
+    def __init__(self, scorer: Scorer, window: int, choose: Callable[[float, dict[str, float]], str], cores: np.ndarray,
+                 cpu_feature: int, budget: float = 0.25, healthy_for: int = 3):
+        super().__init__(scorer, window, budget, healthy_for)
+        self.choose = choose
+        self.cores = cores
+        self.cpu_feature = cpu_feature
+
+    def decide(self, obs: Observation, flagged: np.ndarray, risk: np.ndarray) -> list[Action]:
+        H = len(flagged)
+        actions: list[Action] = []
+        cordoned = obs.cordoned.copy()
+        for h in np.flatnonzero(cordoned):
+            self.calm[h] = 0 if flagged[h] else self.calm.get(h, 0) + 1
+            if self.calm[h] >= self.healthy_for:
+                actions.append(Action("uncordon", host=int(h)))
+                cordoned[h] = False
+                self.calm.pop(h)
+        used = obs.features[:, self.cpu_feature] * self.cores
+        room = int(np.floor(self.budget * H)) - int(cordoned.sum())
+        for h in np.argsort(-risk):
+            if room <= 0:
+                break
+            if not flagged[h] or cordoned[h]:
+                continue
+            free_elsewhere = float(np.sum(np.where(~cordoned, self.cores - used, 0.0)) - (self.cores[h] - used[h]))
+            kind = self.choose(float(risk[h]), {"pods": float(obs.containers_per_host[h]), "cpu_requests": float(used[h]),
+                                                "cores": float(self.cores[h]), "free_cores_elsewhere": free_elsewhere})
+            if kind in ("evict", "cordon"):
+                actions.append(Action("drain" if kind == "evict" else "cordon", host=int(h)))
+                cordoned[h] = True
+                self.calm[int(h)] = 0
+                room -= 1
+        return actions

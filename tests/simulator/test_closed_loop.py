@@ -59,3 +59,31 @@ def test_foresight_moves_work_off_hosts_before_their_faults(pool: TracePool) -> 
     assert qos["migrations"] > base_qos["migrations"]
     for key in ("sla_violations", "avg_response_time_ms", "energy_kwh", "avg_cpu_utilisation", "avg_ram_utilisation"):
         assert base_qos[key] > 0 and qos[key] > 0
+
+
+def test_cost_policy_acts_only_when_the_model_says_so(pool: TracePool) -> None:
+    from ftmoe.simulator.policies import CostPolicy
+
+    def scorer(features: np.ndarray, migrations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        risk = np.zeros(features.shape[1])
+        risk[[1, 2, 3]] = [0.9, 0.8, 0.7]
+        return risk > 0.5, risk
+
+    for choice, expect in (("evict", "drain"), ("cordon", "cordon"), ("annotate", None)):
+        sim = Simulator(SimConfig(hosts=8, intervals=10, seed=0), pool)
+        policy = CostPolicy(scorer, 2, lambda p, load, c=choice: c, sim.cores.astype(float), F["cpu_utilisation"], budget=0.25)
+        taken: list[Action] = []
+
+        def act(obs: Observation) -> list[Action]:
+            out = policy(obs)
+            taken.extend(out)
+            return out
+
+        for _ in range(3):
+            sim.step(act)
+        kinds = [a.kind for a in taken if a.kind != "uncordon"]
+        if expect is None:
+            assert kinds == []
+        else:
+            assert kinds == [expect, expect]  # 25 % of 8 hosts: the two riskiest, hosts 1 and 2
+            assert [a.host for a in taken if a.kind == expect] == [1, 2]
