@@ -28,7 +28,15 @@ def register(commands: Any) -> None:
     run.add_argument("--health-port", type=int, default=8081, help="port for the /healthz liveness endpoint (0: off)")
     run.add_argument("--no-leader-election", action="store_true",
                      help="act without holding the Lease (only when nothing else can run an operator on this cluster)")
+    run.add_argument("--state-dir", type=Path,
+                     help="where experience buffers persist across restarts (a volume; default $FTMOE_STATE_DIR, "
+                          "else ~/.local/state/ftmoe/operator)")
     run.set_defaults(func=cmd_run)
+    report = sub.add_parser("report", help="a policy's recent alarms versus what the cluster showed, and its self-graded scores")
+    report.add_argument("policy", help="the FaultTolerancePolicy's name")
+    report.add_argument("--kubeconfig", type=Path, help="kubeconfig (default: $KUBECONFIG or ~/.kube/config)")
+    report.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    report.set_defaults(func=cmd_report)
 
 
 def preflight(kube: Any, namespace: str, leader_election: bool) -> None:
@@ -73,7 +81,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise OperatorError(f"--kubeconfig {args.kubeconfig}: no such file")
         os.environ["KUBECONFIG"] = str(args.kubeconfig)  # kopf logs in through the same file
     namespace = runtime.operator_namespace(args.namespace)
-    rt = runtime.build(args.kubeconfig, namespace, runtime.kopf_events, leader_election=not args.no_leader_election)
+    state_dir = args.state_dir or Path(os.environ.get("FTMOE_STATE_DIR") or Path.home() / ".local" / "state" / "ftmoe" / "operator")
+    rt = runtime.build(args.kubeconfig, namespace, runtime.kopf_events, leader_election=not args.no_leader_election,
+                       state_dir=state_dir)
     try:
         preflight(rt.deps.kube, namespace, not args.no_leader_election)
     except HTTPError as err:
@@ -86,3 +96,56 @@ def cmd_run(args: argparse.Namespace) -> int:
     liveness = f"http://0.0.0.0:{args.health_port}/healthz" if args.health_port else None
     kopf.run(clusterwide=True, standalone=True, liveness_endpoint=liveness)
     return 0
+
+
+@reports(OperatorError)
+def cmd_report(args: argparse.Namespace) -> int:
+    import json
+
+    from kubernetes.client.exceptions import ApiException
+
+    from ftmoe.operator import runtime
+    from ftmoe.operator.kube import Kube
+    from ftmoe.operator.policy import GROUP, POLICY_PLURAL, VERSION
+
+    kube = Kube(runtime.api_client(args.kubeconfig))
+    try:
+        policy = kube.custom.get_cluster_custom_object(GROUP, VERSION, POLICY_PLURAL, args.policy)
+    except ApiException as err:
+        raise OperatorError(f"FaultTolerancePolicy {args.policy!r}: {err.reason} (kubectl get ftp lists them)") from err
+    graded = (policy.get("status") or {}).get("selfGrading")
+    if not graded:
+        raise OperatorError(f"policy {args.policy!r} has no self-grading yet: is the operator running, and has an interval passed?")
+    if args.output == "json":
+        print(json.dumps(graded, indent=2))
+        return 0
+    print(format_report(args.policy, policy.get("spec") or {}, graded))
+    return 0
+
+
+def format_report(name: str, spec: dict[str, Any], g: dict[str, Any]) -> str:
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{100 * x:.1f}%"
+
+    lead = g.get("meanLeadSeconds")
+    lines = [
+        f"FaultTolerancePolicy {name}: alarms at risk >= {(spec.get('thresholds') or {}).get('cordon', 0.6)}, "
+        f"horizon {spec.get('horizon', '5m')}, graded since {g.get('since') or '-'}",
+        f"  precision {pct(g.get('precision'))} ({g.get('hits', 0)} hits, {g.get('falseAlarms', 0)} false alarms, "
+        f"{g.get('pending', 0)} pending)   recall {pct(g.get('recall'))} ({g.get('caught', 0)} of {g.get('faults', 0)} faults)   "
+        f"mean lead {'-' if lead is None else f'{lead:.0f}s'}",
+    ]
+    per_type = g.get("perType") or {}
+    if per_type:
+        lines.append("")
+        lines.append(f"  {'TYPE':<10}{'ALARMS':>8}{'HITS':>6}{'PRECISION':>11}{'FAULTS':>8}{'CAUGHT':>8}{'RECALL':>8}")
+        for kind, v in sorted(per_type.items()):
+            lines.append(f"  {kind:<10}{v.get('alarms', 0):>8}{v.get('hits', 0):>6}{pct(v.get('precision')):>11}"
+                         f"{v.get('faults', 0):>8}{v.get('caught', 0):>8}{pct(v.get('recall')):>8}")
+    recent = g.get("recentAlarms") or []
+    if recent:
+        lines.append("")
+        lines.append(f"  {'TIME':<22}{'NODE':<20}{'RISK':>6}  {'PREDICTED':<10}{'OUTCOME'}")
+        for a in recent:
+            lines.append(f"  {a['time']:<22}{a['node']:<20}{a['risk']:>6.2f}  {a['predictedType']:<10}{a['outcome']}")
+    return "\n".join(lines)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,9 @@ from ftmoe.operator import annotations as A
 from ftmoe.operator import metrics as M
 from ftmoe.operator.checkpoints import CheckpointGate, plan_jobs
 from ftmoe.operator.decisions import CORDON, UNCORDON, Plan, Rules, decide
+from ftmoe.operator.experience import Experience
+from ftmoe.operator.grading import Grade, grade
+from ftmoe.operator.ground_truth import observed_fault
 from ftmoe.operator.inference import NodePrediction, predict
 from ftmoe.operator.kube import Kube
 from ftmoe.operator.metrics_source import FeatureWindow, MetricsSource, PrometheusSource
@@ -47,6 +51,19 @@ class Deps:
     make_source: Callable[[PrometheusSpec, str | None], MetricsSource] = PrometheusSource
     sources: dict[str, MetricsSource] = field(default_factory=dict)
     written: dict[str, dict[str, Any]] = field(default_factory=dict)  # NodeFaultPrediction status last written
+    state_dir: Path | None = None  # where experience buffers persist (a volume in the Deployment)
+    experiences: dict[str, Experience] = field(default_factory=dict)
+
+    def experience(self, policy: str, features: list[str], classes: list[str]) -> Experience:
+        exp = self.experiences.get(policy)
+        if exp is None or exp.features != list(features) or exp.classes != list(classes):
+            exp = Experience.load(self.buffer_path(policy), features, classes) if self.state_dir else Experience([], features, classes)
+            self.experiences[policy] = exp
+        return exp
+
+    def buffer_path(self, policy: str) -> Path:
+        assert self.state_dir is not None
+        return self.state_dir / "buffers" / f"{policy}.npz"
 
     def source(self, spec: PolicySpec) -> MetricsSource:
         token = None
@@ -109,15 +126,17 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
         predictions = predict(predictor, window, deps.tracker.edges(names, window.times, spec.interval))
         M.PREDICTION_SECONDS.labels(name).observe(time.perf_counter() - t0)
 
-    loads = node_loads(by_name, deps.kube.list_pods(), spec, deps.tracker, now) if spec.cost_model is not None else {}
+    pods = deps.kube.list_pods()
+    loads = node_loads(by_name, pods, spec, deps.tracker, now) if spec.cost_model is not None else {}
     node_facts = [facts(n, predictions[nm].risk if nm in predictions else None, spec, loads.get(nm)) for nm, n in by_name.items()]
     plan = decide(Rules.from_spec(name, spec, len(nodes)), node_facts, now)
     previous = {nm: (n["metadata"].get("annotations") or {}).get(A.DECISION, "") for nm, n in by_name.items()}
     gate = CheckpointGate(spec.checkpointing, deps.kube.patch_pod) if spec.checkpointing else None
     records = Remediator(deps.kube, policy, deps.events, deps.tracker, spec.drain.grace_period_seconds, gate).run(
         plan, by_name, previous, now)
+    graded = learn(deps, name, spec, predictor, by_name, pods, predictions, window, now)
     if spec.checkpointing is not None:
-        records += update_checkpoints(deps, policy, spec, predictions, window, now)
+        records += update_checkpoints(deps, policy, with_graded_inputs(spec, graded), predictions, window, now)
     cordoned = cordoned_after(node_facts, plan, name)
     for nm, node in by_name.items():
         decision = decision_text(plan, nm, nm not in predictions, nm in cordoned)
@@ -136,12 +155,67 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
         "missingFeatures": window.missing_features,
         "model": {"kind": predictor.kind, "version": model.version, "source": model.source, "features": len(predictor.feature_names)},
         "recentActions": ([r.to_status() for r in reversed(records)] + list(prev.get("recentActions") or []))[:RECENT_ACTIONS],
+        "selfGrading": grading_status(graded, deps.experiences[name]),
     }
     allowed, reason, message = plan.remediation
     conditions = [Condition(MODEL, True, "Loaded", f"{model.version} from {model.source}"),
                   metrics_condition(window, names, predictions),
                   Condition(REMEDIATION, allowed, reason, message)]
     return IntervalResult(finish(status, conditions), plan, predictions, records, window)
+
+
+MIN_FAULTS_TO_TRUST = 5  # below this many graded faults, the policy's own recall/precision stand
+
+
+def learn(deps: Deps, policy: str, spec: PolicySpec, predictor: Any, nodes: dict[str, dict[str, Any]], pods: list[dict[str, Any]],
+          predictions: dict[str, NodePrediction], window: FeatureWindow, now: float) -> Grade:
+    """Record this interval (features, risk, predicted and observed fault) and grade the alarms."""
+    classes = list(predictor.class_names)
+    exp = deps.experience(policy, list(predictor.feature_names), classes)
+    on: dict[str, list[dict[str, Any]]] = {}
+    for p in pods:
+        on.setdefault((p.get("spec") or {}).get("nodeName") or "", []).append(p)
+    names = list(nodes)
+    codes = {c: i for i, c in enumerate(classes)}
+    observed = [observed_fault(nodes[n], on.get(n, []), now - spec.interval, spec.learning_labels) for n in names]
+    last = window.values[-1] if len(window.times) else np.full((len(names), len(predictor.feature_names)), np.nan)
+    exp.append(now, names, last.astype(np.float32),
+               np.array([predictions[n].risk if n in predictions else np.nan for n in names], np.float32),
+               np.array([codes.get(predictions[n].fault_type, 0) if n in predictions else 0 for n in names], np.int8),
+               np.array([0 if o is None else codes.get(o, len(classes)) for o in observed], np.int8),
+               spec.buffer_intervals, spec.retention)
+    if deps.state_dir is not None:
+        exp.save(deps.buffer_path(policy))
+    g = grade(exp.times, exp.risk, exp.observed, exp.predicted, exp.nodes, [*classes, "unknown"], spec.thresholds.cordon,
+              spec.horizon)
+    M.SELF_GRADE.labels(policy, "precision").set(g.precision if g.precision is not None else float("nan"))
+    M.SELF_GRADE.labels(policy, "recall").set(g.recall if g.recall is not None else float("nan"))
+    M.SELF_GRADE.labels(policy, "mean_lead_seconds").set(g.mean_lead if g.mean_lead is not None else float("nan"))
+    return g
+
+
+def with_graded_inputs(spec: PolicySpec, g: Grade) -> PolicySpec:
+    """Checkpointing uses the measured recall and precision once enough faults were graded."""
+    cp = spec.checkpointing
+    if cp is None or g.faults < MIN_FAULTS_TO_TRUST or g.precision is None or g.recall is None:
+        return spec
+    tuned = replace(cp.policy, recall=g.recall, precision=max(g.precision, 0.01),
+                    lead=g.mean_lead if g.mean_lead else cp.policy.lead)
+    return replace(spec, checkpointing=replace(cp, policy=tuned))
+
+
+def grading_status(g: Grade, exp: Experience) -> dict[str, Any]:
+    def r(x: float | None) -> float | None:
+        return None if x is None else round(x, 4)
+
+    return {
+        "precision": r(g.precision), "recall": r(g.recall), "f1": r(g.f1), "meanLeadSeconds": r(g.mean_lead),
+        "alarms": g.alarms, "hits": g.hits, "falseAlarms": g.false_alarms, "pending": g.pending, "faults": g.faults,
+        "caught": g.caught, "since": A.rfc3339(float(exp.times[0])) if len(exp) else None,
+        "perType": {k: {kk: (round(vv, 4) if isinstance(vv, float) else vv) for kk, vv in v.items()} for k, v in g.per_type.items()},
+        "recentAlarms": [{**a, "time": A.rfc3339(float(a["time"])), "risk": round(float(a["risk"]), 3)}  # type: ignore[arg-type]
+                         for a in g.recent],
+    }
 
 
 def update_checkpoints(deps: Deps, policy: dict[str, Any], spec: PolicySpec, predictions: dict[str, NodePrediction],

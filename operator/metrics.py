@@ -21,3 +21,5 @@ QUERY_ERRORS = Counter("ftmoe_prometheus_query_errors_total", "Intervals whose P
                        registry=REGISTRY)
 STALE_NODES = Gauge("ftmoe_stale_nodes", "Selected nodes without a complete metric window.", ["policy"], registry=REGISTRY)
 LEADER = Gauge("ftmoe_leader", "1 while this replica holds the leader Lease.", registry=REGISTRY)
+SELF_GRADE = Gauge("ftmoe_self_grade", "The operator's own alarms scored against what the cluster showed "
+                   "(metric: precision, recall, mean_lead_seconds).", ["policy", "metric"], registry=REGISTRY)

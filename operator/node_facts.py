@@ -9,16 +9,9 @@ from ftmoe.operator import annotations as A
 from ftmoe.operator.costs import NodeLoad
 from ftmoe.operator.decisions import Marks, NodeFacts
 from ftmoe.operator.inference import NodePrediction
+from ftmoe.operator.node_status import PRESSURE, condition
 from ftmoe.operator.policy import PolicySpec
 
-PRESSURE = ("MemoryPressure", "DiskPressure", "PIDPressure")
-
-
-def condition(node: dict[str, Any], kind: str) -> str | None:
-    for c in node.get("status", {}).get("conditions") or []:
-        if c.get("type") == kind:
-            return str(c.get("status"))
-    return None
 
 
 def facts(node: dict[str, Any], risk: float | None, spec: PolicySpec, load: NodeLoad | None = None) -> NodeFacts:

@@ -11,7 +11,7 @@ from ftmoe.operator import annotations as A
 from ftmoe.operator.costs import NodeLoad
 from ftmoe.operator.drain import to_evict
 from ftmoe.operator.migrations import MigrationTracker
-from ftmoe.operator.node_facts import condition
+from ftmoe.operator.node_status import condition
 from ftmoe.operator.policy import PolicySpec
 
 

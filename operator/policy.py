@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from ftmoe.operator.checkpoint_policy import POLICIES, CheckpointSpec
 from ftmoe.operator.costs import CostWeights
+from ftmoe.operator.ground_truth import DEFAULT_LABELS
 from ftmoe.operator.durations import parse_duration
 
 GROUP = "ftmoe.io"
@@ -98,6 +99,9 @@ class PolicySpec:
     escalation_window: float = 86400.0
     checkpointing: Checkpointing | None = None
     cost_model: CostWeights | None = None
+    learning_labels: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_LABELS))
+    buffer_intervals: int = 2880
+    retention: float = 48 * 3600.0
 
     @property
     def rate_window(self) -> float:
@@ -165,6 +169,9 @@ class PolicySpec:
             escalation_window=parse_duration(esc.get("window", "24h"), "spec.escalation.window"),
             checkpointing=parse_checkpointing(spec["checkpointing"]) if spec.get("checkpointing") else None,
             cost_model=parse_cost_model(spec["costModel"]) if spec.get("costModel") is not None else None,
+            learning_labels=dict((spec.get("learning") or {}).get("labels") or DEFAULT_LABELS),
+            buffer_intervals=int((spec.get("learning") or {}).get("bufferIntervals", 2880)),
+            retention=parse_duration((spec.get("learning") or {}).get("retention", "48h"), "spec.learning.retention"),
         )
         resolve_count(result.max_unavailable, 100, "spec.maxUnavailable")
         resolve_count(result.storm_max_at_risk, 100, "spec.stormBreaker.maxAtRisk")

@@ -71,6 +71,7 @@ def policy(mode: str = "Cordon", **spec: Any) -> dict[str, Any]:
 @pytest.fixture()
 def cluster(kmock: Any) -> Any:
     kmock.resources["v1/nodes"] = {}
+    kmock.resources["v1/pods"] = {}
     kmock.resources[POLICIES] = {}
     kmock.resources[PREDICTIONS] = {}
     for n in NODES:
@@ -81,7 +82,8 @@ def cluster(kmock: Any) -> Any:
     return kmock
 
 
-def deps_for(kmock: Any, source: FixedSource, model: Predictor | None = None) -> tuple[Deps, list[tuple[str, str, str]]]:
+def deps_for(kmock: Any, source: FixedSource, model: Predictor | None = None,
+             state_dir: Path | None = None) -> tuple[Deps, list[tuple[str, str, str]]]:
     cfg = client.Configuration()
     cfg.host = str(kmock.url).rstrip("/")
     events: list[tuple[str, str, str]] = []
@@ -90,7 +92,7 @@ def deps_for(kmock: Any, source: FixedSource, model: Predictor | None = None) ->
         store.put(ModelRef(), LoadedModel(model, "test-1", "Default", Path(".")))
     deps = Deps(kube=Kube(client.ApiClient(cfg)), models=store, tracker=MigrationTracker(),
                 events=lambda obj, kind, reason, msg: events.append((obj["metadata"]["name"], reason, msg)),
-                namespace="ftmoe-system", make_source=lambda spec, token: source)
+                namespace="ftmoe-system", make_source=lambda spec, token: source, state_dir=state_dir)
     return deps, events
 
 
@@ -156,7 +158,6 @@ async def test_broken_model_sets_model_loaded_false(cluster: Any) -> None:
 
 
 async def test_cost_model_terms_reach_the_prediction_and_the_event(cluster: Any) -> None:
-    cluster.resources["v1/pods"] = {}
     for i in range(6):
         cluster.objects["v1/pods", "web", f"w{i}"] = {
             "metadata": {"name": f"w{i}", "namespace": "web", "uid": f"u{i}",
@@ -174,3 +175,22 @@ async def test_cost_model_terms_reach_the_prediction_and_the_event(cluster: Any)
     assert empty["cost"]["chosen"] == "annotate" and empty["action"] == "annotate"  # nothing on it to protect
     assert node(cluster, "n1")["spec"]["unschedulable"] is True and not node(cluster, "n2")["spec"].get("unschedulable")
     assert any(e[0] == "n1" and e[1] == "Cordoned" and "L=" in e[2] for e in events)
+
+
+async def test_self_grading_scores_alarms_against_observed_faults_and_survives_a_restart(cluster: Any, tmp_path: Path) -> None:
+    """n1 is alarmed, then shows MemoryPressure: a hit; n2 is alarmed and stays healthy: a
+    false alarm once the horizon passes. A new Deps (a restarted operator) reloads the buffer."""
+    t0 = 1_000_000.0
+    spec = {"horizon": "30s", "mode": "Observe"}
+    deps, _ = deps_for(cluster, FixedSource({"n0": 0.1, "n1": 0.9, "n2": 0.9, "n3": 0.1}), FirstFeatureModel(), tmp_path)
+    await asyncio.to_thread(run_interval, policy(**spec), deps, t0)
+    pressure = {"status": {"conditions": [{"type": "Ready", "status": "True"}, {"type": "MemoryPressure", "status": "True"}]}}
+    await asyncio.to_thread(deps.kube.core.patch_node, "n1", pressure)
+    await asyncio.to_thread(run_interval, policy(**spec), deps, t0 + 10)
+    restarted, _ = deps_for(cluster, FixedSource({"n0": 0.1, "n1": 0.9, "n2": 0.9, "n3": 0.1}), FirstFeatureModel(), tmp_path)
+    result = await asyncio.to_thread(run_interval, policy(**spec), restarted, t0 + 40)
+    g = result.status["selfGrading"]
+    assert (g["alarms"], g["hits"], g["falseAlarms"], g["faults"], g["caught"]) == (2, 1, 1, 1, 1)
+    assert g["precision"] == 0.5 and g["recall"] == 1.0 and g["meanLeadSeconds"] == 10.0
+    assert {a["node"]: a["outcome"] for a in g["recentAlarms"]} == {"n1": "hit", "n2": "false alarm"}
+    assert (tmp_path / "buffers" / "p.npz").is_file() and len(restarted.experiences["p"]) == 3

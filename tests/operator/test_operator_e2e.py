@@ -62,7 +62,7 @@ class Env:
         log = (self.logs / "operator.log").open("ab")
         self.operator = subprocess.Popen(
             [FTMOE, "operator", "run", "--kubeconfig", str(self.sa_kubeconfig), "--metrics-port", str(METRICS_PORT),
-             "--health-port", str(HEALTH_PORT)], stdout=log, stderr=subprocess.STDOUT)
+             "--health-port", str(HEALTH_PORT), "--state-dir", str(self.logs / "state")], stdout=log, stderr=subprocess.STDOUT)
         wait_for(lambda: http_ok(f"http://127.0.0.1:{HEALTH_PORT}/healthz"), 90, "the operator's liveness endpoint")
 
     def stop_operator(self) -> None:
@@ -112,6 +112,7 @@ def env(local_cluster: Any, cluster_kubeconfig: Path, api_client: Any, kubectl: 
     sim = subprocess.Popen([FTMOE, "simulate", "serve", "--cluster", local_cluster_name, "--port", str(SIM_PORT),
                             "--step-seconds", str(STEP), "--fault-rate", "0"],
                            stdout=(logs / "simulator.log").open("ab"), stderr=subprocess.STDOUT)
+    (logs / "admin").write_text(cluster_kubeconfig.read_text())  # for `ftmoe operator report` as a user
     e = Env(api_client, kubectl, local_cluster.prometheus_url, sa, logs)
     try:
         query = urllib.parse.urlencode({"query": "count(node_memory_MemTotal_bytes)"})
@@ -212,6 +213,13 @@ def test_the_story_predict_cordon_evict_reschedule_uncordon(env: Env, namespace:
         assert "ftmoe.io/cordoned-by" not in ann and env.node_events("node-1", "Uncordoned")
         done = [(a["node"], a["action"]) for a in env.policy(policy)["status"]["recentActions"] if a["outcome"] == "done"]
         assert {("node-1", "cordon"), ("node-1", "drain"), ("node-1", "uncordon")} <= set(done)
+        # The operator graded its own alarm against the MemoryPressure the node really showed.
+        graded = env.policy(policy)["status"]["selfGrading"]
+        assert graded["faults"] >= 1 and graded["hits"] >= 1
+        assert any(a["node"] == "node-1" and a["outcome"] == "hit" for a in graded["recentAlarms"])
+        report = subprocess.run([FTMOE, "operator", "report", policy, "--kubeconfig", str(env.sa_kubeconfig.parent / "admin")],
+                                capture_output=True, text=True, check=False)
+        assert report.returncode == 0 and "node-1" in report.stdout and "hit" in report.stdout, report.stderr
         # Only the faulty node was touched.
         assert not any(env.node(n).spec.unschedulable for n in nodes)
         assert all(not env.node_events(n, "Cordoned") for n in ("node-0", "node-2", "node-3"))

@@ -60,6 +60,7 @@ def test_python_defaults_equal_the_crd_defaults() -> None:
         "costModel.resourceWeight": cm.resource, "costModel.impactWeight": cm.impact,
         "costModel.podRestartTime": cm.restart_seconds, "costModel.faultDowntime": cm.fault_seconds,
         "costModel.capacityCostPerCore": cm.capacity_seconds,
+        "learning.bufferIntervals": spec.buffer_intervals, "learning.retention": spec.retention,
     }
     assert set(seen) == set(as_python), "a CRD default without a Python twin, or the other way round"
     for path, crd_value in seen.items():
@@ -68,7 +69,7 @@ def test_python_defaults_equal_the_crd_defaults() -> None:
                      "checkpointing.fixedInterval", "checkpointing.minInterval", "checkpointing.maxInterval",
                      "checkpointing.nodeMTBF", "checkpointing.cooldown", "checkpointing.ackTimeout",
                      "checkpointing.leadTime", "costModel.podRestartTime", "costModel.faultDowntime",
-                     "costModel.capacityCostPerCore"}
+                     "costModel.capacityCostPerCore", "learning.retention"}
         expected = parse_duration(crd_value) if path in durations else crd_value
         assert as_python[path] == expected, path
 

@@ -1,0 +1,15 @@
+"""Reading a Node's status conditions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PRESSURE = ("MemoryPressure", "DiskPressure", "PIDPressure")
+
+
+def condition(node: dict[str, Any], kind: str) -> str | None:
+    """The status ("True", "False", "Unknown") of the node's condition ``kind``, or None."""
+    for c in node.get("status", {}).get("conditions") or []:
+        if c.get("type") == kind:
+            return str(c.get("status"))
+    return None

@@ -1,0 +1,84 @@
+"""Ground truth from the cluster, the experience buffer, and self-grading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ftmoe.operator.experience import Experience
+from ftmoe.operator.grading import grade
+from ftmoe.operator.ground_truth import observed_fault
+
+CLASSES = ["none", "cpu", "memory", "disk"]
+
+
+def node(**conds: str) -> dict[str, Any]:
+    return {"metadata": {"name": "n"}, "status": {"conditions": [{"type": k, "status": v} for k, v in conds.items()]}}
+
+
+def test_label_mapping_from_conditions_pods_and_readiness() -> None:
+    assert observed_fault(node(Ready="True", MemoryPressure="True"), [], 0) == "memory"
+    assert observed_fault(node(Ready="True", DiskPressure="True"), [], 0) == "disk"
+    assert observed_fault(node(Ready="True", PIDPressure="True"), [], 0) == "cpu"
+    assert observed_fault(node(Ready="True", KernelDeadlock="True"), [], 0) == "cpu"  # node-problem-detector
+    assert observed_fault(node(Ready="True", MemoryPressure="False"), [], 0) is None
+    oom = {"status": {"containerStatuses": [{"lastState": {"terminated": {"reason": "OOMKilled", "finishedAt": "2026-01-01T00:00:10Z"}}}]}}
+    assert observed_fault(node(Ready="True"), [oom], 1767225600.0) == "memory"
+    assert observed_fault(node(Ready="True"), [oom], 1767225700.0) is None  # an old OOM kill is not this interval's
+    evicted = {"status": {"reason": "Evicted", "message": "The node was low on resource: ephemeral-storage."}}
+    assert observed_fault(node(Ready="True"), [evicted], 0) == "disk"
+    assert observed_fault(node(Ready="Unknown"), [], 0) == "unknown"
+    assert observed_fault(node(Ready="False"), [evicted], 0) == "disk"
+    assert observed_fault(node(Ready="True", Custom="True"), [], 0, {"Custom": "disk"}) == "disk"  # the policy's table
+
+
+def test_buffer_is_bounded_handles_new_nodes_and_survives_a_restart(tmp_path: Path) -> None:
+    buf = Experience([], ["f1", "f2"], CLASSES)
+    for t in range(10):
+        nodes = ["a", "b"] if t < 5 else ["a", "b", "c"]
+        buf.append(float(t), nodes, np.full((len(nodes), 2), t, np.float32), np.full(len(nodes), 0.1, np.float32),
+                   np.ones(len(nodes), np.int8), np.zeros(len(nodes), np.int8), max_intervals=8, retention=1e9)
+    assert len(buf) == 8 and buf.nodes == ["a", "b", "c"] and buf.values.shape == (8, 3, 2)
+    assert np.isnan(buf.values[0, 2]).all() and buf.values[-1, 2, 0] == 9  # c joined at t=5
+    buf.append(100.0, ["a"], np.zeros((1, 2), np.float32), np.zeros(1, np.float32), np.zeros(1, np.int8),
+               np.zeros(1, np.int8), max_intervals=8, retention=50)
+    assert list(buf.times) == [100.0]  # retention drops what is older than 50 s
+    path = tmp_path / "p.npz"
+    buf.save(path)
+    back = Experience.load(path, ["f1", "f2"], CLASSES)
+    assert back.nodes == buf.nodes and np.array_equal(back.times, buf.times)
+    assert len(Experience.load(path, ["other"], CLASSES)) == 0  # another model's features: start afresh
+    path.write_bytes(b"not an npz")
+    assert len(Experience.load(path, ["f1", "f2"], CLASSES)) == 0
+
+
+def test_grading_hits_false_alarms_pending_and_leads() -> None:
+    times = np.arange(0, 100, 10, dtype=float)  # 10 intervals of 10 s, horizon 30 s
+    risk = np.zeros((10, 3), np.float32)
+    observed = np.zeros((10, 3), np.int8)
+    predicted = np.full((10, 3), 2, np.int8)
+    risk[2:5, 0] = 0.9
+    observed[4:6, 0] = 2  # node 0: alarm at 20, memory fault at 40: hit, lead 20 s
+    risk[1, 1] = 0.9  # node 1: alarm at 10, nothing by 40: false alarm
+    observed[7:9, 2] = 3  # node 2: disk fault at 70, no alarm: missed
+    risk[9, 1] = 0.95  # node 1 again at 90: pending (horizon not over)
+    g = grade(times, risk, observed, predicted, ["n0", "n1", "n2"], CLASSES, threshold=0.6, horizon=30)
+    assert (g.alarms, g.hits, g.false_alarms, g.pending) == (3, 1, 1, 1)
+    assert (g.faults, g.caught) == (2, 1) and g.leads == [20.0]
+    assert g.precision == 0.5 and g.recall == 0.5 and g.f1 == 0.5
+    assert g.per_type["memory"]["recall"] == 1.0 and g.per_type["disk"]["recall"] == 0.0
+    assert g.recent[0]["outcome"] == "pending" and {r["outcome"] for r in g.recent} == {"hit", "false alarm", "pending"}
+
+
+def test_report_formats_scores_types_and_recent_alarms() -> None:
+    from ftmoe.operator.cli import format_report
+
+    g = {"precision": 0.5, "recall": 1.0, "meanLeadSeconds": 10.0, "hits": 1, "falseAlarms": 1, "pending": 0, "faults": 1,
+         "caught": 1, "since": "2026-01-01T00:00:00Z",
+         "perType": {"memory": {"alarms": 2, "hits": 1, "precision": 0.5, "faults": 1, "caught": 1, "recall": 1.0}},
+         "recentAlarms": [{"time": "2026-01-01T00:00:10Z", "node": "n1", "risk": 0.9, "predictedType": "memory", "outcome": "hit"}]}
+    text = format_report("p", {"thresholds": {"cordon": 0.6}, "horizon": "30s"}, g)
+    assert "precision 50.0%" in text and "recall 100.0%" in text and "mean lead 10s" in text
+    assert "memory" in text and "n1" in text and "hit" in text
