@@ -106,9 +106,14 @@ class PrometheusSource:
             session = requests.Session()
             session.verify = spec.ca_file
         self.spec = spec
-        # POST: a node matcher for hundreds of nodes does not fit in a URL.
+        from urllib3.util.retry import Retry
+
+        # POST: a node matcher for hundreds of nodes does not fit in a URL. One quick retry
+        # only: a Prometheus that is down must fail the interval fast, not stall it.
         self.client = PrometheusConnect(url=spec.url, headers=headers, disable_ssl=spec.insecure_skip_verify,
-                                        session=session, timeout=int(max(1, spec.timeout)), method="POST")
+                                        session=session, timeout=int(max(1, spec.timeout)), method="POST",
+                                        retry=Retry(total=1, backoff_factor=0.2, status_forcelist=[502, 503, 504],
+                                                    allowed_methods=None))
 
     def fetch(self, nodes: list[str], features: list[str], now: float, step: float, window: int, rate_window: float) -> FeatureWindow:
         times = window_times(now, step, window)
