@@ -54,7 +54,9 @@ def prediction_patch(node: dict[str, Any], policy: str, prediction: NodePredicti
     if prediction is not None:
         want[A.RISK] = f"{prediction.risk:.3f}"
         want[A.FAULT_TYPE] = prediction.fault_type
-        want[A.PREDICTED_AT] = A.rfc3339(now)
+        if ann.get(A.RISK) != want[A.RISK] or ann.get(A.FAULT_TYPE) != want[A.FAULT_TYPE]:
+            # When the prediction last changed: a steady node costs no API write per interval.
+            want[A.PREDICTED_AT] = A.rfc3339(now)
         label[A.AT_RISK_LABEL] = "true" if prediction.risk >= spec.thresholds.annotate else None
     if not node.get("spec", {}).get("unschedulable") and ann.get(A.CORDONED_BY):
         # Someone uncordoned a node we had cordoned: the cordon is theirs to decide now.
