@@ -386,3 +386,16 @@ def test_training_pods_get_checkpoint_intervals_and_checkpoint_before_eviction(e
         assert time.monotonic() - asked >= 20  # it waited (requested-at has 1 s resolution; intervals are 5 s)
     finally:
         delete_policy(env, policy)
+
+
+def test_manifests_and_examples_pass_the_api_server(env: Env) -> None:
+    """deploy/base (kustomize) and every example policy, validated by the real API server;
+    the operator's pod spec meets the namespace's `restricted` Pod Security level."""
+    root = Path(__file__).resolve().parents[2]
+    base = env.kubectl("apply", "-k", str(root / "deploy" / "base"), "--dry-run=server")
+    assert "deployment.apps/ftmoe-operator" in base.stdout and "PodSecurity" not in base.stderr, base.stderr
+    for example in ["observe.yaml", "evict-workers.yaml", "local-cluster.yaml", "llm-training/policy.yaml"]:
+        out = env.kubectl("apply", "-f", str(root / "deploy" / "examples" / example), "--dry-run=server")
+        assert "faulttolerancepolicy.ftmoe.io" in out.stdout, out.stderr
+    trainer = env.kubectl("apply", "-k", str(root / "deploy" / "examples" / "llm-training"), "--dry-run=client")
+    assert "deployment.apps/trainer" in trainer.stdout

@@ -1,0 +1,64 @@
+"""deploy/base/rbac.yaml grants exactly what the operator's code calls: nothing missing
+(the end-to-end tests would fail under it) and nothing extra (least privilege)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Every Kubernetes client call in operator/, and the permission it needs:
+# (api group, resource, verb, where). A new call fails this test until it is listed here
+# and granted in deploy/base/rbac.yaml.
+CALLS: dict[str, set[tuple[str, str, str, str]]] = {
+    "core.list_node": {("", "nodes", "list", "cluster")},
+    "core.patch_node": {("", "nodes", "patch", "cluster")},
+    "core.list_pod_for_all_namespaces": {("", "pods", "list", "cluster")},
+    "core.patch_namespaced_pod": {("", "pods", "patch", "cluster")},
+    "core.delete_namespaced_pod": {("", "pods", "delete", "cluster")},
+    "core.create_namespaced_pod_eviction": {("", "pods/eviction", "create", "cluster")},
+    "core.read_namespaced_config_map": {("", "configmaps", "get", "cluster")},
+    "core.read_namespaced_secret": {("", "secrets", "get", "namespace")},
+    "custom.list_cluster_custom_object": {("ftmoe.io", "nodefaultpredictions", "list", "cluster")},
+    "custom.create_cluster_custom_object": {("ftmoe.io", "nodefaultpredictions", "create", "cluster")},
+    "custom.patch_cluster_custom_object": {("ftmoe.io", "nodefaultpredictions", "patch", "cluster")},
+    "custom.delete_cluster_custom_object": {("ftmoe.io", "nodefaultpredictions", "delete", "cluster")},
+    "custom.patch_cluster_custom_object_status": {("ftmoe.io", "faulttolerancepolicies/status", "patch", "cluster")},
+    "coord.read_namespaced_lease": {("coordination.k8s.io", "leases", "get", "namespace")},
+    "coord.create_namespaced_lease": {("coordination.k8s.io", "leases", "create", "namespace")},
+    "coord.replace_namespaced_lease": {("coordination.k8s.io", "leases", "update", "namespace")},
+}
+# What kopf itself does for operator/handlers.py: watch pods (@kopf.on.event), list, watch
+# and patch the policies (daemons, finalizer, progress annotations), post events.
+KOPF = {("", "pods", "list", "cluster"), ("", "pods", "watch", "cluster"),
+        ("ftmoe.io", "faulttolerancepolicies", "list", "cluster"), ("ftmoe.io", "faulttolerancepolicies", "watch", "cluster"),
+        ("ftmoe.io", "faulttolerancepolicies", "patch", "cluster"), ("", "events", "create", "cluster")}
+
+
+def granted() -> set[tuple[str, str, str, str]]:
+    out = set()
+    for doc in yaml.safe_load_all((ROOT / "deploy" / "base" / "rbac.yaml").read_text()):
+        if doc["kind"] not in ("ClusterRole", "Role"):
+            continue
+        where = "cluster" if doc["kind"] == "ClusterRole" else "namespace"
+        for rule in doc["rules"]:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    for verb in rule["verbs"]:
+                        out.add((group, resource, verb, where))
+    return out
+
+
+def test_every_client_call_is_known() -> None:
+    used = set()
+    for path in (ROOT / "operator").glob("*.py"):
+        used |= set(re.findall(r"self\.((?:core|custom|coord)\.[a-z_]+)\b", path.read_text()))
+    assert used == set(CALLS), "update CALLS and deploy/base/rbac.yaml together"
+
+
+def test_role_grants_exactly_what_is_used() -> None:
+    needed = set().union(*CALLS.values()) | KOPF
+    assert granted() == needed
