@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from ftmoe.operator.policy import PolicyError, PolicySpec, PrometheusSpec, node_
 from ftmoe.operator.predictions import action_summary, prediction_body, prediction_name
 from ftmoe.operator.remediation import EventSink, Record, Remediator, decision_text
 from ftmoe.operator.status import METRICS, MODEL, REMEDIATION, Condition, merge_conditions, ready_condition
+from ftmoe.operator.tuning import TuningOutcome, restore, save_promoted, tune
 from ftmoe.predictor.errors import ModelFileError
 
 log = logging.getLogger("ftmoe.operator")
@@ -51,8 +53,13 @@ class Deps:
     make_source: Callable[[PrometheusSpec, str | None], MetricsSource] = PrometheusSource
     sources: dict[str, MetricsSource] = field(default_factory=dict)
     written: dict[str, dict[str, Any]] = field(default_factory=dict)  # NodeFaultPrediction status last written
-    state_dir: Path | None = None  # where experience buffers persist (a volume in the Deployment)
+    state_dir: Path | None = None  # where experience buffers and tuned models persist (a volume in the Deployment)
     experiences: dict[str, Experience] = field(default_factory=dict)
+    tuned: dict[str, LoadedModel] = field(default_factory=dict)  # policy -> promoted challenger
+    tuning: dict[str, Future[tuple[TuningOutcome, Any]]] = field(default_factory=dict)
+    last_tuning: dict[str, TuningOutcome] = field(default_factory=dict)
+    since_tuning: dict[str, int] = field(default_factory=dict)
+    tuner: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="tuning"))
 
     def experience(self, policy: str, features: list[str], classes: list[str]) -> Experience:
         exp = self.experiences.get(policy)
@@ -113,6 +120,7 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
                                           Condition(METRICS, None, "ModelNotLoaded", "no model, so no metrics were read"),
                                           Condition(REMEDIATION, False, "ModelNotLoaded", "no predictions, so no actions")]))
 
+    model = serving_model(deps, name, spec, model, now)
     nodes = [n for n in deps.kube.list_nodes() if node_selected(n["metadata"].get("labels") or {}, spec)]
     names = [n["metadata"]["name"] for n in nodes]
     by_name = dict(zip(names, nodes))
@@ -135,6 +143,7 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
     records = Remediator(deps.kube, policy, deps.events, deps.tracker, spec.drain.grace_period_seconds, gate).run(
         plan, by_name, previous, now)
     graded = learn(deps, name, spec, predictor, by_name, pods, predictions, window, now)
+    schedule_tuning(deps, name, spec, model, now)
     if spec.checkpointing is not None:
         records += update_checkpoints(deps, policy, with_graded_inputs(spec, graded), predictions, window, now)
     cordoned = cordoned_after(node_facts, plan, name)
@@ -153,7 +162,9 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
         "staleNodes": len(nodes) - len(predictions),
         "budget": {"maxUnavailable": Rules.from_spec(name, spec, len(nodes)).max_unavailable, "unavailable": plan.unavailable},
         "missingFeatures": window.missing_features,
-        "model": {"kind": predictor.kind, "version": model.version, "source": model.source, "features": len(predictor.feature_names)},
+        "model": {"kind": predictor.kind, "version": model.version, "source": model.source, "features": len(predictor.feature_names),
+                  **({"experts": int(predictor.n_experts())} if hasattr(predictor, "n_experts") else {}),
+                  **({"lastTuning": deps.last_tuning[name].to_status()} if name in deps.last_tuning else {})},
         "recentActions": ([r.to_status() for r in reversed(records)] + list(prev.get("recentActions") or []))[:RECENT_ACTIONS],
         "selfGrading": grading_status(graded, deps.experiences[name]),
     }
@@ -162,6 +173,44 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
                   metrics_condition(window, names, predictions),
                   Condition(REMEDIATION, allowed, reason, message)]
     return IntervalResult(finish(status, conditions), plan, predictions, records, window)
+
+
+def serving_model(deps: Deps, policy: str, spec: PolicySpec, base: LoadedModel, now: float) -> LoadedModel:
+    """The base model, or the challenger online tuning promoted for this policy (this run
+    or, through the state dir, an earlier one). A finished tuning is applied here."""
+    job = deps.tuning.get(policy)
+    if job is not None and job.done():
+        del deps.tuning[policy]
+        try:
+            outcome, challenger = job.result()
+        except Exception as err:  # noqa: BLE001 - a failed tuning leaves the champion serving
+            outcome, challenger = TuningOutcome(now, "skipped", f"tuning failed: {type(err).__name__}: {err}"), None
+        if challenger is not None and deps.state_dir is not None:
+            deps.tuned[policy] = save_promoted(challenger, deps.state_dir, policy, spec.model.key(), now)
+            outcome.version = deps.tuned[policy].version
+        elif challenger is not None:
+            deps.tuned[policy] = LoadedModel(challenger, f"{base.version}-tuned-{int(now)}", "tuned in memory", base.folder)
+            outcome.version = deps.tuned[policy].version
+        deps.last_tuning[policy] = outcome
+        log.info("%s: online tuning %s: %s", policy, outcome.outcome, outcome.reason)
+    if policy not in deps.tuned:
+        restored = restore(deps.state_dir, policy, spec.model.key())
+        if restored is not None:
+            deps.tuned[policy] = restored
+    return deps.tuned.get(policy, base)
+
+
+def schedule_tuning(deps: Deps, policy: str, spec: PolicySpec, model: LoadedModel, now: float) -> None:
+    if spec.tune_every <= 0 or policy in deps.tuning:
+        return
+    deps.since_tuning[policy] = deps.since_tuning.get(policy, 0) + 1
+    if deps.since_tuning[policy] < spec.tune_every:
+        return
+    deps.since_tuning[policy] = 0
+    exp = deps.experiences[policy]
+    snapshot = Experience(list(exp.nodes), list(exp.features), list(exp.classes), exp.times.copy(), exp.values.copy(),
+                          exp.risk.copy(), exp.predicted.copy(), exp.observed.copy())
+    deps.tuning[policy] = deps.tuner.submit(tune, model, snapshot, spec.tune_epochs, spec.holdout, now)
 
 
 MIN_FAULTS_TO_TRUST = 5  # below this many graded faults, the policy's own recall/precision stand

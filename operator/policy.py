@@ -102,6 +102,9 @@ class PolicySpec:
     learning_labels: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_LABELS))
     buffer_intervals: int = 2880
     retention: float = 48 * 3600.0
+    tune_every: int = 120
+    tune_epochs: int = 4
+    holdout: float = 0.2
 
     @property
     def rate_window(self) -> float:
@@ -172,6 +175,9 @@ class PolicySpec:
             learning_labels=dict((spec.get("learning") or {}).get("labels") or DEFAULT_LABELS),
             buffer_intervals=int((spec.get("learning") or {}).get("bufferIntervals", 2880)),
             retention=parse_duration((spec.get("learning") or {}).get("retention", "48h"), "spec.learning.retention"),
+            tune_every=int((spec.get("learning") or {}).get("tuneEvery", 120)),
+            tune_epochs=int((spec.get("learning") or {}).get("tuneEpochs", 4)),
+            holdout=float((spec.get("learning") or {}).get("holdout", 0.2)),
         )
         resolve_count(result.max_unavailable, 100, "spec.maxUnavailable")
         resolve_count(result.storm_max_at_risk, 100, "spec.stormBreaker.maxAtRisk")

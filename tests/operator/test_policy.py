@@ -61,6 +61,7 @@ def test_python_defaults_equal_the_crd_defaults() -> None:
         "costModel.podRestartTime": cm.restart_seconds, "costModel.faultDowntime": cm.fault_seconds,
         "costModel.capacityCostPerCore": cm.capacity_seconds,
         "learning.bufferIntervals": spec.buffer_intervals, "learning.retention": spec.retention,
+        "learning.tuneEvery": spec.tune_every, "learning.tuneEpochs": spec.tune_epochs, "learning.holdout": spec.holdout,
     }
     assert set(seen) == set(as_python), "a CRD default without a Python twin, or the other way round"
     for path, crd_value in seen.items():

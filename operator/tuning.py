@@ -1,0 +1,123 @@
+"""Online tuning from the cluster's own history, champion / challenger.
+
+Every ``spec.learning.tuneEvery`` intervals, in a background thread: copy the serving
+FT-MoE model (the champion), tune the copy's MoE on the older part of the experience
+buffer with the predictor's OnlineTuner (the paper's scheme: everything else frozen,
+experts added and removed), and score both on the newest ``holdout`` share of the buffer.
+The challenger replaces the champion only when its F1 there is at least the champion's;
+it is saved with safetensors under ``<state-dir>/models/<policy>/<version>`` and recorded in
+``current.json`` there, so a restarted operator serves it again.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ftmoe.operator.experience import Experience
+from ftmoe.operator.models import LoadedModel, model_version
+from ftmoe.predictor.base import load
+
+
+@dataclass
+class TuningOutcome:
+    time: float
+    outcome: str  # promoted | kept | skipped
+    reason: str
+    champion_f1: float | None = None
+    challenger_f1: float | None = None
+    experts_before: int | None = None
+    experts_after: int | None = None
+    version: str | None = None
+
+    def to_status(self) -> dict[str, Any]:
+        from ftmoe.operator.annotations import rfc3339
+
+        d = {k: v for k, v in asdict(self).items() if v is not None}
+        d["time"] = rfc3339(self.time)
+        for k in ("champion_f1", "challenger_f1"):
+            if k in d:
+                d[k] = round(d[k], 4)
+        return {"".join(w.title() if i else w for i, w in enumerate(k.split("_"))): v for k, v in d.items()}
+
+
+def training_arrays(exp: Experience, n_classes: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Features [T, H', F] and labels [T, H'] over the nodes with complete history; an
+    observed fault of unknown type takes the type the model predicted for it."""
+    keep = np.isfinite(exp.values).all(axis=(0, 2))
+    if keep.sum() < 2:
+        return None
+    labels = exp.observed[:, keep].astype(np.int64)
+    unknown = labels >= n_classes
+    labels[unknown] = np.maximum(exp.predicted[:, keep].astype(np.int64)[unknown], 1)
+    return exp.values[:, keep].astype(np.float32), labels
+
+
+def f1(model: Any, features: np.ndarray, labels: np.ndarray, ends: np.ndarray) -> float:
+    pred = model.predict_arrays(features, np.zeros((0, 3), np.int64), ends)
+    alarm, truth = pred.alarms, labels[ends + model.lead] > 0
+    tp = float((alarm & truth).sum())
+    return 2 * tp / (alarm.sum() + truth.sum()) if alarm.sum() + truth.sum() else 1.0
+
+
+def tune(champion: LoadedModel, exp: Experience, epochs: int, holdout: float, now: float, seed: int = 0) -> tuple[TuningOutcome, Any]:
+    """Returns the outcome and, when promoted, the challenger predictor."""
+    from ftmoe.predictor.ftmoe_predictor import FTMoEPredictor
+    from ftmoe.predictor.online import OnlineTuner
+
+    model = champion.predictor
+    if not isinstance(model, FTMoEPredictor):
+        return TuningOutcome(now, "skipped", f"online tuning needs an FT-MoE model, not {model.kind}"), None
+    arrays = training_arrays(exp, len(model.class_names))
+    W, lead = model.window, model.lead
+    if arrays is None or len(exp) < 4 * (W + lead):
+        return TuningOutcome(now, "skipped", f"not enough history yet ({len(exp)} intervals)"), None
+    features, labels = arrays
+    T = len(features)
+    split = int(T * (1 - holdout))
+    tune_ends = np.arange(W - 1, split - lead)
+    test_ends = np.arange(max(split, W - 1), T - lead)
+    if not (labels[tune_ends + lead] > 0).any() or len(test_ends) < 2:
+        return TuningOutcome(now, "skipped", "no observed fault in the tuning part of the buffer"), None
+    challenger = copy.deepcopy(model)
+    report = OnlineTuner(challenger).tune(features, labels, np.zeros((0, 3), np.int64), tune_ends, epochs=epochs, seed=seed)
+    before, after = f1(model, features, labels, test_ends), f1(challenger, features, labels, test_ends)
+    outcome = TuningOutcome(now, "promoted" if after >= before else "kept",
+                            f"held-out F1 {after:.3f} (challenger) vs {before:.3f} (champion) on {len(test_ends)} intervals",
+                            before, after, report.experts_before, report.experts_after)
+    return outcome, (challenger if after >= before else None)
+
+
+def save_promoted(challenger: Any, state_dir: Path, policy: str, base_key: str, now: float) -> LoadedModel:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    folder = state_dir / "models" / policy / stamp
+    challenger.info["created"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+    challenger.save(folder)
+    loaded = LoadedModel(challenger, model_version(folder, challenger), f"tuned {folder}", folder)
+    pointer = state_dir / "models" / policy / "current.json"
+    tmp = pointer.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"path": str(folder), "base": base_key, "version": loaded.version}))
+    tmp.replace(pointer)
+    return loaded
+
+
+def restore(state_dir: Path | None, policy: str, base_key: str) -> LoadedModel | None:
+    """The tuned model a previous run promoted for this policy and base model, if any."""
+    if state_dir is None:
+        return None
+    pointer = state_dir / "models" / policy / "current.json"
+    try:
+        doc = json.loads(pointer.read_text())
+        if doc.get("base") != base_key:
+            return None
+        folder = Path(doc["path"])
+        predictor = load(folder)
+        return LoadedModel(predictor, model_version(folder, predictor), f"tuned {folder}", folder)
+    except (OSError, ValueError, KeyError):
+        return None
