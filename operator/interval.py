@@ -60,6 +60,7 @@ class Deps:
     last_tuning: dict[str, TuningOutcome] = field(default_factory=dict)
     since_tuning: dict[str, int] = field(default_factory=dict)
     tuner: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="tuning"))
+    writers: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="api"))
 
     def experience(self, policy: str, features: list[str], classes: list[str]) -> Experience:
         exp = self.experiences.get(policy)
@@ -147,11 +148,10 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
     if spec.checkpointing is not None:
         records += update_checkpoints(deps, policy, with_graded_inputs(spec, graded), predictions, window, now)
     cordoned = cordoned_after(node_facts, plan, name)
-    for nm, node in by_name.items():
-        decision = decision_text(plan, nm, nm not in predictions, nm in cordoned)
-        patch = prediction_patch(node, name, predictions.get(nm), plan.marks[nm], decision, spec, now)
-        if patch:
-            deps.kube.patch_node(nm, patch)
+    patches = {nm: prediction_patch(node, name, predictions.get(nm), plan.marks[nm],
+                                    decision_text(plan, nm, nm not in predictions, nm in cordoned), spec, now)
+               for nm, node in by_name.items()}
+    parallel(deps, [lambda nm=nm, p=p: deps.kube.patch_node(nm, p) for nm, p in patches.items() if p])
     write_predictions(deps, policy, spec, plan, predictions, cordoned, names, window, model)
     export_metrics(name, predictions, plan, records, names)
 
@@ -317,9 +317,17 @@ def cordoned_after(node_facts: list[Any], plan: Plan, policy: str) -> set[str]:
     return ours
 
 
+def parallel(deps: Deps, calls: list[Callable[[], None]]) -> None:
+    """Independent API writes, a few at a time: at hundreds of nodes one after another
+    would outlast the interval."""
+    for future in [deps.writers.submit(call) for call in calls]:
+        future.result()  # re-raise the first failure
+
+
 def write_predictions(deps: Deps, policy: dict[str, Any], spec: PolicySpec, plan: Plan, predictions: dict[str, NodePrediction],
                       cordoned: set[str], names: list[str], window: FeatureWindow, model: LoadedModel) -> None:
     pname = policy["metadata"]["name"]
+    writes: list[Callable[[], None]] = []
     for nm in names:
         pred = predictions.get(nm)
         body = prediction_body(policy, nm, pred, action_summary(plan, nm, pred, nm in cordoned, spec),
@@ -329,8 +337,9 @@ def write_predictions(deps: Deps, policy: dict[str, Any], spec: PolicySpec, plan
         seen = {k: (round(v, 2) if k == "risk" and v is not None else v) for k, v in body["status"].items()
                 if k not in ("windowEnd", "scores", "drivers", "driversSummary")}
         if deps.written.get(key) != seen:
-            deps.kube.upsert_prediction(body)
+            writes.append(lambda body=body: deps.kube.upsert_prediction(body))
             deps.written[key] = seen
+    parallel(deps, writes)
     wanted = {prediction_name(pname, nm) for nm in names}
     for obj in deps.kube.list_predictions(pname):
         if obj["metadata"]["name"] not in wanted:

@@ -33,8 +33,11 @@ class Runtime:
 def api_client(kubeconfig: Path | None) -> client.ApiClient:
     if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
         config.load_incluster_config()
-        return client.ApiClient()
-    return config.new_client_from_config(config_file=str(kubeconfig) if kubeconfig else None)
+        api = client.ApiClient()
+    else:
+        api = config.new_client_from_config(config_file=str(kubeconfig) if kubeconfig else None)
+    api.rest_client.pool_manager.connection_pool_kw["maxsize"] = 16  # the interval writes in parallel
+    return api
 
 
 def operator_namespace(explicit: str | None) -> str:
