@@ -32,6 +32,7 @@ from common import RESULTS, write  # noqa: E402
 
 from ftmoe.cluster.local import ClusterSettings, LocalCluster  # noqa: E402
 from ftmoe.cluster.operator_access import apply_operator_manifests  # noqa: E402
+from ftmoe.cluster.waiting import wait_for  # noqa: E402
 
 STEP = 5.0
 SIM_PORT, METRICS_PORT, HEALTH_PORT = 39105, 38080, 38081
@@ -51,16 +52,6 @@ def proc_cpu(pid: int) -> float:
 def proc_mem(pid: int) -> tuple[float, float]:
     info = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
     return int(info["VmRSS"].split()[0]) / 1024, int(info["VmHWM"].split()[0]) / 1024
-
-
-def wait_for(fn: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(1)
-    raise RuntimeError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def policy(mode: str, prometheus: str) -> dict[str, Any]:

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ftmoe.cluster import ClusterError, processes
-from ftmoe.cluster.local import LocalCluster
+from ftmoe.cluster import ClusterError, processes, waiting
+from ftmoe.cluster.local import LocalCluster, http_ok
 from ftmoe.cluster.operator_access import REPO, apply_operator_manifests, service_account_kubeconfig
 from ftmoe.cluster.progress import Progress
 
@@ -54,13 +54,7 @@ K = "ftmoe cluster kubectl"  # what the user types; the same as kubectl with the
 
 
 def wait_for(fn: Callable[[], Any], timeout: float, what: str, every: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(every)
-    raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}")
+    return waiting.wait_for(fn, timeout, what, every, error=ClusterError)
 
 
 class Story:
@@ -180,14 +174,6 @@ class Story:
             f"  logs: {self.cluster.processes_dir}/operator.log, simulator.log\n"
             "  ftmoe cluster down                            # stop everything"
         )
-
-
-def http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=3) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,8 +27,9 @@ class DrainPolicy:
         self.healthy_for = healthy_for
         self.calm: dict[int, int] = {}
 
-    def decide(self, obs: Observation, flagged: np.ndarray, risk: np.ndarray) -> list[Action]:
-        H = len(flagged)
+    def uncordon_calm(self, obs: Observation, flagged: np.ndarray) -> tuple[list[Action], np.ndarray]:
+        """Uncordon hosts calm for ``healthy_for`` intervals; returns the actions and the
+        cordon state after them."""
         actions: list[Action] = []
         cordoned = obs.cordoned.copy()
         for h in np.flatnonzero(cordoned):
@@ -37,6 +38,11 @@ class DrainPolicy:
                 actions.append(Action("uncordon", host=int(h)))
                 cordoned[h] = False
                 self.calm.pop(h)
+        return actions, cordoned
+
+    def decide(self, obs: Observation, flagged: np.ndarray, risk: np.ndarray) -> list[Action]:
+        H = len(flagged)
+        actions, cordoned = self.uncordon_calm(obs, flagged)
         room = int(np.floor(self.budget * H)) - int(cordoned.sum())
         for h in np.argsort(-risk):
             if room <= 0:
@@ -93,14 +99,7 @@ class CostPolicy(PredictivePolicy):
 
     def decide(self, obs: Observation, flagged: np.ndarray, risk: np.ndarray) -> list[Action]:
         H = len(flagged)
-        actions: list[Action] = []
-        cordoned = obs.cordoned.copy()
-        for h in np.flatnonzero(cordoned):
-            self.calm[h] = 0 if flagged[h] else self.calm.get(h, 0) + 1
-            if self.calm[h] >= self.healthy_for:
-                actions.append(Action("uncordon", host=int(h)))
-                cordoned[h] = False
-                self.calm.pop(h)
+        actions, cordoned = self.uncordon_calm(obs, flagged)
         used = obs.features[:, self.cpu_feature] * self.cores
         room = int(np.floor(self.budget * H)) - int(cordoned.sum())
         for h in np.argsort(-risk):

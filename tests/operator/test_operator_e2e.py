@@ -23,6 +23,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from ftmoe.cluster import waiting
+from ftmoe.cluster.local import http_ok
 from ftmoe.cluster.operator_access import apply_operator_manifests, service_account_kubeconfig
 
 pytestmark = pytest.mark.cluster
@@ -32,13 +34,7 @@ STEP = 5  # the simulator's interval and the policies' interval, seconds (Promet
 
 
 def wait_for(fn: Callable[[], Any], timeout: float, what: str, every: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    return waiting.wait_for(fn, timeout, what, every, error=AssertionError)
 
 
 @dataclass
@@ -91,14 +87,6 @@ class Env:
             return self.custom.get_cluster_custom_object("ftmoe.io", "v1alpha1", "nodefaultpredictions", f"{policy}.{node}")
         except ApiException:
             return None
-
-
-def http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=3) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
 
 
 def inject(node: str, fault: str = "memory-leak", precursor: int = 2, duration: int = 14) -> None:

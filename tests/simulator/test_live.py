@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from ftmoe.cluster import waiting
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -78,13 +80,7 @@ def test_injected_fault_happens(live: LiveState) -> None:
 
 
 def wait_for(fn, timeout: float, what: str) -> Any:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    return waiting.wait_for(fn, timeout, what, error=AssertionError)
 
 
 def prom_query(url: str, query: str) -> list[dict]:
