@@ -55,6 +55,8 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=6)
     parser.add_argument("--rows", help="comma-separated row names to run (default: all)")
     parser.add_argument("--out", default="table1")
+    parser.add_argument("--merge", action="append", default=[], help="also read rows from this partial results file")
+    parser.add_argument("--report-only", action="store_true", help="write the table from the partial results; train nothing")
     args = parser.parse_args()
 
     from ftmoe.predictor.base import TrainOptions
@@ -70,8 +72,12 @@ def main() -> None:
     config = {"data": args.data, "epochs": args.epochs, "patience": args.patience}
     if results.get("_config", config) != config:
         sys.exit(f"{partial} was made with {results.get('_config')}, not {config}: delete it or pass the same options")
-    oracle = None
-    for name, kind, overrides in rows:
+    for extra in args.merge:
+        for key, value in json.loads(Path(extra).read_text()).items():
+            if not key.startswith("_") and len(value.get("runs", [])) > len(results.get(key, {}).get("runs", [])):
+                results[key] = value
+    oracle = results.get("_oracle")
+    for name, kind, overrides in ([] if args.report_only else rows):
         runs = results.get(name, {}).get("runs", [])
         seeds = 1 if kind in DETERMINISTIC else args.seeds
         for seed in range(len(runs), seeds):
@@ -88,6 +94,8 @@ def main() -> None:
             results[name] = {"kind": kind, "overrides": overrides, "runs": runs}
             partial.write_text(json.dumps({**results, "_oracle": oracle, "_config": config}, indent=2))
     oracle = oracle or results.get("_oracle")
+    if args.report_only:
+        args.seeds = max((len(r["runs"]) for k, r in results.items() if not k.startswith("_")), default=args.seeds)
     table = []
     for name, kind, overrides in ROWS:
         if name not in results:

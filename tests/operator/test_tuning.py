@@ -55,3 +55,19 @@ def test_tuning_waits_for_enough_history() -> None:
     exp = buffer_from_simulator(champion.predictor.feature_names, champion.predictor.class_names, 12)
     outcome, challenger = tune(champion, exp, epochs=1, holdout=0.2, now=0.0)
     assert outcome.outcome == "skipped" and "not enough history" in outcome.reason and challenger is None
+
+
+def test_small_drift_replay_tuned_is_no_worse_than_frozen_after_the_drift() -> None:
+    """The CI-sized version of bench/drift.py (the full one: bench/results/drift.json)."""
+    import argparse
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from drift import run  # type: ignore[import-not-found]
+
+    args = argparse.Namespace(intervals=600, drift_at=200, chunk=100, tune_every=100, buffer=300, epochs=4, threshold=0.6,
+                              horizon_intervals=3, seed=7)
+    frozen, tuned = run(False, args), run(True, args)
+    after = [(f["f1"], t["f1"]) for f, t in zip(frozen["curve"], tuned["curve"]) if f["interval"] > 300]
+    assert tuned["tunings"] and any(x["outcome"] == "promoted" for x in tuned["tunings"])
+    assert sum(t for _, t in after) >= sum(f for f, _ in after)
