@@ -26,4 +26,5 @@ COPY crds /opt/ftmoe/crds
 RUN useradd --uid 65532 --no-create-home --shell /usr/sbin/nologin ftmoe
 USER 65532:65532
 ENV PYTHONUNBUFFERED=1 HOME=/tmp
-ENTRYPOINT ["ftmoe", "operator", "run"]
+ENTRYPOINT ["ftmoe"]
+CMD ["operator", "run"]
