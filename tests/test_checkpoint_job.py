@@ -93,7 +93,8 @@ def test_example_training_script_checkpoints_on_request_and_resumes(tmp_path: Pa
     assert not list(ckpt.glob("step-*.pt"))  # an hour-long interval: nothing saved in 5 steps
     proc = subprocess.Popen([*run, "--steps", "100000", "--step-seconds", "0.01"], stdout=subprocess.PIPE, text=True)
     try:
-        time.sleep(3)
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("training from step")  # the loop runs: a request now is new to it
         kubelet.write({"ftmoe.io/checkpoint-interval-seconds": "3600", "ftmoe.io/checkpoint-request": "1",
                        "ftmoe.io/checkpoint-reason": "node-3 risk 0.9"})
         deadline = time.monotonic() + 30
@@ -101,7 +102,7 @@ def test_example_training_script_checkpoints_on_request_and_resumes(tmp_path: Pa
             time.sleep(0.2)
         assert list(ckpt.glob("step-*.pt")), "no checkpoint after the request"
         proc.send_signal(signal.SIGTERM)  # an eviction: one more checkpoint, then exit
-        out, _ = proc.communicate(timeout=30)
+        out, _ = proc.communicate(timeout=60)
     finally:
         proc.kill()
     assert proc.returncode == 0 and "request 1: node-3 risk 0.9" in out and "SIGTERM" in out

@@ -59,6 +59,7 @@ def main() -> None:
         stopping = True
 
     signal.signal(signal.SIGTERM, on_term)
+    print(f"training from step {step}, checkpoint interval {sig.interval():.0f}s", flush=True)
     while step < args.steps:
         x = torch.randn(32, 64)
         loss = nn.functional.mse_loss(model(x), x)
