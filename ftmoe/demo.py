@@ -168,6 +168,7 @@ class Story:
             f"  {K} explain faulttolerancepolicy.spec        # the API, field by field\n"
             f"  {K} get ftp demo -o yaml                     # conditions, counts, recent actions\n"
             f"  {K} get nfp -w                               # the prediction dashboard\n"
+            f"  KUBECONFIG={self.cluster.kubeconfig} ftmoe operator report demo   # its alarms vs outcomes\n"
             f"  curl -X POST 'http://127.0.0.1:{SIM_PORT}/inject?fault=disk-filling&node=node-7'   # another fault\n"
             f"  curl -s http://127.0.0.1:{METRICS_PORT}/metrics | grep ^ftmoe_    # the operator's metrics\n"
             f"  Prometheus: {self.cluster.prometheus_url}/graph?g0.expr=ftmoe_node_risk\n"
