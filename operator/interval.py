@@ -61,6 +61,9 @@ class Deps:
     since_tuning: dict[str, int] = field(default_factory=dict)
     tuner: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="tuning"))
     writers: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="api"))
+    # status.recentActions as this process last wrote it: the policy body kopf hands over may
+    # lag one status write behind, and rebuilding from it would drop the last interval's actions.
+    recent_actions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def experience(self, policy: str, features: list[str], classes: list[str]) -> Experience:
         exp = self.experiences.get(policy)
@@ -165,7 +168,7 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
         "model": {"kind": predictor.kind, "version": model.version, "source": model.source, "features": len(predictor.feature_names),
                   **({"experts": int(predictor.n_experts())} if hasattr(predictor, "n_experts") else {}),
                   **({"lastTuning": deps.last_tuning[name].to_status()} if name in deps.last_tuning else {})},
-        "recentActions": ([r.to_status() for r in reversed(records)] + list(prev.get("recentActions") or []))[:RECENT_ACTIONS],
+        "recentActions": recent_actions(deps, name, prev, records),
         "selfGrading": grading_status(graded, deps.experiences[name]),
     }
     allowed, reason, message = plan.remediation
@@ -286,6 +289,15 @@ def update_checkpoints(deps: Deps, policy: dict[str, Any], spec: PolicySpec, pre
             deps.events(ref, "Normal", "CheckpointRequested", u.reason)
             records.append(Record(now, f"{u.namespace}/{u.name}", "checkpoint", "done", "CheckpointRequested", u.reason))
     return records
+
+
+def recent_actions(deps: Deps, policy: str, prev: dict[str, Any], records: list[Record]) -> list[dict[str, Any]]:
+    """Newest first, at most RECENT_ACTIONS; the cluster's copy is read once, after a restart."""
+    known = deps.recent_actions.get(policy)
+    if known is None:
+        known = list(prev.get("recentActions") or [])
+    deps.recent_actions[policy] = ([r.to_status() for r in reversed(records)] + known)[:RECENT_ACTIONS]
+    return deps.recent_actions[policy]
 
 
 def metrics_condition(window: FeatureWindow, names: list[str], predictions: dict[str, NodePrediction]) -> Condition:

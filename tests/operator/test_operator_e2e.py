@@ -185,7 +185,7 @@ def test_the_story_predict_cordon_evict_reschedule_uncordon(env: Env, namespace:
     nodes = ["node-0", "node-1", "node-2", "node-3"]
     deployment(env, namespace, "story", 8, nodes)
     assert sum(1 for p in running(env, namespace, "story") if p.spec.node_name == "node-1") == 2
-    policy = apply_policy(env, nodes)
+    policy = apply_policy(env, nodes, learning={"tuneEvery": 30, "tuneEpochs": 2})
     try:
         inject("node-1")
         pred = wait_for(lambda: (p := env.prediction(policy, "node-1")) and (p["status"].get("risk") or 0) >= 0.6 and p, 120,
@@ -213,6 +213,13 @@ def test_the_story_predict_cordon_evict_reschedule_uncordon(env: Env, namespace:
         report = subprocess.run([FTMOE, "operator", "report", policy, "--kubeconfig", str(env.sa_kubeconfig.parent / "admin")],
                                 capture_output=True, text=True, check=False)
         assert report.returncode == 0 and "node-1" in report.stdout and "hit" in report.stdout, report.stderr
+        # Online tuning ran in the operator's background thread on what it recorded (30 intervals in).
+        tuning = wait_for(lambda: env.policy(policy)["status"]["model"].get("lastTuning"), 150, "a first online tuning")
+        assert tuning["outcome"] in ("promoted", "kept", "skipped") and tuning["reason"], tuning
+        if tuning["outcome"] == "promoted":
+            assert (env.logs / "state" / "models" / policy / "current.json").is_file()
+            assert env.policy(policy)["status"]["model"]["version"] == tuning["version"]
+        assert (env.logs / "state" / "buffers" / f"{policy}.npz").is_file()
         # Only the faulty node was touched.
         assert not any(env.node(n).spec.unschedulable for n in nodes)
         assert all(not env.node_events(n, "Cordoned") for n in ("node-0", "node-2", "node-3"))
