@@ -44,9 +44,13 @@ def test_risk_aware_uses_the_missed_rate() -> None:
     hot, cheap = 0.9, CheckpointSpec(cost=10, min_interval=1, node_mtbf=1e12, precision=0.8)
     expected = daly(10, 600 / (0.8 * -math.log(1 - hot)))  # discounted by the precision
     assert decide(cheap, JobView((hot,), 600, alarm=True)).interval == pytest.approx(expected, rel=1e-3)
-    # ... unless the extra checkpoints cost more than they can save: a poor or costly predictor stays calm
+    # ... unless the extra checkpoints cost more than they can save: a poor predictor stays calm
     poor = CheckpointSpec(cost=10, min_interval=1, node_mtbf=1e12, precision=0.05, max_interval=1e9)
     assert decide(poor, JobView((hot,), 600, alarm=True)).interval == decide(poor, JobView((), 600)).interval
+    # and a good one whose alarm pace cannot pay still shortens the periodic interval as risk rises
+    short = CheckpointSpec(cost=10, min_interval=60, node_mtbf=30 * 86400, precision=0.8, max_interval=7200)
+    calm = decide(short, JobView((0.01, 0.01), 60)).interval
+    assert decide(short, JobView((0.99, 0.01), 60, alarm=True)).interval < calm
     # recall 0: exactly Daly with the full rate
     assert decide(CheckpointSpec(cost=300, recall=0.0, min_interval=1, max_interval=1e9, node_mtbf=1e12),
                   JobView((p,), 600)).interval == pytest.approx(daly(300, 8 * HOUR), rel=1e-6)
