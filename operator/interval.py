@@ -163,7 +163,7 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
         "atRiskNodes": len(plan.at_risk),
         "cordonedNodes": len(cordoned),
         "staleNodes": len(nodes) - len(predictions),
-        "budget": {"maxUnavailable": Rules.from_spec(name, spec, len(nodes)).max_unavailable, "unavailable": plan.unavailable},
+        "budget": {"maxUnavailable": plan.budget, "unavailable": plan.unavailable},
         "missingFeatures": window.missing_features,
         "model": {"kind": predictor.kind, "version": model.version, "source": model.source, "features": len(predictor.feature_names),
                   **({"experts": int(predictor.n_experts())} if hasattr(predictor, "n_experts") else {}),
