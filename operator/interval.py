@@ -282,6 +282,8 @@ def update_checkpoints(deps: Deps, policy: dict[str, Any], spec: PolicySpec, pre
         loads = {n: float(v) for n, v in zip(window.nodes, window.values[-1, :, col]) if np.isfinite(v)}
     risks = {n: p.risk for n, p in predictions.items()}
     records = []
+    # Listed again, not taken from the interval's first listing: a drain may have just
+    # requested a checkpoint on these pods, and a stale copy would request a second one.
     for u in plan_jobs(cp, deps.kube.list_pods(selector), risks, loads, spec.horizon, spec.thresholds.cordon, now):
         deps.kube.patch_pod(u.namespace, u.name, {"metadata": {"annotations": u.annotations}})
         if u.requested:
