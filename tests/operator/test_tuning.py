@@ -58,12 +58,12 @@ def test_tuning_waits_for_enough_history() -> None:
 
 
 def test_small_drift_replay_tuned_is_no_worse_than_frozen_after_the_drift() -> None:
-    """The CI-sized version of bench/drift.py (the full one: bench/results/drift.json)."""
+    """The CI-sized version of bench/drift_replay.py (the full one: bench/results/drift_replay.json)."""
     import argparse
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-    from drift import run  # type: ignore[import-not-found]
+    from drift_replay import run  # type: ignore[import-not-found]
 
     args = argparse.Namespace(intervals=600, drift_at=200, chunk=100, tune_every=100, buffer=300, epochs=4, threshold=0.6,
                               horizon_intervals=3, seed=7)

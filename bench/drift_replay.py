@@ -10,7 +10,7 @@ online tuning (operator/tuning.py) and serve the challenger if it is no worse on
 newest holdout. What it does not replay is Kubernetes and Prometheus: the features come
 from the simulator directly (live, the same loop takes 5 s per interval).
 
-    .venv/bin/python bench/drift.py [--intervals 3000] [--drift-at 1000] [--tune-every 200]
+    .venv/bin/python bench/drift_replay.py [--intervals 3000] [--drift-at 1000] [--tune-every 200]
 """
 
 from __future__ import annotations
@@ -104,9 +104,9 @@ def main() -> None:
               f"{summary['frozen_late_f1']:.3f}, tuned {summary['tuned_late_f1']:.3f}; the tuned curve is back within 0.05 of "
               f"the pre-drift mean at interval {recovered_at} (drift at {args.drift_at}). Tunings: "
               + ", ".join(f"{x['interval']} {x['outcome']}" for x in tuned["tunings"])
-              + f". Command: `.venv/bin/python bench/drift.py --intervals {args.intervals} --drift-at {args.drift_at} "
+              + f". Command: `.venv/bin/python bench/drift_replay.py --intervals {args.intervals} --drift-at {args.drift_at} "
               f"--tune-every {args.tune_every}` ({time.monotonic() - t0:.0f} s)")
-    write("drift", {"args": vars(args), "summary": summary, "frozen": frozen, "tuned": tuned}, "\n".join(md))
+    write("drift_replay", {"args": vars(args), "summary": summary, "frozen": frozen, "tuned": tuned}, "\n".join(md))
 
 
 if __name__ == "__main__":
