@@ -2,7 +2,7 @@
 
 Each simulated host is one fake node (``node-<i>``). Every ``--step-seconds`` the
 simulator advances one interval, serves the hosts' metrics in node_exporter style on
-``/metrics`` (counters advance in wall-clock seconds, so ``rate()`` gives the simulated
+``/metrics`` (counters grow continuously in wall-clock seconds, so ``rate()`` gives the simulated
 utilisation), and mirrors fault starts and ends into node conditions: memory faults set
 MemoryPressure, disk faults DiskPressure, CPU faults PIDPressure. The conditions are set
 both directly and as ``condition.sim.ftmoe.io/<Type>`` annotations that the local
@@ -21,8 +21,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -68,49 +68,65 @@ class Counters:
         return cls(*[np.zeros(hosts) for _ in range(13)])
 
 
-class LiveState:
-    """The simulator plus what the exporter shows; one lock guards both."""
+def accumulate(c: Counters, f: np.ndarray, dt: float) -> None:
+    """Advance the rate counters by ``dt`` seconds at the rates in features ``f``."""
+    util = f[:, F["cpu_utilisation"]].astype(float)
+    c.cpu_idle += (1 - util) * dt
+    c.cpu_busy += util * dt
+    c.pgmajfault += f[:, F["memory_major_faults_per_second"]] * dt
+    io = f[:, F["disk_io_utilisation"]].astype(float)
+    ops = np.maximum(io * 200.0, 0.1) * dt  # a nominal 200 IOPS at 100 % busy
+    c.io_time += io * dt
+    c.reads += ops / 2
+    c.writes += ops / 2
+    c.io_weighted += ops * f[:, F["disk_io_latency_seconds"]]
+    c.read_bytes += f[:, F["disk_read_bytes_per_second"]] * dt
+    c.written_bytes += f[:, F["disk_write_bytes_per_second"]] * dt
+    c.rx_bytes += f[:, F["network_receive_bytes_per_second"]] * dt
+    c.tx_bytes += f[:, F["network_transmit_bytes_per_second"]] * dt
 
-    def __init__(self, sim: Simulator, nodes: list[str], step_seconds: float):
+
+class LiveState:
+    """The simulator plus what the exporter shows; one lock guards both.
+
+    Counters grow continuously at the current interval's rates, as a real node's do: a
+    scrape at any moment sees what has accrued so far, so ``rate()`` over any window gives
+    the simulated rates, with no aliasing between the step and the scrape interval."""
+
+    def __init__(self, sim: Simulator, nodes: list[str], step_seconds: float, clock: Callable[[], float] = time.monotonic):
         self.sim = sim
         self.nodes = nodes
         self.step_seconds = step_seconds
+        self.clock = clock
         self.lock = threading.Lock()
         self.features = np.zeros((sim.H, len(F)), dtype=np.float32)
         self.labels = np.zeros(sim.H, dtype=np.int8)
-        self.counters = Counters.zeros(sim.H)
+        self.counters = Counters.zeros(sim.H)  # as of ``stepped_at``
+        self.stepped_at: float | None = None
         self.pending_injections: list[tuple[int, str, int | None, int | None]] = []
 
     def advance(self) -> tuple[np.ndarray, np.ndarray]:
         with self.lock:
+            now = self.clock()
+            if self.stepped_at is not None:
+                accumulate(self.counters, self.features, now - self.stepped_at)
             for host, cause, precursor, duration in self.pending_injections:
                 self.sim.inject(host, cause, precursor, duration)
             self.pending_injections.clear()
             before = self.labels.copy()
             features, labels, _ = self.sim.step()
-            self._accumulate(features, self.step_seconds)
-            self.features, self.labels = features, labels
+            # Migrations are counts per interval, not rates: they add up as they happen.
+            self.counters.mig_in += features[:, F["migrations_in"]]
+            self.counters.mig_out += features[:, F["migrations_out"]]
+            self.features, self.labels, self.stepped_at = features, labels, now
             return before, labels
 
-    def _accumulate(self, f: np.ndarray, dt: float) -> None:
-        c = self.counters
-        util = f[:, F["cpu_utilisation"]].astype(float)
-        c.cpu_idle += (1 - util) * dt
-        c.cpu_busy += util * dt
-        c.pgmajfault += f[:, F["memory_major_faults_per_second"]] * dt
-        io = f[:, F["disk_io_utilisation"]].astype(float)
-        ops = np.maximum(io * 200.0, 0.1) * dt  # a nominal 200 IOPS at 100 % busy
-        c.io_time += io * dt
-        c.reads += ops / 2
-        c.writes += ops / 2
-        c.io_weighted += ops * f[:, F["disk_io_latency_seconds"]]
-        c.read_bytes += f[:, F["disk_read_bytes_per_second"]] * dt
-        c.written_bytes += f[:, F["disk_write_bytes_per_second"]] * dt
-        c.rx_bytes += f[:, F["network_receive_bytes_per_second"]] * dt
-        c.tx_bytes += f[:, F["network_transmit_bytes_per_second"]] * dt
-        # Migrations are counts per interval, not rates: they add up as they happen.
-        c.mig_in += f[:, F["migrations_in"]]
-        c.mig_out += f[:, F["migrations_out"]]
+    def counters_now(self) -> Counters:
+        """The counters as a scrape sees them now (call with the lock held)."""
+        c = Counters(*[np.copy(getattr(self.counters, f.name)) for f in fields(Counters)])
+        if self.stepped_at is not None:
+            accumulate(c, self.features, max(self.clock() - self.stepped_at, 0.0))
+        return c
 
     def state(self) -> dict[str, Any]:
         with self.lock:
@@ -137,7 +153,7 @@ class NodeExporterCollector(Collector):
     def collect(self) -> Iterable[Any]:
         live = self.live
         with live.lock:
-            f, c, sim, nodes = live.features.copy(), live.counters, live.sim, live.nodes
+            f, c, sim, nodes = live.features.copy(), live.counters_now(), live.sim, live.nodes
             cores = sim.cores.astype(int)
             cpu = CounterMetricFamily("node_cpu_seconds_total", "Seconds the CPUs spent in each mode.", labels=["node", "cpu", "mode"])
             freq = GaugeMetricFamily("node_cpu_scaling_frequency_hertz", "Current CPU frequency.", labels=["node", "cpu"])

@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from ftmoe.cluster import waiting
@@ -22,7 +23,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ftmoe.simulator.config import SimConfig
-from ftmoe.simulator.engine import Simulator
+from ftmoe.simulator.engine import F, Simulator
 from ftmoe.simulator.features import FEATURES, render_query
 from ftmoe.simulator.live import LiveState, NodeExporterCollector, parse_injection
 from ftmoe.simulator.traces import TracePool
@@ -30,15 +31,29 @@ from ftmoe.simulator.traces import TracePool
 NODES = [f"node-{i}" for i in range(4)]
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture()
-def live(pool: TracePool) -> LiveState:
-    state = LiveState(Simulator(SimConfig(hosts=4, intervals=100, seed=0), pool), NODES, step_seconds=5.0)
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture()
+def live(pool: TracePool, clock: Clock) -> LiveState:
+    state = LiveState(Simulator(SimConfig(hosts=4, intervals=100, seed=0), pool), NODES, step_seconds=5.0, clock=clock)
     for _ in range(3):
         state.advance()
+        clock.now += 5.0
     return state
 
 
-def test_exposition_parses_and_covers_every_query(live: LiveState) -> None:
+def test_exposition_parses_and_covers_every_query(live: LiveState, clock: Clock) -> None:
     registry = CollectorRegistry()
     registry.register(NodeExporterCollector(live))
     text = generate_latest(registry).decode()
@@ -59,6 +74,24 @@ def test_exposition_parses_and_covers_every_query(live: LiveState) -> None:
         assert s.value + busy[(s.labels["node"], s.labels["cpu"])] == pytest.approx(15.0)
     mem = {s.labels["node"]: s.value for s in families["node_memory_MemTotal_bytes"].samples}
     assert mem["node-0"] == 4 * 1024**3 and mem["node-3"] == 8 * 1024**3
+
+
+def cpu_busy(live: LiveState) -> np.ndarray:
+    with live.lock:
+        return live.counters_now().cpu_busy
+
+
+def test_counters_grow_between_steps_at_the_current_rate(live: LiveState, clock: Clock) -> None:
+    """A scrape between two steps sees the share of the interval that has passed, so rate()
+    over any window is the simulated rate (no jumps that alias with the scrape interval)."""
+    util = live.features[:, F["cpu_utilisation"]].astype(float)
+    start = cpu_busy(live)
+    clock.now += 2.0
+    np.testing.assert_allclose(cpu_busy(live) - start, 2.0 * util, rtol=1e-6)
+    clock.now += 3.0
+    np.testing.assert_allclose(cpu_busy(live) - start, 5.0 * util, rtol=1e-6)
+    live.advance()  # the step books the interval at the pace it ran; nothing jumps
+    np.testing.assert_allclose(cpu_busy(live) - start, 5.0 * util, rtol=1e-6)
 
 
 def test_injection_spec() -> None:
