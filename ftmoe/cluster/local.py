@@ -28,6 +28,9 @@ DEFAULT_NODES = 16
 DEFAULT_APISERVER_PORT = 16443
 DEFAULT_PROMETHEUS_PORT = 19090
 SCRAPE_INTERVAL = "5s"
+# Experiments that step the simulator faster than the scrape interval (bench/drift.py)
+# register their target here instead; one job, so the default stays cheap.
+FAST_SCRAPE_INTERVAL = "1s"
 
 
 @dataclass
@@ -67,6 +70,7 @@ class LocalCluster:
         self.kwok_workdir = self.state / "kwok"
         self.prometheus_dir = self.state / "prometheus"
         self.targets_dir = self.prometheus_dir / "targets"
+        self.fast_targets_dir = self.targets_dir / "fast"
         self.settings_file = self.state / "settings.json"
         self.processes_dir = self.state / "processes"
 
@@ -188,7 +192,7 @@ class LocalCluster:
         with progress.step(f"Prometheus on 127.0.0.1:{port} (scrapes targets in {self.targets_dir})"):
             if not binaries.prometheus.exists():
                 raise ClusterError("Prometheus binary missing; run `ftmoe cluster up` again to install it")
-            self.targets_dir.mkdir(parents=True, exist_ok=True)
+            self.fast_targets_dir.mkdir(parents=True, exist_ok=True)
             config = {
                 "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
                 "scrape_configs": [
@@ -198,6 +202,12 @@ class LocalCluster:
                         "job_name": "ftmoe-targets",
                         "honor_labels": True,
                         "file_sd_configs": [{"files": [str(self.targets_dir / "*.json")], "refresh_interval": "5s"}],
+                    },
+                    {
+                        "job_name": "ftmoe-targets-fast",
+                        "honor_labels": True,
+                        "scrape_interval": FAST_SCRAPE_INTERVAL,
+                        "file_sd_configs": [{"files": [str(self.fast_targets_dir / "*.json")], "refresh_interval": "5s"}],
                     },
                     {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]},
                 ],
