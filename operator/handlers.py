@@ -55,6 +55,7 @@ def track_pod(type: str | None, body: kopf.Body, **_: Any) -> None:  # noqa: A00
 async def reconcile_policy(body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf.Logger, **_: Any) -> None:
     rt = current()
     while not stopped:
+        started = time.monotonic()
         policy = copy.deepcopy(dict(body))
         if rt.leading:
             try:
@@ -62,7 +63,8 @@ async def reconcile_policy(body: kopf.Body, stopped: kopf.DaemonStopped, logger:
                 log.info("%s: %s", policy["metadata"]["name"], summary(result.status))
             except Exception as err:  # noqa: BLE001 - one failed interval must not stop the policy
                 logger.exception("interval failed: %s", err)  # also an event on the policy
-        await stopped.wait(interval_seconds(policy))
+        # A steady cadence (not interval + work time); a late interval starts the next one at once.
+        await stopped.wait(max(0.0, started + interval_seconds(policy) - time.monotonic()))
 
 
 def interval_seconds(policy: dict[str, Any]) -> float:
