@@ -78,8 +78,10 @@ def promql_regex_literal(text: str) -> str:
 
 
 def window_times(now: float, step: float, window: int) -> np.ndarray:
-    """The W step-aligned sample times ending at the last whole step before ``now``."""
-    end = np.floor(now / step) * step
+    """The W sample times, one step apart, ending at ``now`` (to the millisecond): the
+    freshest samples there are. A window that ended at the last whole step would make each
+    prediction up to one interval older than the node conditions read in the same interval."""
+    end = np.floor(now * 1000.0) / 1000.0
     return end - step * np.arange(window - 1, -1, -1, dtype=np.float64)
 
 

@@ -24,9 +24,9 @@ def test_render_fills_matcher_window_and_node_label() -> None:
     assert promql_regex_literal("n-1.x") == "n-1\\\\.x"  # '-' stays bare: PromQL rejects "\-"
 
 
-def test_window_times_are_step_aligned_and_end_before_now() -> None:
-    t = window_times(1000.7, 5.0, 4)
-    assert list(t) == [985.0, 990.0, 995.0, 1000.0]
+def test_window_times_are_one_step_apart_and_end_now() -> None:
+    t = window_times(1000.7004, 5.0, 4)
+    np.testing.assert_allclose(t, [985.7, 990.7, 995.7, 1000.7])
 
 
 def test_fill_places_samples_and_leaves_gaps_nan() -> None:
