@@ -157,6 +157,7 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
     parallel(deps, [lambda nm=nm, p=p: deps.kube.patch_node(nm, p) for nm, p in patches.items() if p])
     write_predictions(deps, policy, spec, plan, predictions, cordoned, names, window, model)
     export_metrics(name, predictions, plan, records, names)
+    M.set_model(name, model.version, predictor.kind, int(predictor.n_experts()) if hasattr(predictor, "n_experts") else None)
 
     status: dict[str, Any] = {
         "observedNodes": len(nodes),
@@ -195,6 +196,7 @@ def serving_model(deps: Deps, policy: str, spec: PolicySpec, base: LoadedModel, 
             deps.tuned[policy] = LoadedModel(challenger, f"{base.version}-tuned-{int(now)}", "tuned in memory", base.folder)
             outcome.version = deps.tuned[policy].version
         deps.last_tuning[policy] = outcome
+        M.TUNINGS.labels(policy, outcome.outcome).inc()
         log.info("%s: online tuning %s: %s", policy, outcome.outcome, outcome.reason)
     if policy not in deps.tuned:
         restored = restore(deps.state_dir, policy, spec.model.key())

@@ -23,3 +23,20 @@ STALE_NODES = Gauge("ftmoe_stale_nodes", "Selected nodes without a complete metr
 LEADER = Gauge("ftmoe_leader", "1 while this replica holds the leader Lease.", registry=REGISTRY)
 SELF_GRADE = Gauge("ftmoe_self_grade", "The operator's own alarms scored against what the cluster showed "
                    "(metric: precision, recall, mean_lead_seconds).", ["policy", "metric"], registry=REGISTRY)
+MODEL_INFO = Gauge("ftmoe_model_info", "1 for the model version a policy serves (kind: ftmoe, mlp, ...); a tuned "
+                   "version replaces the series of the one before.", ["policy", "version", "kind"], registry=REGISTRY)
+MODEL_EXPERTS = Gauge("ftmoe_model_experts", "Experts in the FT-MoE model a policy serves (online tuning adds and "
+                      "removes them).", ["policy"], registry=REGISTRY)
+TUNINGS = Counter("ftmoe_online_tunings_total", "Online tunings by outcome (promoted, kept, skipped).", ["policy", "outcome"],
+                  registry=REGISTRY)
+SERVED: dict[str, tuple[str, str]] = {}  # policy -> (version, kind) of the MODEL_INFO series now exported
+
+
+def set_model(policy: str, version: str, kind: str, experts: int | None) -> None:
+    previous = SERVED.get(policy)
+    if previous is not None and previous != (version, kind):
+        MODEL_INFO.remove(policy, *previous)
+    SERVED[policy] = (version, kind)
+    MODEL_INFO.labels(policy, version, kind).set(1)
+    if experts is not None:
+        MODEL_EXPERTS.labels(policy).set(experts)

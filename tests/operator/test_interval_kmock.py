@@ -194,3 +194,21 @@ async def test_self_grading_scores_alarms_against_observed_faults_and_survives_a
     assert g["precision"] == 0.5 and g["recall"] == 1.0 and g["meanLeadSeconds"] == 10.0
     assert {a["node"]: a["outcome"] for a in g["recentAlarms"]} == {"n1": "hit", "n2": "false alarm"}
     assert (tmp_path / "buffers" / "p.npz").is_file() and len(restarted.experiences["p"]) == 3
+    # The operator's metrics carry the same scores and the model it serves.
+    from ftmoe.operator import metrics as M
+
+    assert M.REGISTRY.get_sample_value("ftmoe_self_grade", {"policy": "p", "metric": "precision"}) == 0.5
+    assert M.REGISTRY.get_sample_value("ftmoe_self_grade", {"policy": "p", "metric": "recall"}) == 1.0
+    version = result.status["model"]["version"]
+    assert M.REGISTRY.get_sample_value("ftmoe_model_info", {"policy": "p", "version": version,
+                                                            "kind": result.status["model"]["kind"]}) == 1.0
+
+
+def test_model_info_metric_follows_the_served_version() -> None:
+    from ftmoe.operator import metrics as M
+
+    M.set_model("m", "v1", "ftmoe", 12)
+    M.set_model("m", "v2", "ftmoe", 13)
+    assert M.REGISTRY.get_sample_value("ftmoe_model_info", {"policy": "m", "version": "v1", "kind": "ftmoe"}) is None
+    assert M.REGISTRY.get_sample_value("ftmoe_model_info", {"policy": "m", "version": "v2", "kind": "ftmoe"}) == 1.0
+    assert M.REGISTRY.get_sample_value("ftmoe_model_experts", {"policy": "m"}) == 13.0
