@@ -54,7 +54,7 @@ def run(tuning: bool, args: argparse.Namespace) -> dict[str, Any]:
         exp.append(t * step, nodes, feats[t], pred.fault_probability[0].astype(np.float32), pred.fault_type[0].astype(np.int8),
                    ds.labels[t].astype(np.int8), max_intervals=args.buffer, retention=1e12)
         if tuning and t >= args.drift_at and (t - args.drift_at) % args.tune_every == args.tune_every - 1:
-            outcome, challenger = tune(serving, exp, args.epochs, 0.2, t * step)
+            outcome, challenger = tune(serving, exp, args.epochs, 0.2, t * step, args.threshold, horizon)
             if challenger is not None:
                 serving = type(serving)(challenger, f"tuned-{t}", "tuned", serving.folder)
             tunings.append({"interval": t, "outcome": outcome.outcome, "champion_f1": outcome.champion_f1,

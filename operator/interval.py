@@ -215,7 +215,8 @@ def schedule_tuning(deps: Deps, policy: str, spec: PolicySpec, model: LoadedMode
     exp = deps.experiences[policy]
     snapshot = Experience(list(exp.nodes), list(exp.features), list(exp.classes), exp.times.copy(), exp.values.copy(),
                           exp.risk.copy(), exp.predicted.copy(), exp.observed.copy())
-    deps.tuning[policy] = deps.tuner.submit(tune, model, snapshot, spec.tune_epochs, spec.holdout, now)
+    deps.tuning[policy] = deps.tuner.submit(tune, model, snapshot, spec.tune_epochs, spec.holdout, now,
+                                            spec.thresholds.cordon, spec.horizon)
 
 
 MIN_FAULTS_TO_TRUST = 5  # below this many graded faults, the policy's own recall/precision stand

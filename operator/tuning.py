@@ -4,7 +4,8 @@ Every ``spec.learning.tuneEvery`` intervals, in a background thread: copy the se
 FT-MoE model (the champion), tune the copy's MoE on the older part of the experience
 buffer with the predictor's OnlineTuner (the paper's scheme: everything else frozen,
 experts added and removed), and score both on the newest ``holdout`` share of the buffer.
-The challenger replaces the champion only when its F1 there is at least the champion's;
+The challenger replaces the champion only when its self-graded F1 there (the policy's
+alarms, threshold and horizon: operator/grading.py) is at least the champion's;
 it is saved with safetensors under ``<state-dir>/models/<policy>/<version>`` and recorded in
 ``current.json`` there, so a restarted operator serves it again.
 """
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ftmoe.operator.experience import Experience
+from ftmoe.operator.grading import grade
 from ftmoe.operator.models import LoadedModel, model_version
 from ftmoe.predictor.base import load
 
@@ -59,15 +61,22 @@ def training_arrays(exp: Experience, n_classes: int) -> tuple[np.ndarray, np.nda
     return exp.values[:, keep].astype(np.float32), labels
 
 
-def f1(model: Any, features: np.ndarray, labels: np.ndarray, ends: np.ndarray) -> float:
-    pred = model.predict_arrays(features, np.zeros((0, 3), np.int64), ends)
-    alarm, truth = pred.alarms, labels[ends + model.lead] > 0
-    tp = float((alarm & truth).sum())
-    return 2 * tp / (alarm.sum() + truth.sum()) if alarm.sum() + truth.sum() else 1.0
+def graded_f1(model: Any, features: np.ndarray, labels: np.ndarray, times: np.ndarray, ends: np.ndarray, threshold: float,
+              horizon: float) -> float:
+    """The self-grading F1 (operator/grading.py) of the model's alarms on the windows
+    ending at ``ends``: the score the policy reports, so a challenger that trades caught
+    onsets for fewer alarm intervals is not promoted. No alarm at all scores 0."""
+    risk = model.predict_arrays(features, np.zeros((0, 3), np.int64), ends).fault_probability
+    rows = labels[ends]
+    g = grade(times[ends], risk, rows, np.zeros_like(rows), [str(h) for h in range(rows.shape[1])],
+              [*model.class_names, "unknown"], threshold, horizon)
+    return g.f1 if g.f1 is not None else 0.0
 
 
-def tune(champion: LoadedModel, exp: Experience, epochs: int, holdout: float, now: float, seed: int = 0) -> tuple[TuningOutcome, Any]:
-    """Returns the outcome and, when promoted, the challenger predictor."""
+def tune(champion: LoadedModel, exp: Experience, epochs: int, holdout: float, now: float, threshold: float = 0.6,
+         horizon: float = 300.0, seed: int = 0) -> tuple[TuningOutcome, Any]:
+    """Returns the outcome and, when promoted, the challenger predictor. ``threshold`` (the
+    policy's cordon threshold) and ``horizon`` (seconds) define the alarms both are graded on."""
     from ftmoe.predictor.ftmoe_predictor import FTMoEPredictor
     from ftmoe.predictor.online import OnlineTuner
 
@@ -85,11 +94,14 @@ def tune(champion: LoadedModel, exp: Experience, epochs: int, holdout: float, no
     test_ends = np.arange(max(split, W - 1), T - lead)
     if not (labels[tune_ends + lead] > 0).any() or len(test_ends) < 2:
         return TuningOutcome(now, "skipped", "no observed fault in the tuning part of the buffer"), None
+    if not (labels[test_ends] > 0).any():
+        return TuningOutcome(now, "skipped", "no observed fault in the held-out part of the buffer"), None
     challenger = copy.deepcopy(model)
     report = OnlineTuner(challenger).tune(features, labels, np.zeros((0, 3), np.int64), tune_ends, epochs=epochs, seed=seed)
-    before, after = f1(model, features, labels, test_ends), f1(challenger, features, labels, test_ends)
+    before, after = (graded_f1(m, features, labels, exp.times, test_ends, threshold, horizon) for m in (model, challenger))
     outcome = TuningOutcome(now, "promoted" if after >= before else "kept",
-                            f"held-out F1 {after:.3f} (challenger) vs {before:.3f} (champion) on {len(test_ends)} intervals",
+                            f"held-out self-graded F1 {after:.3f} (challenger) vs {before:.3f} (champion) on "
+                            f"{len(test_ends)} intervals",
                             before, after, report.experts_before, report.experts_after)
     return outcome, (challenger if after >= before else None)
 
