@@ -131,6 +131,8 @@ class LocalCluster:
             progress.say(f"cluster {self.name!r} is already running (kubeconfig {self.kubeconfig})")
             if not self.prometheus_running():
                 self._start_prometheus(binaries, existing.prometheus_port, progress)
+            else:
+                self._refresh_prometheus_config(existing.prometheus_port, progress)
             self._ensure_nodes(settings.nodes, progress)
             return binaries
         if existing:
@@ -188,32 +190,51 @@ class LocalCluster:
                 raise ClusterError(f"the API server did not become ready; logs: {self.kwok_workdir}/clusters/{self.name}/logs")
             time.sleep(1)
 
+    def _write_prometheus_config(self, port: int) -> Path:
+        """Writes prometheus.yml; returns its path. Unchanged content is not rewritten."""
+        self.fast_targets_dir.mkdir(parents=True, exist_ok=True)
+        config = {
+            "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
+            "scrape_configs": [
+                {
+                    # The simulator (and anything else) registers itself by writing a
+                    # file_sd JSON file here; Prometheus picks it up without a restart.
+                    "job_name": "ftmoe-targets",
+                    "honor_labels": True,
+                    "file_sd_configs": [{"files": [str(self.targets_dir / "*.json")], "refresh_interval": "5s"}],
+                },
+                {
+                    "job_name": "ftmoe-targets-fast",
+                    "honor_labels": True,
+                    "scrape_interval": FAST_SCRAPE_INTERVAL,
+                    "file_sd_configs": [{"files": [str(self.fast_targets_dir / "*.json")], "refresh_interval": "5s"}],
+                },
+                {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]},
+            ],
+        }
+        config_path = self.prometheus_dir / "prometheus.yml"
+        text = yaml.safe_dump(config, sort_keys=False)
+        if not config_path.is_file() or config_path.read_text() != text:
+            config_path.write_text(text)
+        return config_path
+
+    def _refresh_prometheus_config(self, port: int, progress: Progress) -> None:
+        """A running Prometheus from an older release gets the current scrape jobs."""
+        path = self.prometheus_dir / "prometheus.yml"
+        before = path.read_text() if path.is_file() else ""
+        self._write_prometheus_config(port)
+        if path.read_text() != before:
+            try:
+                urllib.request.urlopen(urllib.request.Request(self.prometheus_url + "/-/reload", method="POST"), timeout=10).close()
+                progress.say("Prometheus scrape configuration updated and reloaded")
+            except OSError as err:
+                raise ClusterError(f"could not reload Prometheus ({err}); run `ftmoe cluster down` and `ftmoe cluster up`") from err
+
     def _start_prometheus(self, binaries: Binaries, port: int, progress: Progress) -> None:
         with progress.step(f"Prometheus on 127.0.0.1:{port} (scrapes targets in {self.targets_dir})"):
             if not binaries.prometheus.exists():
                 raise ClusterError("Prometheus binary missing; run `ftmoe cluster up` again to install it")
-            self.fast_targets_dir.mkdir(parents=True, exist_ok=True)
-            config = {
-                "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
-                "scrape_configs": [
-                    {
-                        # The simulator (and anything else) registers itself by writing a
-                        # file_sd JSON file here; Prometheus picks it up without a restart.
-                        "job_name": "ftmoe-targets",
-                        "honor_labels": True,
-                        "file_sd_configs": [{"files": [str(self.targets_dir / "*.json")], "refresh_interval": "5s"}],
-                    },
-                    {
-                        "job_name": "ftmoe-targets-fast",
-                        "honor_labels": True,
-                        "scrape_interval": FAST_SCRAPE_INTERVAL,
-                        "file_sd_configs": [{"files": [str(self.fast_targets_dir / "*.json")], "refresh_interval": "5s"}],
-                    },
-                    {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]},
-                ],
-            }
-            config_path = self.prometheus_dir / "prometheus.yml"
-            config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+            config_path = self._write_prometheus_config(port)
             log = (self.prometheus_dir / "prometheus.log").open("ab")
             proc = subprocess.Popen(
                 [

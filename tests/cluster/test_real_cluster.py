@@ -245,3 +245,31 @@ def test_second_build_reuses_the_cache(cluster_kubeconfig: Path) -> None:
     ftmoe = Path(sys.executable).parent / "ftmoe"
     proc = subprocess.run([str(ftmoe), "cluster", "build"], capture_output=True, text=True, check=True, timeout=60)
     assert proc.stderr.count("cached, reused") == 4, proc.stderr
+
+
+@local_only
+def test_up_on_a_running_cluster_brings_prometheus_scrape_jobs_up_to_date(local_cluster: Any) -> None:
+    """A cluster started by an older release gets the current scrape jobs (here the 1 s job)
+    without a restart: `up` rewrites prometheus.yml and asks Prometheus to reload."""
+    import json
+    import urllib.request
+
+    import yaml
+
+    from ftmoe.cluster.local import ClusterSettings
+
+    path = local_cluster.prometheus_dir / "prometheus.yml"
+    current = yaml.safe_load(path.read_text())
+    older = {**current, "scrape_configs": [j for j in current["scrape_configs"] if j["job_name"] != "ftmoe-targets-fast"]}
+    path.write_text(yaml.safe_dump(older, sort_keys=False))
+    urllib.request.urlopen(urllib.request.Request(local_cluster.prometheus_url + "/-/reload", method="POST"), timeout=10).close()
+
+    def loaded_jobs() -> set[str]:
+        with urllib.request.urlopen(local_cluster.prometheus_url + "/api/v1/status/config", timeout=10) as resp:
+            return {j["job_name"] for j in yaml.safe_load(json.load(resp)["data"]["yaml"])["scrape_configs"]}
+
+    assert "ftmoe-targets-fast" not in loaded_jobs()
+    settings = json.loads(local_cluster.settings_file.read_text())
+    local_cluster.up(ClusterSettings(**settings))
+    assert "ftmoe-targets-fast" in {j["job_name"] for j in yaml.safe_load(path.read_text())["scrape_configs"]}
+    assert "ftmoe-targets-fast" in loaded_jobs()
