@@ -157,7 +157,8 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
     parallel(deps, [lambda nm=nm, p=p: deps.kube.patch_node(nm, p) for nm, p in patches.items() if p])
     write_predictions(deps, policy, spec, plan, predictions, cordoned, names, window, model)
     export_metrics(name, predictions, plan, records, names)
-    M.set_model(name, model.version, predictor.kind, int(predictor.n_experts()) if hasattr(predictor, "n_experts") else None)
+    experts = int(predictor.n_experts()) if hasattr(predictor, "n_experts") else None
+    M.set_model(name, model.version, predictor.kind, experts)
 
     status: dict[str, Any] = {
         "observedNodes": len(nodes),
@@ -167,7 +168,7 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
         "budget": {"maxUnavailable": plan.budget, "unavailable": plan.unavailable},
         "missingFeatures": window.missing_features,
         "model": {"kind": predictor.kind, "version": model.version, "source": model.source, "features": len(predictor.feature_names),
-                  **({"experts": int(predictor.n_experts())} if hasattr(predictor, "n_experts") else {}),
+                  **({"experts": experts} if experts is not None else {}),
                   **({"lastTuning": deps.last_tuning[name].to_status()} if name in deps.last_tuning else {})},
         "recentActions": recent_actions(deps, name, prev, records),
         "selfGrading": grading_status(graded, deps.experiences[name]),

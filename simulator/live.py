@@ -93,10 +93,9 @@ class LiveState:
     scrape at any moment sees what has accrued so far, so ``rate()`` over any window gives
     the simulated rates, with no aliasing between the step and the scrape interval."""
 
-    def __init__(self, sim: Simulator, nodes: list[str], step_seconds: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, sim: Simulator, nodes: list[str], clock: Callable[[], float] = time.monotonic):
         self.sim = sim
         self.nodes = nodes
-        self.step_seconds = step_seconds
         self.clock = clock
         self.lock = threading.Lock()
         self.features = np.zeros((sim.H, len(F)), dtype=np.float32)
@@ -339,7 +338,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if cause not in [c.name for c in sim.faults.causes]:
             print(f"error: unknown fault {cause!r}; choose one of: {', '.join(c.name for c in sim.faults.causes)}", file=sys.stderr)
             return 1
-    live = LiveState(sim, nodes, args.step_seconds)
+    live = LiveState(sim, nodes)
     registry = CollectorRegistry()
     registry.register(NodeExporterCollector(live))
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(live, registry))

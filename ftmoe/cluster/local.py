@@ -71,6 +71,7 @@ class LocalCluster:
         self.prometheus_dir = self.state / "prometheus"
         self.targets_dir = self.prometheus_dir / "targets"
         self.fast_targets_dir = self.targets_dir / "fast"
+        self.prometheus_config = self.prometheus_dir / "prometheus.yml"
         self.settings_file = self.state / "settings.json"
         self.processes_dir = self.state / "processes"
 
@@ -190,8 +191,8 @@ class LocalCluster:
                 raise ClusterError(f"the API server did not become ready; logs: {self.kwok_workdir}/clusters/{self.name}/logs")
             time.sleep(1)
 
-    def _write_prometheus_config(self, port: int) -> Path:
-        """Writes prometheus.yml; returns its path. Unchanged content is not rewritten."""
+    def _write_prometheus_config(self, port: int) -> bool:
+        """Writes prometheus.yml; returns whether its content changed."""
         self.fast_targets_dir.mkdir(parents=True, exist_ok=True)
         config = {
             "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
@@ -212,18 +213,15 @@ class LocalCluster:
                 {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]},
             ],
         }
-        config_path = self.prometheus_dir / "prometheus.yml"
         text = yaml.safe_dump(config, sort_keys=False)
-        if not config_path.is_file() or config_path.read_text() != text:
-            config_path.write_text(text)
-        return config_path
+        if self.prometheus_config.is_file() and self.prometheus_config.read_text() == text:
+            return False
+        self.prometheus_config.write_text(text)
+        return True
 
     def _refresh_prometheus_config(self, port: int, progress: Progress) -> None:
         """A running Prometheus from an older release gets the current scrape jobs."""
-        path = self.prometheus_dir / "prometheus.yml"
-        before = path.read_text() if path.is_file() else ""
-        self._write_prometheus_config(port)
-        if path.read_text() != before:
+        if self._write_prometheus_config(port):
             try:
                 urllib.request.urlopen(urllib.request.Request(self.prometheus_url + "/-/reload", method="POST"), timeout=10).close()
                 progress.say("Prometheus scrape configuration updated and reloaded")
@@ -234,12 +232,12 @@ class LocalCluster:
         with progress.step(f"Prometheus on 127.0.0.1:{port} (scrapes targets in {self.targets_dir})"):
             if not binaries.prometheus.exists():
                 raise ClusterError("Prometheus binary missing; run `ftmoe cluster up` again to install it")
-            config_path = self._write_prometheus_config(port)
+            self._write_prometheus_config(port)
             log = (self.prometheus_dir / "prometheus.log").open("ab")
             proc = subprocess.Popen(
                 [
                     str(binaries.prometheus),
-                    f"--config.file={config_path}",
+                    f"--config.file={self.prometheus_config}",
                     f"--storage.tsdb.path={self.prometheus_dir / 'data'}",
                     f"--web.listen-address=127.0.0.1:{port}",
                     "--storage.tsdb.retention.time=1d",

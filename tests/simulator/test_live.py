@@ -46,7 +46,7 @@ def clock() -> Clock:
 
 @pytest.fixture()
 def live(pool: TracePool, clock: Clock) -> LiveState:
-    state = LiveState(Simulator(SimConfig(hosts=4, intervals=100, seed=0), pool), NODES, step_seconds=5.0, clock=clock)
+    state = LiveState(Simulator(SimConfig(hosts=4, intervals=100, seed=0), pool), NODES, clock=clock)
     for _ in range(3):
         state.advance()
         clock.now += 5.0
