@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ftmoe import __version__
+from ftmoe.predictor.calibration import Calibrator
 from ftmoe.predictor.data import Splits
 from ftmoe.predictor.errors import ModelFileError
 from ftmoe.simulator.dataset import Dataset
@@ -45,16 +46,22 @@ class Prediction:
 class TrainOptions:
     window: int = 6
     lead: int = 1
+    horizon: int = 1  # targets: a fault in [t+lead, t+lead+horizon-1]
     epochs: int = 30
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 1e-2
     lr_step: int = 10  # x0.1 every 10 epochs, as the paper
     lr_gamma: float = 0.1
-    patience: int = 6  # early stopping on validation F1
+    patience: int = 6  # early stopping on validation PR-AUC
+    min_epochs: int = 5  # no early stop before this many epochs
     seed: int = 0
+    calibration: str = "platt"  # fitted on validation windows: platt | isotonic | none
     max_train_windows: int | None = None  # subsample for quick runs (CI)
     overrides: dict[str, Any] = field(default_factory=dict)  # architecture fields
+    # rule baselines: their feature roles (cpu_utilisation, ...) -> "COLUMN", "COLUMN/SCALE",
+    # "none" (leave that part of the rule out) or "auto" (the column best on validation)
+    feature_map: dict[str, str] = field(default_factory=dict)
 
 
 class Predictor(ABC):
@@ -65,17 +72,33 @@ class Predictor(ABC):
         self.class_names: list[str] = []
         self.window = 1
         self.lead = 1
+        self.horizon = 1
         self.threshold = 0.5
+        self.calibrator = Calibrator()
         self.info: dict[str, Any] = {}
 
     @abstractmethod
     def fit(self, ds: Dataset, splits: Splits, options: TrainOptions, progress: bool = True) -> dict[str, Any]:
-        """Train on ``splits.train`` windows, tune on ``splits.val``; returns the history."""
+        """Train on ``splits.train`` windows (``splits.val`` only for early stopping);
+        returns the history. Calibration and the threshold are fitted by ``fit_model``
+        afterwards, on validation windows, the same way for every model type."""
 
     @abstractmethod
-    def predict_arrays(self, features: np.ndarray, migrations: np.ndarray, ends: np.ndarray) -> Prediction:
+    def raw_predict(self, features: np.ndarray, migrations: np.ndarray, ends: np.ndarray) -> Prediction:
         """Raw features [T, H, F] (in this model's feature order), migrations [M, 3]; one
-        prediction per window end in ``ends`` for the interval end + lead."""
+        uncalibrated score per window end in ``ends`` and host."""
+
+    def predict_arrays(self, features: np.ndarray, migrations: np.ndarray, ends: np.ndarray) -> Prediction:
+        """Calibrated: ``fault_probability`` is P(a fault starts or is under way within
+        [end+lead, end+lead+horizon-1]), as far as validation could tell."""
+        raw = self.raw_predict(features, migrations, ends)
+        return Prediction(np.asarray(self.calibrator(raw.fault_probability), dtype=np.float64), raw.type_probability, self.threshold)
+
+    def targets(self, ds: Dataset, ends: np.ndarray) -> np.ndarray:
+        """[N, H] target classes of the windows ending at ``ends``."""
+        from ftmoe.predictor.data import targets
+
+        return targets(ds.labels, self.lead, self.horizon)[np.asarray(ends)]
 
     def predict(self, ds: Dataset, ends: np.ndarray) -> Prediction:
         from ftmoe.predictor.data import check_features
@@ -103,7 +126,9 @@ class Predictor(ABC):
             "class_names": self.class_names,
             "window": self.window,
             "lead": self.lead,
+            "horizon": self.horizon,
             "threshold": self.threshold,
+            "calibration": self.calibrator.to_dict(),
             "info": self.info,
             "state": self.state(),
         }
@@ -135,7 +160,12 @@ def load(folder: str | Path) -> Predictor:
     model.class_names = list(doc["class_names"])
     model.window = int(doc["window"])
     model.lead = int(doc["lead"])
+    model.horizon = int(doc.get("horizon", 1))  # files before horizons: the next interval only
     model.threshold = float(doc["threshold"])
+    try:
+        model.calibrator = Calibrator.from_dict(doc.get("calibration"))
+    except TypeError as err:
+        raise ModelFileError(f"{path}: bad 'calibration' entry ({err})") from err
     model.info = dict(doc.get("info", {}))
     from safetensors import SafetensorError
 
@@ -147,15 +177,43 @@ def load(folder: str | Path) -> Predictor:
 
 
 def best_threshold(prob: np.ndarray, faulty: np.ndarray) -> float:
-    """The probability cut-off with the best F1 on held-out data."""
-    p, t = prob.ravel(), faulty.ravel().astype(bool)
-    if not t.any():
+    """The probability cut-off with the best F1 on held-out data (exact, over every
+    distinct score)."""
+    p, t = np.asarray(prob, dtype=np.float64).ravel(), np.asarray(faulty).ravel().astype(bool)
+    if not t.any() or t.all():
         return 0.5
-    best, best_f1 = 0.5, -1.0
-    for th in np.unique(np.quantile(p, np.linspace(0.5, 0.995, 100))):
-        pred = p >= th
-        tp = (pred & t).sum()
-        f1 = 2 * tp / (pred.sum() + t.sum()) if pred.sum() + t.sum() else 0.0
-        if f1 > best_f1:
-            best, best_f1 = float(th), float(f1)
-    return best
+    from sklearn.metrics import precision_recall_curve
+
+    precision, recall, thresholds = precision_recall_curve(t, p)
+    f1 = 2 * precision[:-1] * recall[:-1] / np.clip(precision[:-1] + recall[:-1], 1e-12, None)
+    return float(thresholds[int(np.argmax(f1))])
+
+
+def fit_model(model: Predictor, ds: Dataset, splits: Splits, options: TrainOptions, progress: bool = True) -> dict[str, Any]:
+    """The protocol every model type goes through: train on the training windows, then fit
+    the calibration and the alarm threshold on the validation windows (never on windows
+    it trained on, never on the test windows)."""
+    from ftmoe.predictor import calibration
+
+    if len(splits.val) == 0:
+        raise ValueError("no validation windows: the calibration and the threshold must be fitted out of sample")
+    model.horizon = options.horizon
+    history = model.fit(ds, splits, options, progress=progress)
+    model.horizon = options.horizon
+    raw = model.raw_predict(*model_inputs(model, ds), splits.val).fault_probability
+    positive = model.targets(ds, splits.val) > 0
+    model.calibrator = calibration.fit(raw, positive, options.calibration)
+    prob = model.calibrator(raw)
+    model.threshold = best_threshold(prob, positive)
+    model.info.update({"horizon": model.horizon, "calibration": options.calibration,
+                       "validation": {"windows": int(len(splits.val)), "positives": int(positive.sum()),
+                                      "ece": calibration.ece(prob, positive), "share": splits.val_share or None,
+                                      "notes": list(splits.notes)}})
+    return history
+
+
+def model_inputs(model: Predictor, ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    from ftmoe.predictor.data import check_features
+
+    cols = check_features(ds, model.feature_names)
+    return ds.features[:, :, cols], ds.migrations

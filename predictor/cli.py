@@ -8,35 +8,90 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ftmoe.errors import reports
 from ftmoe.predictor.errors import ModelFileError
 from ftmoe.simulator.dataset import DatasetError
 
 
+MODEL_TYPES_HELP = ("ftmoe (FT-MoE), mlp (the second seed's sigmoid predictor), gbt (gradient-boosted trees on "
+                    "windowed features), cmodlb, pregan, pregan_plus, markov (the second seed's state-transition "
+                    "detector), dftm, pcft, eclb, promql (rules; see --features)")
+
+
+def default_threads() -> int:
+    """Torch's default (one thread per core, plus inter-op threads) oversubscribes a busy
+    machine; a batch then takes twenty times as long. Use the cores this process may run
+    on, at most 4 (more does not help models this size)."""
+    import os
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
+def set_threads(n: int) -> None:
+    import torch
+
+    if n < 1:
+        raise ValueError(f"--threads {n}: give at least 1")
+    torch.set_num_threads(n)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass  # already set in this process (torch allows it once)
+
+
+def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--horizon", type=int, default=3,
+                   help="predict whether a fault starts or is under way within the next HORIZON intervals (1 = the next one)")
+    p.add_argument("--lead", type=int, default=1, help="the horizon starts this many intervals after the window's last one")
+    p.add_argument("--test-share", type=float, default=0.2,
+                   help="latest share of the labelled data (by time and by faults) held out as the test split; 0 = train on the whole file")
+    p.add_argument("--val-share", type=float, default=0.2,
+                   help="share of the training period in validation blocks spread over it (threshold, calibration, early "
+                        "stopping); widened automatically until it holds 30 positives")
+
+
 def register(commands: Any) -> None:
-    train = commands.add_parser("train", help="train FT-MoE (or a baseline) on a v1 dataset")
-    train.add_argument("--data", type=Path, required=True, help="dataset .npz (format v1)")
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    train = commands.add_parser("train", help="train FT-MoE (or a baseline) on a v1 dataset", formatter_class=fmt,
+                                description="Train a model under the out-of-sample protocol: train windows, validation blocks "
+                                            "(early stopping, calibration, threshold), a held-out test split it is scored on.")
+    train.add_argument("--data", type=Path, required=True, help="dataset .npz (format v1, docs/dataset-format.md)")
     train.add_argument("--out", type=Path, required=True, help="model folder to write")
-    train.add_argument("--model-type", default="ftmoe", help="ftmoe (default) or a baseline name")
-    train.add_argument("--epochs", type=int, default=30)
-    train.add_argument("--window", type=int, default=6)
-    train.add_argument("--lead", type=int, default=1, help="predict this many intervals ahead")
-    train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--patience", type=int, default=6)
+    train.add_argument("--model-type", default="ftmoe", metavar="TYPE", help=MODEL_TYPES_HELP)
+    train.add_argument("--epochs", type=int, default=30, help="most training epochs (neural models)")
+    train.add_argument("--min-epochs", type=int, default=5, help="no early stop before this many epochs")
+    train.add_argument("--patience", type=int, default=6, help="stop after this many epochs without a validation PR-AUC gain")
+    train.add_argument("--window", type=int, default=6, help="past intervals each prediction sees")
+    add_protocol_arguments(train)
+    train.add_argument("--batch-size", type=int, default=32, help="windows per training batch")
+    train.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (x0.1 every 10 epochs)")
+    train.add_argument("--seed", type=int, default=0, help="random seed (weights, batches, subsampling)")
+    train.add_argument("--calibration", choices=["platt", "isotonic", "none"], default="platt",
+                       help="how raw scores become probabilities, fitted on the validation blocks")
+    train.add_argument("--threads", type=int, default=default_threads(), help="torch threads (this machine's usable cores, at most 4)")
     train.add_argument("--max-train-windows", type=int, help="subsample training windows (quick runs)")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="architecture override, e.g. --set hidden=64 --set gate=topk (repeatable)")
-    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.add_argument("--features", action="append", default=[], metavar="ROLE=COLUMN[/SCALE]",
+                       help="rule baselines on other data: map a role (cpu_utilisation, memory_used_fraction, "
+                            "disk_used_fraction) to a column, 'none' or 'auto' (repeatable)")
+    train.add_argument("--quiet", action="store_true", help="no progress bars (one line per epoch is still printed)")
     train.set_defaults(func=cmd_train)
 
-    ev = commands.add_parser("evaluate", help="score a model folder on a dataset")
-    ev.add_argument("--model", type=Path, required=True)
-    ev.add_argument("--data", type=Path, required=True)
+    ev = commands.add_parser("evaluate", help="score a model folder on a dataset", formatter_class=fmt)
+    ev.add_argument("--model", type=Path, required=True, help="model folder written by ftmoe train")
+    ev.add_argument("--data", type=Path, required=True, help="dataset .npz (format v1)")
     ev.add_argument("--split", choices=["all", "test"], default="all",
-                    help="score every interval (default) or only the temporal test split")
+                    help="score every labelled window, or only the test split of the protocol the model was trained with")
     ev.add_argument("--json", type=Path, help="write the metrics as JSON here")
+    ev.add_argument("--plot", type=Path, help="write a reliability diagram (PNG) here")
+    ev.add_argument("--threads", type=int, default=default_threads(), help="torch threads")
     ev.set_defaults(func=cmd_evaluate)
 
 
@@ -64,37 +119,62 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def parse_feature_map(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        role, sep, spec = item.partition("=")
+        if not sep or not role or not spec:
+            raise ValueError(f"--features {item!r}: expected ROLE=COLUMN[/SCALE], ROLE=none or ROLE=auto")
+        out[role] = spec
+    return out
+
+
+def protocol_splits(ds: Any, window: int, lead: int, horizon: int, test_share: float, val_share: float) -> Any:
+    from ftmoe.predictor.data import blocked_split
+
+    return blocked_split(ds.labels, window, lead, horizon, test_share=test_share, val_share=val_share,
+                         labelled=ds.labelled, breaks=ds.breaks)
+
+
 @reports(DatasetError, ModelFileError, ValueError)
 def cmd_train(args: argparse.Namespace) -> int:
     import time
 
-    from ftmoe.predictor.base import TrainOptions
-    from ftmoe.predictor.data import temporal_split
+    from ftmoe.predictor.base import TrainOptions, fit_model
     from ftmoe.predictor.evaluate import evaluate, format_report
     from ftmoe.predictor.registry import predictor_class
     from ftmoe.simulator.dataset import load
 
+    set_threads(args.threads)
     cls = predictor_class(args.model_type)
+    if args.horizon < 1 or args.lead < 1 or args.window < 1:
+        raise ValueError("--horizon, --lead and --window must be at least 1")
     ds = load(args.data)
-    options = TrainOptions(window=args.window, lead=args.lead, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                           seed=args.seed, patience=args.patience, max_train_windows=args.max_train_windows,
-                           overrides=parse_overrides(args.set))
-    splits = temporal_split(ds.shape[0], options.window, options.lead)
-    if len(splits.train) == 0 or len(splits.val) == 0 or len(splits.test) == 0:
-        raise ValueError(f"{args.data}: {ds.shape[0]} intervals are too few for window {options.window}: "
-                         "each of train, validation and test needs at least one window")
-    print(f"training {cls.kind} on {args.data}: {len(splits.train)} train / {len(splits.val)} validation / "
-          f"{len(splits.test)} test windows, {ds.shape[1]} hosts, {ds.shape[2]} features", file=sys.stderr)
+    options = TrainOptions(window=args.window, lead=args.lead, horizon=args.horizon, epochs=args.epochs,
+                           batch_size=args.batch_size, lr=args.lr, seed=args.seed, patience=args.patience,
+                           min_epochs=args.min_epochs, calibration=args.calibration, max_train_windows=args.max_train_windows,
+                           overrides=parse_overrides(args.set), feature_map=parse_feature_map(args.features))
+    splits = protocol_splits(ds, options.window, options.lead, options.horizon, args.test_share, args.val_share)
+    if len(splits.train) == 0 or len(splits.val) == 0 or (args.test_share > 0 and len(splits.test) == 0):
+        raise ValueError(f"{args.data}: {ds.shape[0]} intervals are too few for window {options.window} and horizon "
+                         f"{options.horizon}: train, validation and test each need at least one window")
+    print(f"training {cls.kind} on {args.data}: {len(splits.train)} train / {len(splits.val)} validation "
+          f"({splits.val_positives} positive host-windows) / {len(splits.test)} test windows, {ds.shape[1]} hosts, "
+          f"{ds.shape[2]} features, horizon {options.horizon}, {args.threads} torch threads", file=sys.stderr)
     model = cls()
     start = time.monotonic()
-    history = model.fit(ds, splits, options, progress=not args.quiet)
+    history = fit_model(model, ds, splits, options, progress=not args.quiet)
     elapsed = time.monotonic() - start
-    result = evaluate(model, ds, splits.test)
-    model.info.update({"train_seconds": elapsed, "test": {k: v for k, v in result.items() if not isinstance(v, dict)},
-                       "dataset": str(args.data), "seed": args.seed})
+    model.info.update({"train_seconds": elapsed, "dataset": str(args.data), "seed": args.seed,
+                       "protocol": {"test_share": args.test_share, "val_share": splits.val_share, "horizon": options.horizon,
+                                    "lead": options.lead}})
+    result = evaluate(model, ds, splits.test) if len(splits.test) else None
+    if result is not None:
+        model.info["test"] = {k: v for k, v in result.items() if not isinstance(v, (dict, list))}
     model.save(args.out)
     (args.out / "metrics.json").write_text(json.dumps({"train_seconds": elapsed, "history": history, "test": result}, indent=2))
-    report = format_report(cls.kind, result) + f"\n  trained in {elapsed:.1f}s; model written to {args.out}"
+    report = (format_report(cls.kind, result) if result is not None else f"model {cls.kind}: trained on the whole file (--test-share 0)")
+    report += f"\n  trained in {elapsed:.1f}s; model written to {args.out}"
     (args.out / "report.txt").write_text(report + "\n")
     print(report)
     return 0
@@ -103,17 +183,30 @@ def cmd_train(args: argparse.Namespace) -> int:
 @reports(DatasetError, ModelFileError, ValueError)
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ftmoe.predictor.base import load as load_model
-    from ftmoe.predictor.data import all_ends, temporal_split
+    from ftmoe.predictor.data import all_ends
     from ftmoe.predictor.evaluate import evaluate, format_report
     from ftmoe.simulator.dataset import load
 
+    set_threads(args.threads)
     model = load_model(args.model)
     ds = load(args.data)
-    ends = temporal_split(ds.shape[0], model.window, model.lead).test if args.split == "test" else all_ends(ds.shape[0], model.window, model.lead)
+    if args.split == "test":
+        protocol = model.info.get("protocol", {"test_share": 0.2, "val_share": 0.2})
+        ends = protocol_splits(ds, model.window, model.lead, model.horizon, float(protocol["test_share"]),
+                               float(protocol["val_share"])).test
+    else:
+        ends = all_ends(ds.shape[0], model.window, model.lead, model.horizon)
+        lab = ds.labelled_mask
+        ends = np.array([t for t in ends if lab[t + model.lead : t + model.lead + model.horizon].all()], dtype=np.int64)
     if len(ends) == 0:
-        raise ValueError(f"{args.data}: too few intervals for the model's window of {model.window}")
+        raise ValueError(f"{args.data}: no labelled window for the model's window of {model.window} and horizon {model.horizon}")
     result = evaluate(model, ds, ends)
     print(format_report(model.kind, result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
+    if args.plot:
+        from ftmoe.predictor.calibration import plot_reliability
+
+        plot_reliability(result["reliability"], args.plot, f"{model.kind} on {args.data.name}: ECE {result['ece']:.3f}")
+        print(f"  reliability diagram written to {args.plot}")
     return 0

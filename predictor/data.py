@@ -1,14 +1,22 @@
 """From a v1 dataset to model inputs: normalisation, windows, schedule graphs, splits.
 
 A sample ending at interval t holds features [t-W+1 .. t] of every host, the schedule
-graph of the migrations in those intervals, and the labels at t + lead (lead 1 by
-default: predict the next interval). The split is temporal: the last ``test_share`` of
-intervals is the test set, and no window crosses a split boundary.
+graph of the migrations in those intervals, and its target: the class of the first
+faulty interval in [t + lead, t + lead + horizon - 1] (0 when there is none). With lead 1
+and horizon h the question is the operator's: "does a fault start, or is one under way,
+within the next h intervals?" (horizon 1 = the next interval only).
+
+Splits (``blocked_split``): the test set is the latest part of the labelled data; the
+validation set is several blocks spread over the whole training period, with block
+edges placed where no host is inside a labelled fault and sized by faults as well as
+by time, so that it holds enough positives to choose a threshold and a calibration on.
+No window or target crosses a split edge, a recording break or an unlabelled interval.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import sys
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -59,12 +67,30 @@ def migration_edges(migrations: np.ndarray, T: int) -> list[np.ndarray]:
     return out
 
 
-class WindowSet(torch.utils.data.Dataset):
-    """Samples ending at the intervals in ``ends``; labels at end + lead."""
+def targets(labels: np.ndarray, lead: int = 1, horizon: int = 1) -> np.ndarray:
+    """[T, H]: row t is the class of the first faulty interval in [t+lead, t+lead+horizon-1],
+    0 if none. Rows whose span runs past the data are filled from what exists (never
+    scored: ``window_ends`` keeps only ends whose whole span lies in the data)."""
+    T, H = labels.shape
+    out = np.zeros((T, H), dtype=np.int64)
+    filled = np.zeros((T, H), dtype=bool)
+    for k in range(lead, lead + horizon):
+        if k >= T:
+            break
+        future = labels[k:].astype(np.int64)  # future[t] = labels[t + k]
+        take = (~filled[: T - k]) & (future > 0)
+        out[: T - k][take] = future[take]
+        filled[: T - k] |= take
+    return out
 
-    def __init__(self, features: np.ndarray, labels: np.ndarray, edges: list[np.ndarray], ends: np.ndarray, window: int, lead: int = 1):
+
+class WindowSet(torch.utils.data.Dataset):
+    """Samples ending at the intervals in ``ends``; targets over [end+lead, end+lead+horizon-1]."""
+
+    def __init__(self, features: np.ndarray, labels: np.ndarray, edges: list[np.ndarray], ends: np.ndarray, window: int,
+                 lead: int = 1, horizon: int = 1):
         self.x = torch.from_numpy(features)  # normalised [T, H, F]
-        self.y = torch.from_numpy(labels.astype(np.int64))
+        self.y = torch.from_numpy(targets(labels, lead, horizon))
         self.edges = edges
         self.ends = ends
         self.window = window
@@ -78,7 +104,7 @@ class WindowSet(torch.utils.data.Dataset):
         x = self.x[t - self.window + 1 : t + 1]
         e = [self.edges[s] for s in range(t - self.window + 1, t + 1)]
         pairs = np.unique(np.concatenate(e), axis=0) if any(len(a) for a in e) else np.zeros((0, 2), dtype=np.int64)
-        return x, self.y[t + self.lead], torch.from_numpy(pairs.T.copy()), t
+        return x, self.y[t], torch.from_numpy(pairs.T.copy()), t
 
 
 def collate(batch: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -93,22 +119,161 @@ class Splits:
     train: np.ndarray  # window end intervals
     val: np.ndarray
     test: np.ndarray
+    # which split each interval belongs to (0 train, 1 validation, 2 test, -1 none) and
+    # what the protocol did, for the model card and the tests
+    assignment: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
+    notes: list[str] = field(default_factory=list)
+    val_positives: int = 0
+    val_share: float = 0.0
+
+
+TRAIN, VAL, TEST = 0, 1, 2
+MIN_VAL_POSITIVES = 30
+
+
+def window_ends(assignment: np.ndarray, which: int, window: int, lead: int = 1, horizon: int = 1,
+                breaks: list[int] | None = None, labelled: np.ndarray | None = None) -> np.ndarray:
+    """Ends t whose window [t-W+1, t] and targets [t+lead, t+lead+horizon-1] all lie in
+    intervals of split ``which``, with no recording break inside and every target labelled.
+
+    Features of unlabelled intervals may be read (history), their labels never: a window
+    may start in an unlabelled stretch, its targets may not lie in one."""
+    T = len(assignment)
+    lo, hi = window - 1, T - lead - horizon + 1
+    if hi <= lo:
+        return np.zeros(0, dtype=np.int64)
+    inside = assignment == which
+    segment = np.zeros(T, dtype=np.int64)
+    for b in breaks or []:
+        segment[b:] += 1
+    lab = np.ones(T, dtype=bool) if labelled is None else labelled.astype(bool)
+    t = np.arange(lo, hi)
+    span_lo, span_hi = t - window + 1, t + lead + horizon - 1
+    # a run-length trick: an interval range is all-in iff the prefix count of bad ones does not grow
+    bad_split = np.concatenate([[0], np.cumsum(~inside)])
+    bad_label = np.concatenate([[0], np.cumsum(~lab)])
+    ok_t = (bad_split[span_hi + 1] - bad_split[span_lo] == 0)
+    ok_t &= segment[span_lo] == segment[span_hi]
+    ok_t &= bad_label[span_hi + 1] - bad_label[t + lead] == 0
+    return t[ok_t].astype(np.int64)
+
+
+def _quiet_edge(busy: np.ndarray, at: int, lo: int, hi: int) -> int:
+    """The edge nearest ``at`` in [lo, hi] that cuts no fault in two (a split starting at
+    interval c cuts one when some host is faulty at both c - 1 and c); ``at`` if none."""
+    T = len(busy)
+
+    def quiet(c: int) -> bool:
+        return c <= 0 or c >= T or not (busy[c - 1] and busy[c])
+
+    for d in range(0, max(at - lo, hi - at) + 1):
+        for c in (at - d, at + d):
+            if lo <= c <= hi and quiet(c):
+                return c
+    return at
+
+
+def _position(onsets: np.ndarray, labelled_idx: np.ndarray, share: float) -> int:
+    """The interval before which ``1 - share`` of the labelled time and of the faults lie,
+    whichever comes first (so the later part holds at least ``share`` of both)."""
+    by_time = int(labelled_idx[min(len(labelled_idx) - 1, int(round(len(labelled_idx) * (1 - share))))])
+    if len(onsets) == 0:
+        return by_time
+    by_fault = int(np.sort(onsets)[min(len(onsets) - 1, int(np.floor(len(onsets) * (1 - share))))])
+    return min(by_time, by_fault)
+
+
+def blocked_split(labels: np.ndarray, window: int, lead: int = 1, horizon: int = 1, test_share: float = 0.2,
+                  val_share: float = 0.2, val_blocks: int = 4, labelled: np.ndarray | None = None,
+                  breaks: list[int] | None = None, min_val_positives: int = MIN_VAL_POSITIVES,
+                  max_val_share: float = 0.5) -> Splits:
+    """Train / validation / test window ends under the protocol of the module docstring.
+
+    ``test_share`` 0 trains on the whole file (no test split). When the validation blocks
+    hold fewer than ``min_val_positives`` positive host-windows, ``val_share`` grows by
+    half again, up to ``max_val_share``; if that is still too few it is an error, because
+    a threshold or a calibration chosen on fewer positives is noise."""
+    T = labels.shape[0]
+    lab = np.ones(T, dtype=bool) if labelled is None else labelled.astype(bool)
+    if not 0 <= test_share < 1 or not 0 < val_share < 1:
+        raise ValueError(f"--test-share must be in [0, 1) and --val-share in (0, 1) (got {test_share}, {val_share})")
+    busy = ((labels > 0) & lab[:, None]).any(axis=1)
+    onsets_all = np.flatnonzero(busy & ~np.concatenate([[False], busy[:-1]]))
+    labelled_idx = np.flatnonzero(lab)
+    if len(labelled_idx) == 0:
+        raise ValueError("no labelled interval: nothing to train or score on")
+    first = int(labelled_idx[0])
+    notes: list[str] = []
+    if test_share > 0:
+        test_start = _quiet_edge(busy, _position(onsets_all, labelled_idx, test_share), first, T - 1)
+    else:
+        test_start = T
+    tgt = targets(labels, lead, horizon)
+    share = val_share
+    while True:
+        assignment = np.full(T, TRAIN, dtype=np.int8)
+        assignment[test_start:] = TEST
+        # validation: `val_blocks` blocks, the k-th ending where k/val_blocks of the training
+        # period's faults (and time) have passed, each holding share/val_blocks of both
+        train_idx = labelled_idx[labelled_idx < test_start]
+        onsets = onsets_all[onsets_all < test_start]
+        for k in range(1, val_blocks + 1):
+            stop_q = k / val_blocks
+            start_q = stop_q - share / val_blocks
+            stop = _block_edge(onsets, train_idx, stop_q, test_start)
+            start = _block_edge(onsets, train_idx, start_q, test_start)
+            start = _quiet_edge(busy, start, first, stop)
+            stop = _quiet_edge(busy, stop, start, test_start)
+            assignment[start:stop] = VAL
+        val_ends = window_ends(assignment, VAL, window, lead, horizon, breaks, lab)
+        positives = int((tgt[val_ends] > 0).sum()) if len(val_ends) else 0
+        if positives >= min_val_positives or share >= max_val_share:
+            break
+        wider = min(max_val_share, share * 1.5)
+        notes.append(f"validation held {positives} positive host-windows (< {min_val_positives}) at --val-share {share:.2f}: "
+                     f"widened to {wider:.2f}")
+        share = wider
+    if positives < min_val_positives:
+        raise ValueError(f"the validation blocks hold only {positives} positive host-windows even at --val-share {share:.2f} "
+                         f"(at least {min_val_positives} are needed to choose a threshold and a calibration out of sample). "
+                         "Fix: use a dataset with more labelled faults, a longer --horizon, or --test-share 0")
+    splits = Splits(window_ends(assignment, TRAIN, window, lead, horizon, breaks, lab), val_ends,
+                    window_ends(assignment, TEST, window, lead, horizon, breaks, lab), assignment, notes, positives, share)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    return splits
+
+
+def _block_edge(onsets: np.ndarray, labelled_idx: np.ndarray, q: float, hi: int) -> int:
+    """The interval by which a share q of the training period has passed, by faults where
+    there are faults (time otherwise): the average of the two positions."""
+    if len(labelled_idx) == 0:
+        return 0
+    if q <= 0:
+        return int(labelled_idx[0])
+    if q >= 1:
+        return hi
+    by_time = int(labelled_idx[min(len(labelled_idx) - 1, int(round(q * len(labelled_idx))))])
+    if len(onsets) < 4:
+        return by_time
+    by_fault = int(np.quantile(onsets, q))
+    return (by_time + by_fault) // 2
 
 
 def temporal_split(T: int, window: int, lead: int = 1, test_share: float = 0.2, val_share: float = 0.1) -> Splits:
-    """Window ends for train / validation / test; no window or target crosses a boundary."""
+    """The simple split: the last ``test_share`` of intervals test, the ``val_share``
+    before it validation (kept for the paper's benchmark and online tuning)."""
     test_start = int(round(T * (1 - test_share)))
     val_start = int(round(test_start * (1 - val_share)))
+    assignment = np.full(T, TRAIN, dtype=np.int8)
+    assignment[val_start:test_start] = VAL
+    assignment[test_start:] = TEST
+    return Splits(window_ends(assignment, TRAIN, window, lead), window_ends(assignment, VAL, window, lead),
+                  window_ends(assignment, TEST, window, lead), assignment)
 
-    def ends(lo: int, hi: int) -> np.ndarray:
-        # the window [end-W+1, end] and the target end+lead must lie in [lo, hi)
-        return np.arange(lo + window - 1, hi - lead)
 
-    return Splits(ends(0, val_start), ends(val_start, test_start), ends(test_start, T))
-
-
-def all_ends(T: int, window: int, lead: int = 1) -> np.ndarray:
-    return np.arange(window - 1, T - lead)
+def all_ends(T: int, window: int, lead: int = 1, horizon: int = 1) -> np.ndarray:
+    return np.arange(window - 1, T - lead - horizon + 1)
 
 
 def check_features(ds: Dataset, names: list[str]) -> list[int]:

@@ -14,12 +14,27 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from ftmoe.predictor import losses
-from ftmoe.predictor.base import WEIGHTS_FILE, Prediction, Predictor, TrainOptions, best_threshold
+from ftmoe.predictor.base import WEIGHTS_FILE, Prediction, Predictor, TrainOptions
 from ftmoe.predictor.config import ModelConfig
 from ftmoe.predictor.data import Normaliser, Splits, WindowSet, collate, migration_edges
-from ftmoe.predictor.metrics import detection
 from ftmoe.predictor.model import FTMoE
 from ftmoe.simulator.dataset import Dataset
+
+
+def average_precision(prob: np.ndarray, positive: np.ndarray) -> float:
+    from sklearn.metrics import average_precision_score
+
+    y = np.asarray(positive).ravel()
+    return float(average_precision_score(y, np.asarray(prob).ravel())) if y.any() else 0.0
+
+
+def normaliser_end(splits: Splits, T: int) -> int:
+    """Feature statistics come from every interval before the test split (features only,
+    no labels: validation blocks inside the training period and unlabelled history count)."""
+    test = np.flatnonzero(splits.assignment == 2) if len(splits.assignment) else np.zeros(0, dtype=int)
+    if len(test):
+        return int(test[0])
+    return int(max(splits.train.max(initial=0), splits.val.max(initial=0))) + 1 if len(splits.train) else T
 
 
 def seed_everything(seed: int) -> None:
@@ -44,7 +59,7 @@ class FTMoEPredictor(Predictor):
 
     def loader(self, features: np.ndarray, labels: np.ndarray, edges: list[np.ndarray], ends: np.ndarray,
                batch: int, shuffle: bool, seed: int = 0) -> torch.utils.data.DataLoader:
-        ws = WindowSet(features, labels, edges, ends, self.window, self.lead)
+        ws = WindowSet(features, labels, edges, ends, self.window, self.lead, self.horizon)
         gen = torch.Generator().manual_seed(seed)
         return torch.utils.data.DataLoader(ws, batch_size=batch, shuffle=shuffle, collate_fn=collate, generator=gen)
 
@@ -76,14 +91,13 @@ class FTMoEPredictor(Predictor):
 
     # -- training ---------------------------------------------------------------------------
 
-    def fit(self, ds: Dataset, splits: Splits, options: TrainOptions, progress: bool = True) -> dict[str, Any]:
+    def fit(self, ds: Dataset, splits: Splits, options: TrainOptions, progress: bool = True, log_epochs: bool = False) -> dict[str, Any]:
         seed_everything(options.seed)
         self.feature_names = list(ds.feature_names)
         self.class_names = list(ds.class_names)
         self.window, self.lead = options.window, options.lead
         T = ds.shape[0]
-        train_end = int(splits.train.max()) + 1 if len(splits.train) else T
-        self.normaliser = Normaliser.fit(ds.features[:train_end])
+        self.normaliser = Normaliser.fit(ds.features[: normaliser_end(splits, T)])
         x = self.normaliser(ds.features)
         edges = migration_edges(ds.migrations, T)
         train_ends = splits.train
@@ -93,7 +107,7 @@ class FTMoEPredictor(Predictor):
         config = ModelConfig(features=ds.shape[2], classes=len(ds.class_names) - 1, window=options.window,
                              feature_names=self.feature_names, class_names=self.class_names, **options.overrides)
         model = self.build(config)
-        train_labels = ds.labels[train_ends + self.lead]
+        train_labels = self.targets(ds, train_ends)
         pos = float((train_labels > 0).mean())
         pos_weight = math.sqrt((1 - pos) / pos) if 0 < pos < 1 else 1.0
         opt = torch.optim.AdamW(model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
@@ -101,12 +115,14 @@ class FTMoEPredictor(Predictor):
         train_dl = self.loader(x, ds.labels, edges, train_ends, options.batch_size, True, options.seed)
         val_dl = self.loader(x, ds.labels, edges, splits.val, 256, False)
         history: list[dict[str, float]] = []
-        best_f1, best_state, best_threshold_, bad = -1.0, None, 0.5, 0
+        # Early stopping on validation PR-AUC (average precision): it ranks, so it does not
+        # depend on a threshold, and it is far less noisy than F1 when positives are rare.
+        best_ap, best_state, bad = -1.0, None, 0
         for epoch in range(options.epochs):
             model.train()
             parts: dict[str, float] = {}
             bar = tqdm(train_dl, desc=f"epoch {epoch + 1}/{options.epochs}", unit="batch", file=sys.stderr,
-                       disable=not progress, leave=False, mininterval=1.0)
+                       disable=not progress or not sys.stderr.isatty(), leave=False, mininterval=1.0)
             for xb, yb, eb, _ in bar:
                 out = model(xb, eb)
                 total, p = self.loss(out, yb, pos_weight)
@@ -120,27 +136,26 @@ class FTMoEPredictor(Predictor):
                 bar.set_postfix(loss=f"{total.item():.3f}")
             sched.step()
             prob, _, y = self._infer(val_dl)
-            th = best_threshold(prob, y > 0)
-            f1 = detection(y, prob >= th)["f1"]
-            row = {"epoch": epoch + 1, "val_f1": f1, "threshold": th, "lr": opt.param_groups[0]["lr"], **parts}
+            ap = average_precision(prob, y > 0)
+            row = {"epoch": epoch + 1, "val_pr_auc": ap, "lr": opt.param_groups[0]["lr"], **parts}
             history.append(row)
-            if progress:
-                print(f"epoch {epoch + 1:3d}  loss D {parts.get('detection', 0):.3f} C {parts.get('classification', 0):.3f} "
-                      f"ES {parts.get('expert_selection', 0):.3f}  val F1 {f1:.4f} (threshold {th:.3f})", file=sys.stderr)
-            if f1 > best_f1 + 1e-4:
-                best_f1, best_state, best_threshold_, bad = f1, copy.deepcopy(model.state_dict()), th, 0
+            if progress or log_epochs:
+                print(f"epoch {epoch + 1:3d}/{options.epochs}  loss D {parts.get('detection', 0):.3f} "
+                      f"C {parts.get('classification', 0):.3f} ES {parts.get('expert_selection', 0):.3f}  "
+                      f"val PR-AUC {ap:.4f}", file=sys.stderr, flush=True)
+            if ap > best_ap + 1e-4:
+                best_ap, best_state, bad = ap, copy.deepcopy(model.state_dict()), 0
             else:
                 bad += 1
-                if bad >= options.patience:
-                    if progress:
-                        print(f"early stop: no validation F1 gain in {bad} epochs (best {best_f1:.4f})", file=sys.stderr)
+                if bad >= options.patience and epoch + 1 >= options.min_epochs:
+                    if progress or log_epochs:
+                        print(f"early stop: no validation PR-AUC gain in {bad} epochs (best {best_ap:.4f})", file=sys.stderr)
                     break
         if best_state is not None:
             model.load_state_dict(best_state)
-        self.threshold = best_threshold_
-        self.info = {"val_f1": best_f1, "epochs_run": len(history), "experts": self.n_experts(),
+        self.info = {"val_pr_auc": best_ap, "epochs_run": len(history), "experts": self.n_experts(),
                      "architecture": config.to_dict(), "train_windows": int(len(train_ends))}
-        return {"history": history, "best_val_f1": best_f1}
+        return {"history": history, "best_val_pr_auc": best_ap}
 
     def after_step(self, out: Any, y: torch.Tensor) -> None:
         """The moving-average half of the hybrid prototype update."""
@@ -151,7 +166,7 @@ class FTMoEPredictor(Predictor):
 
     # -- inference --------------------------------------------------------------------------
 
-    def predict_arrays(self, features: np.ndarray, migrations: np.ndarray, ends: np.ndarray) -> Prediction:
+    def raw_predict(self, features: np.ndarray, migrations: np.ndarray, ends: np.ndarray) -> Prediction:
         if self.model is None or self.normaliser is None:
             raise RuntimeError("the model is not trained or loaded")
         T, H, _ = features.shape

@@ -29,14 +29,15 @@ def detection(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
             "tp": tp, "fp": fp, "fn": fn}
 
 
-def typing(y_true: np.ndarray, type_pred: np.ndarray, classes: int) -> dict[str, float]:
+def typing(y_true: np.ndarray, type_pred: np.ndarray, classes: int) -> dict[str, float | None]:
     """``y_true`` class labels (0 = none); ``type_pred`` predicted class 1..classes."""
     t = np.asarray(y_true).ravel()
     p = np.asarray(type_pred).ravel()
     faulty = t > 0
     if not faulty.any():
-        return {"type_accuracy": 0.0, "type_macro_f1": 0.0}
+        return {"type_accuracy": None, "type_macro_f1": None, "type_majority_accuracy": None}
     t, p = t[faulty], p[faulty]
+    majority = float(np.bincount(t).max() / len(t))
     f1s = []
     for k in range(1, classes + 1):
         tp = int(((t == k) & (p == k)).sum())
@@ -45,7 +46,8 @@ def typing(y_true: np.ndarray, type_pred: np.ndarray, classes: int) -> dict[str,
         if tp + fp + fn == 0:
             continue
         f1s.append(2 * tp / (2 * tp + fp + fn))
-    return {"type_accuracy": float((t == p).mean()), "type_macro_f1": float(np.mean(f1s)) if f1s else 0.0}
+    return {"type_accuracy": float((t == p).mean()), "type_macro_f1": float(np.mean(f1s)) if f1s else 0.0,
+            "type_majority_accuracy": majority}
 
 
 def _ranking_one(scores: np.ndarray, truth: np.ndarray, share: float) -> tuple[float, float]:
@@ -79,34 +81,55 @@ def ranking(labels: np.ndarray, fault_prob: np.ndarray, type_prob: np.ndarray, s
     return {k: float(np.mean(v)) for k, v in out.items()} if out else {f"{m}@{int(s * 100)}": 0.0 for s in shares for m in ("hr", "ndcg")}
 
 
-def lead_time(alarms: np.ndarray, ends: np.ndarray, records: Iterable[Mapping[str, Any]], lead: int = 1, lookback: int = 20) -> dict[str, float]:
-    """Mean intervals of warning before onset for the faults that were detected.
+def lead_time(alarms: np.ndarray, ends: np.ndarray, records: Iterable[Mapping[str, Any]], lead: int = 1, lookback: int = 20,
+              horizon: int = 1) -> dict[str, float]:
+    """Per fault, its first alarm, in intervals before the onset.
 
-    ``alarms`` [N, H]: the prediction made at interval ``ends[n]`` for ``ends[n] + lead``.
-    A fault counts as detected when an alarm for its host falls in [max(onset - lookback,
-    precursor start or onset - lookback), end); its lead time is onset - (alarm interval),
-    so a warning issued at onset - 1 for the onset interval scores 1. Faults already under
-    way score 0 or less, which is why only the first alarm counts.
+    ``alarms`` [N, H]: the prediction made at interval ``ends[n]`` about
+    [ends[n] + lead, ends[n] + lead + horizon - 1]. An alarm speaks of a fault from the
+    first interval whose question covers its onset (onset - lead - horizon + 1), or, for a
+    simulator fault with a precursor, from the precursor's start (at most ``lookback``
+    before the onset), until the fault ends. Its lead is onset - (alarm interval): 1 for a
+    warning issued the interval before the onset, 0 or less once the fault is under way.
+    ``faults_warned`` counts faults whose first alarm came before the onset;
+    ``faults_detected`` those alarmed on at any point before they ended.
     """
     pos = {int(t): n for n, t in enumerate(ends)}
-    leads, detected, total = [], 0, 0
+    leads, warned, detected, total = [], 0, 0, 0
     for r in records:
         onset = int(r["onset"])
-        if onset - lead not in pos:
+        earliest = onset - lead - horizon + 1
+        if earliest not in pos and onset - lead not in pos:
             continue  # outside the scored range
         total += 1
-        start = onset - lookback if r.get("precursor_start") is None else max(onset - lookback, int(r["precursor_start"]) - 1)
+        if r.get("precursor_start") is not None:
+            earliest = min(earliest, max(onset - lookback, int(r["precursor_start"]) - 1))
         end = int(r["end"]) if r.get("end") is not None else onset + 1
-        for t in range(start, end - lead):
+        for t in range(earliest, end - lead):
             n = pos.get(t)
             if n is not None and alarms[n, int(r["host"])]:
                 detected += 1
+                warned += t < onset
                 leads.append(onset - t)
                 break
     return {
         "faults_scored": total,
         "faults_detected": detected,
+        "faults_warned": warned,
         "fault_detection_rate": detected / total if total else 0.0,
+        "warned_before_onset_share": warned / total if total else 0.0,
         "mean_lead_intervals": float(np.mean(leads)) if leads else 0.0,
         "median_lead_intervals": float(np.median(leads)) if leads else 0.0,
     }
+
+
+def ranking_auc(prob: np.ndarray, positive: np.ndarray) -> dict[str, float | None]:
+    """PR-AUC (average precision) and ROC-AUC of the risk over host-windows; None when the
+    scored windows hold no positive (or no negative)."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    y = np.asarray(positive).ravel().astype(bool)
+    p = np.asarray(prob, dtype=np.float64).ravel()
+    if not y.any() or y.all():
+        return {"pr_auc": None, "roc_auc": None}
+    return {"pr_auc": float(average_precision_score(y, p)), "roc_auc": float(roc_auc_score(y, p))}

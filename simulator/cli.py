@@ -50,6 +50,19 @@ def register(commands: Any) -> None:
     prom.add_argument("--node-label", default="node")
     prom.add_argument("--out", type=Path, required=True)
     prom.set_defaults(func=cmd_from_prometheus)
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    asd = sub.add_parser("from-asd", help="convert ASD (12 real servers, expert-labelled incidents)", formatter_class=fmt)
+    asd.add_argument("folder", type=Path, help="the folder with asd.npz and interpretation_labels.json (shared/data/asd)")
+    asd.add_argument("--out", type=Path, default=Path("data/asd.npz"), help="dataset .npz to write")
+    asd.set_defaults(func=cmd_from_asd)
+    nezha = sub.add_parser("from-nezha", help="convert Nezha (real Kubernetes fault injection, typed faults)", formatter_class=fmt)
+    nezha.add_argument("folder", type=Path, help="the folder with rca_data/ (shared/data/nezha)")
+    nezha.add_argument("--system", choices=["train-ticket", "online-boutique"], default="train-ticket",
+                       help="which microservice system (each is one dataset: its services are the hosts)")
+    nezha.add_argument("--fault-minutes", type=int, default=5,
+                       help="minutes labelled faulty from each injection (the fault list gives no duration; see docs/datasets.md)")
+    nezha.add_argument("--out", type=Path, help="dataset .npz to write (default data/nezha-<system>.npz)")
+    nezha.set_defaults(func=cmd_from_nezha)
 
 
 @reports(DatasetError, TraceError, ValueError)
@@ -109,4 +122,33 @@ def cmd_from_prometheus(args: argparse.Namespace) -> int:
     ds = from_prometheus(args.export, args.step, args.node_label, args.faults)
     ds.save(args.out)
     print(f"wrote {args.out}: {ds.shape[0]} intervals x {ds.shape[1]} nodes x {ds.shape[2]} features")
+    return 0
+
+
+def _print_card(ds: Any, out: Path) -> None:
+    card = ds.metadata.get("card", {})
+    print(f"wrote {out}: {ds.shape[0]} intervals x {ds.shape[1]} hosts x {ds.shape[2]} features, "
+          f"{int((ds.labels > 0).sum())} faulty host-intervals in {len(ds.fault_records())} labelled segments")
+    for key, value in card.items():
+        print(f"  {key}: {value}")
+
+
+@reports(DatasetError, ValueError)
+def cmd_from_asd(args: argparse.Namespace) -> int:
+    from ftmoe.simulator.convert_real import from_asd
+
+    ds = from_asd(args.folder)
+    ds.save(args.out)
+    _print_card(ds, args.out)
+    return 0
+
+
+@reports(DatasetError, ValueError)
+def cmd_from_nezha(args: argparse.Namespace) -> int:
+    from ftmoe.simulator.convert_real import from_nezha
+
+    ds = from_nezha(args.folder, args.system, args.fault_minutes)
+    out = args.out or Path("data") / f"nezha-{args.system}.npz"
+    ds.save(out)
+    _print_card(ds, out)
     return 0

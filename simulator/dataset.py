@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 FORMAT_VERSION = 1
-REQUIRED = ("features", "feature_names", "labels", "class_names", "migrations", "host_names", "interval_seconds", "metadata")
+REQUIRED = ("features", "feature_names", "labels", "class_names", "interval_seconds")
+OPTIONAL = ("migrations", "host_names", "labelled", "metadata")
 
 
 class DatasetError(ValueError):
@@ -32,14 +33,35 @@ class Dataset:
     host_names: list[str]
     interval_seconds: float
     metadata: dict[str, Any] = field(default_factory=dict)
+    # False for intervals whose labels are unknown (e.g. ASD's unlabelled training days):
+    # their features may be read (normalisation, the history of a window), their labels never.
+    labelled: np.ndarray | None = None  # bool [T]; None = every interval labelled
 
     @property
     def shape(self) -> tuple[int, int, int]:
         T, H, F = self.features.shape
         return T, H, F
 
+    @property
+    def detection_only(self) -> bool:
+        """One fault class: typing metrics do not apply (reported as n/a, never as 0)."""
+        return len(self.class_names) == 2
+
+    @property
+    def labelled_mask(self) -> np.ndarray:
+        return np.ones(self.shape[0], dtype=bool) if self.labelled is None else self.labelled.astype(bool)
+
+    @property
+    def breaks(self) -> list[int]:
+        """Intervals where a new, separate recording starts: no window may span one."""
+        return sorted(int(b) for b in self.metadata.get("breaks", []) if 0 < int(b) < self.shape[0])
+
     def fault_records(self) -> list[dict[str, Any]]:
-        return list(self.metadata.get("faults", []))
+        """The simulator's fault records, or, for real data, one record per labelled
+        segment (a run of one fault class on one host): onset = its first interval."""
+        if "faults" in self.metadata:
+            return list(self.metadata["faults"])
+        return labelled_segments(self.labels, self.labelled_mask)
 
     def slice(self, start: int, stop: int) -> Dataset:
         """Intervals [start, stop), migrations renumbered from 0."""
@@ -47,8 +69,12 @@ class Dataset:
         keep = (m[:, 0] >= start) & (m[:, 0] < stop)
         mig = m[keep].copy()
         mig[:, 0] -= start
+        meta = dict(self.metadata, sliced_from=[start, stop])
+        if "breaks" in meta:
+            meta["breaks"] = [b - start for b in self.breaks if start < b < stop]
+        labelled = None if self.labelled is None else self.labelled[start:stop]
         return Dataset(self.features[start:stop], self.feature_names, self.labels[start:stop], self.class_names, mig,
-                       self.host_names, self.interval_seconds, dict(self.metadata, sliced_from=[start, stop]))
+                       self.host_names, self.interval_seconds, meta, labelled)
 
     def save(self, path: str | Path) -> Path:
         validate(self)
@@ -66,8 +92,25 @@ class Dataset:
                 host_names=np.array(self.host_names, dtype=str),
                 interval_seconds=np.array(float(self.interval_seconds)),
                 metadata=np.array(json.dumps(meta)),
+                labelled=self.labelled_mask,
             )
         return path
+
+
+def labelled_segments(labels: np.ndarray, labelled: np.ndarray | None = None) -> list[dict[str, Any]]:
+    """Runs of one non-zero class per host, as fault records without a precursor."""
+    T, H = labels.shape
+    lab = labels * (np.ones(T, dtype=bool) if labelled is None else labelled)[:, None]
+    out: list[dict[str, Any]] = []
+    for h in range(H):
+        col = lab[:, h].astype(np.int64)
+        change = np.flatnonzero(np.diff(np.concatenate([[0], col, [0]])) != 0)
+        for start, stop in zip(change[:-1], change[1:]):
+            if col[start] != 0:
+                out.append({"host": h, "fault_type": int(col[start]), "cause": "labelled", "precursor_start": None,
+                            "onset": int(start), "end": int(stop) if stop < T else None})
+    out.sort(key=lambda r: (r["onset"], r["host"]))
+    return out
 
 
 def _fail(field_name: str, problem: str, fix: str) -> DatasetError:
@@ -121,6 +164,10 @@ def validate(ds: Dataset) -> None:
         raise _fail("host_names", f"{len(ds.host_names)} names for {H} hosts", "give one name per host column")
     if not (isinstance(ds.interval_seconds, (int, float)) and ds.interval_seconds > 0):
         raise _fail("interval_seconds", f"{ds.interval_seconds!r}", "give the interval length in seconds, > 0")
+    if ds.labelled is not None and (ds.labelled.shape != (T,) or ds.labelled.dtype != bool):
+        raise _fail("labelled", f"shape {ds.labelled.shape}, dtype {ds.labelled.dtype}", f"store one bool per interval, shape ({T},)")
+    if ds.labelled is not None and not ds.labelled.any():
+        raise _fail("labelled", "no interval is labelled", "mark the intervals whose labels are known True")
 
 
 def load(path: str | Path) -> Dataset:
@@ -134,9 +181,10 @@ def load(path: str | Path) -> Dataset:
     with npz:
         missing = [k for k in REQUIRED if k not in npz.files]
         if missing:
-            raise DatasetError(f"{path}: missing field(s) {', '.join(missing)}. Fix: see docs/dataset-format.md for the v1 fields")
+            raise DatasetError(f"{path}: missing required field(s) {', '.join(missing)}. Fix: see docs/dataset-format.md "
+                               f"(required: {', '.join(REQUIRED)}; optional: {', '.join(OPTIONAL)})")
         try:
-            meta = json.loads(str(npz["metadata"]))
+            meta = json.loads(str(npz["metadata"])) if "metadata" in npz.files else {}
         except json.JSONDecodeError as err:
             raise _fail("metadata", f"not JSON ({err})", "store a JSON object as a 0-d string array") from err
         if not isinstance(meta, dict):
@@ -144,15 +192,20 @@ def load(path: str | Path) -> Dataset:
         version = meta.get("format_version", FORMAT_VERSION)
         if version != FORMAT_VERSION:
             raise _fail("metadata.format_version", f"{version}", f"this ftmoe reads version {FORMAT_VERSION}")
+        features = npz["features"]
+        H = features.shape[1] if features.ndim == 3 else 0
+        migrations = npz["migrations"] if "migrations" in npz.files else np.zeros((0, 3), dtype=np.int32)
+        labelled = npz["labelled"] if "labelled" in npz.files else None
         ds = Dataset(
-            features=npz["features"],
+            features=features,
             feature_names=[str(x) for x in npz["feature_names"].tolist()],
             labels=npz["labels"],
             class_names=[str(x) for x in npz["class_names"].tolist()],
-            migrations=npz["migrations"].reshape(-1, 3) if npz["migrations"].size == 0 else npz["migrations"],
-            host_names=[str(x) for x in npz["host_names"].tolist()],
+            migrations=migrations.reshape(-1, 3) if migrations.size == 0 else migrations,
+            host_names=[str(x) for x in npz["host_names"].tolist()] if "host_names" in npz.files else [f"host-{h}" for h in range(H)],
             interval_seconds=float(npz["interval_seconds"]),
             metadata=meta,
+            labelled=None if labelled is None or labelled.all() else labelled.astype(bool),
         )
     validate(ds)
     return ds

@@ -16,7 +16,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from ftmoe.predictor.base import WEIGHTS_FILE, Prediction, Predictor, TrainOptions
-from ftmoe.predictor.baselines.common import fit_threshold, windows
+from ftmoe.predictor.baselines.common import windows
 from ftmoe.predictor.data import Normaliser, Splits
 from ftmoe.simulator.dataset import Dataset
 
@@ -52,7 +52,7 @@ class CMODLB(Predictor):
         self.arrays["regression"] = reg
         pred = A @ reg
         km = KMeans(n_clusters=self.clusters, n_init=4, random_state=options.seed).fit(pred)
-        y = ds.labels[train + self.lead].reshape(-1)
+        y = self.targets(ds, train).reshape(-1)
         K = len(self.class_names)
         counts = np.zeros((self.clusters, K))
         np.add.at(counts, (km.labels_, y), 1)
@@ -60,11 +60,9 @@ class CMODLB(Predictor):
         self.arrays["fault_share"] = 1 - counts[:, 0] / np.clip(counts.sum(axis=1), 1, None)
         types = counts[:, 1:] + 1e-3
         self.arrays["type_mix"] = types / types.sum(axis=1, keepdims=True)
-        ends = np.concatenate([splits.train, splits.val])
-        self.threshold = fit_threshold(self.predict_arrays(ds.features, ds.migrations, ends).fault_probability, ds, splits, self.lead)
-        return {"threshold": self.threshold}
+        return {"clusters": self.clusters}
 
-    def predict_arrays(self, features: np.ndarray, migrations: np.ndarray, ends: np.ndarray) -> Prediction:
+    def raw_predict(self, features: np.ndarray, migrations: np.ndarray, ends: np.ndarray) -> Prediction:
         assert self.normaliser is not None
         ends = np.asarray(ends)
         N, H = len(ends), features.shape[1]

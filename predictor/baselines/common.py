@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ftmoe.predictor.base import best_threshold
-from ftmoe.predictor.data import Splits
-from ftmoe.simulator.dataset import Dataset
-
 
 def windows(features: np.ndarray, ends: np.ndarray, window: int) -> np.ndarray:
     """[N, W, H, F] windows ending at ``ends``."""
@@ -37,9 +33,3 @@ def tabular(features: np.ndarray, ends: np.ndarray, window: int) -> np.ndarray:
     parts = [w[:, -1], w.mean(axis=1), trend(w), w.max(axis=1) - w.min(axis=1)]
     table = np.concatenate(parts, axis=-1)  # [N, H, 4F]
     return table.reshape(-1, table.shape[-1])
-
-
-def fit_threshold(score: np.ndarray, ds: Dataset, splits: Splits, lead: int) -> float:
-    """Pick the cut-off with the best F1 on the training and validation windows."""
-    ends = np.concatenate([splits.train, splits.val])
-    return best_threshold(score, ds.labels[ends + lead] > 0)

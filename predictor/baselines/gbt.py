@@ -16,7 +16,7 @@ import torch
 from safetensors.numpy import load_file, save_file
 
 from ftmoe.predictor.base import WEIGHTS_FILE, Prediction, Predictor, TrainOptions
-from ftmoe.predictor.baselines.common import fit_threshold, tabular
+from ftmoe.predictor.baselines.common import tabular
 from ftmoe.predictor.data import Splits
 from ftmoe.simulator.dataset import Dataset
 
@@ -42,14 +42,12 @@ class GradientBoostedTrees(Predictor):
         if options.max_train_windows and len(train) > options.max_train_windows:
             train = np.sort(np.random.default_rng(options.seed).choice(train, options.max_train_windows, replace=False))
         X = tabular(ds.features, train, self.window)
-        y = ds.labels[train + self.lead].reshape(-1)
+        y = self.targets(ds, train).reshape(-1)
         clf = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.1, max_leaf_nodes=31, class_weight="balanced",
                                              early_stopping=True, validation_fraction=0.1, random_state=options.seed)
         clf.fit(X, y)
         present = [int(c) for c in clf.classes_]
         self._export(clf, present, len(self.class_names))
-        ends = np.concatenate([splits.train, splits.val])
-        self.threshold = fit_threshold(self.predict_arrays(ds.features, ds.migrations, ends).fault_probability, ds, splits, self.lead)
         self.info = {"iterations": self.n_iter}
         return {"iterations": self.n_iter}
 
@@ -92,7 +90,7 @@ class GradientBoostedTrees(Predictor):
                 raw[:, c] += t["value"][i, c][node]
         return raw
 
-    def predict_arrays(self, features: np.ndarray, migrations: np.ndarray, ends: np.ndarray) -> Prediction:
+    def raw_predict(self, features: np.ndarray, migrations: np.ndarray, ends: np.ndarray) -> Prediction:
         ends = np.asarray(ends)
         N, H = len(ends), features.shape[1]
         raw = self._raw(tabular(features, ends, self.window))

@@ -22,7 +22,6 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ftmoe.predictor.base import WEIGHTS_FILE, Prediction, Predictor, TrainOptions
-from ftmoe.predictor.baselines.common import fit_threshold
 from ftmoe.predictor.data import Splits
 from ftmoe.simulator.dataset import Dataset
 
@@ -68,7 +67,7 @@ class MarkovDetector(Predictor):
         S, K1 = self.n_states, len(self.class_names)
         ends = splits.train
         prev, cur = s[ends - 1].ravel(), s[ends].ravel()
-        target = y[ends + self.lead].ravel()
+        target = self.targets(ds, ends).ravel()
         trans = np.ones((S, S), dtype=np.float64)  # Laplace
         np.add.at(trans, (prev, cur), 1.0)
         self.transition = (trans / trans.sum(axis=1, keepdims=True)).astype(np.float32)
@@ -83,10 +82,7 @@ class MarkovDetector(Predictor):
             self.pair_outcome[int(key)] = ((np.bincount(hits, minlength=K1) + 1.0) / (len(hits) + K1)).astype(np.float32)
         surprising = self.transition[prev, cur] < self.eps
         self.surprise_risk = float((target[surprising] > 0).mean()) if surprising.any() else 0.0
-        score, _ = self._score(s, np.concatenate([splits.train, splits.val]))
-        self.threshold = fit_threshold(score, ds, splits, self.lead)
-        self.info = {"states": S, "seen_pairs": len(self.pair_outcome), "surprise_risk": self.surprise_risk,
-                     "threshold": self.threshold}
+        self.info = {"states": S, "seen_pairs": len(self.pair_outcome), "surprise_risk": self.surprise_risk}
         return dict(self.info)
 
     def _score(self, s: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -102,7 +98,7 @@ class MarkovDetector(Predictor):
         types = probs[..., 1:] / np.maximum(probs[..., 1:].sum(axis=-1, keepdims=True), 1e-12)
         return risk, types
 
-    def predict_arrays(self, features: np.ndarray, migrations: np.ndarray, ends: np.ndarray) -> Prediction:
+    def raw_predict(self, features: np.ndarray, migrations: np.ndarray, ends: np.ndarray) -> Prediction:
         score, types = self._score(self.states(features), np.asarray(ends))
         return Prediction(score, types, self.threshold)
 

@@ -12,7 +12,6 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ftmoe.predictor.base import WEIGHTS_FILE, Prediction, Predictor, TrainOptions
-from ftmoe.predictor.baselines.common import fit_threshold
 from ftmoe.predictor.data import Normaliser, Splits
 from ftmoe.simulator.dataset import Dataset
 
@@ -35,7 +34,7 @@ class SeedMLP(Predictor):
         self.window, self.lead = 1, options.lead
         self.normaliser = Normaliser.fit(ds.features[: int(splits.train.max()) + 1])
         x = self._x(ds.features, splits.train).reshape(-1, ds.shape[2])
-        y = torch.from_numpy((ds.labels[splits.train + self.lead] > 0).astype(np.float32)).reshape(-1)
+        y = torch.from_numpy((self.targets(ds, splits.train) > 0).astype(np.float32)).reshape(-1)
         self.linear = torch.nn.Linear(ds.shape[2], 1)
         opt = torch.optim.LBFGS(self.linear.parameters(), max_iter=200)
         pos = float(y.mean())
@@ -49,12 +48,10 @@ class SeedMLP(Predictor):
             return loss
 
         opt.step(closure)
-        ends = np.concatenate([splits.train, splits.val])
-        self.threshold = fit_threshold(self.predict_arrays(ds.features, ds.migrations, ends).fault_probability, ds, splits, self.lead)
-        return {"threshold": self.threshold}
+        return {"features": ds.shape[2]}
 
     @torch.no_grad()
-    def predict_arrays(self, features: np.ndarray, migrations: np.ndarray, ends: np.ndarray) -> Prediction:
+    def raw_predict(self, features: np.ndarray, migrations: np.ndarray, ends: np.ndarray) -> Prediction:
         p = torch.sigmoid(self.linear(self._x(features, np.asarray(ends)))).squeeze(-1).numpy()
         k = len(self.class_names) - 1
         return Prediction(p, np.full((*p.shape, k), 1.0 / k), self.threshold)

@@ -1,18 +1,25 @@
 """Threshold and trend rules: the DFTM/PCFT/ECLB style on CPU, and PromQL predict_linear.
 
-Each rule turns a window into a score per host; the threshold on that score is the one
-with the best F1 on the training and validation windows. None of them types faults
-beyond what its rule implies.
+Each rule turns a window into a score per host; like every model type, its calibration
+and threshold are then fitted on the validation windows (``fit_model``). None of them
+types faults beyond what its rule implies.
+
+The rules are written for the simulator's feature names. On other data, ``--features
+ROLE=COLUMN[/SCALE]`` maps each role (``cpu_utilisation``, ``memory_used_fraction``,
+``disk_used_fraction``) to a column of the dataset, divided by SCALE (100 for a percent);
+``ROLE=none`` leaves that part of a rule out and ``ROLE=auto`` takes the column whose rule
+score ranks the validation windows best (average precision).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ftmoe.predictor.base import Prediction, Predictor, TrainOptions
-from ftmoe.predictor.baselines.common import column, fit_threshold, trend, windows
+from ftmoe.predictor.baselines.common import trend, windows
 from ftmoe.predictor.data import Splits
 from ftmoe.simulator.dataset import Dataset
 
@@ -32,28 +39,75 @@ class RulePredictor(Predictor):
         return np.full((n, h, k), 1.0 / k)
 
     def _type_for(self, name: str, n: int, h: int) -> np.ndarray:
+        if name not in self.class_names:  # another dataset's classes: the rule cannot type
+            return self._uniform(n, h)
         p = np.zeros((n, h, len(self.class_names) - 1))
         p[..., self.class_names.index(name) - 1] = 1.0
         return p
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.roles: dict[str, tuple[int, float] | None] = {}  # role -> (column, scale) or None
+
     def fit(self, ds: Dataset, splits: Splits, options: TrainOptions, progress: bool = True) -> dict[str, Any]:
         self.feature_names = list(ds.feature_names)
         self.class_names = list(ds.class_names)
-        for name in self.needs:
-            column(self.feature_names, name)
         self.window, self.lead = options.window, options.lead
-        ends = np.concatenate([splits.train, splits.val])
-        score, _ = self.scores(windows(ds.features, ends, self.window))
-        self.threshold = fit_threshold(score, ds, splits, self.lead)
-        self.info = {"threshold": self.threshold}
-        return {"threshold": self.threshold}
+        unknown = sorted(set(options.feature_map) - set(self.needs))
+        if unknown:
+            raise ValueError(f"--features {', '.join(unknown)}: {self.kind} uses the roles {', '.join(self.needs)}")
+        self.roles = {}
+        auto = []
+        for role in self.needs:
+            spec = options.feature_map.get(role, role)
+            if spec == "auto":
+                auto.append(role)
+                self.roles[role] = None
+            else:
+                self.roles[role] = parse_role(role, spec, self.feature_names)
+        for role in auto:
+            self.roles[role] = self._best_column(role, ds, splits)
+        if all(v is None for v in self.roles.values()):
+            raise ValueError(f"{self.kind}: every feature role is 'none'; map at least one with --features ROLE=COLUMN")
+        self.info = {"roles": {r: None if v is None else {"column": self.feature_names[v[0]], "scale": v[1]}
+                               for r, v in self.roles.items()}}
+        return dict(self.info)
 
-    def predict_arrays(self, features: np.ndarray, migrations: np.ndarray, ends: np.ndarray) -> Prediction:
+    def _best_column(self, role: str, ds: Dataset, splits: Splits) -> tuple[int, float]:
+        from sklearn.metrics import average_precision_score
+
+        positive = (self.targets(ds, splits.val) > 0).ravel()
+        best, best_ap = (0, 1.0), -1.0
+        w = windows(ds.features, splits.val, self.window)
+        for c in range(ds.shape[2]):
+            self.roles[role] = (c, 1.0)
+            score = self.scores(w)[0].ravel()
+            ap = float(average_precision_score(positive, score)) if positive.any() and np.isfinite(score).all() else 0.0
+            if ap > best_ap:
+                best, best_ap = (c, 1.0), ap
+        return best
+
+    def raw_predict(self, features: np.ndarray, migrations: np.ndarray, ends: np.ndarray) -> Prediction:
         score, types = self.scores(windows(features, np.asarray(ends), self.window))
         return Prediction(score, types, self.threshold)
 
-    def col(self, name: str) -> int:
-        return self.feature_names.index(name)
+    def value(self, w: np.ndarray, role: str) -> np.ndarray | None:
+        """The role's series [N, W, H] from a raw window, scaled; None when mapped to none."""
+        if role in self.roles:
+            mapped = self.roles[role]
+        else:  # model files from before roles: the simulator's names
+            mapped = (self.feature_names.index(role), 1.0)
+        if mapped is None:
+            return None
+        c, scale = mapped
+        return w[..., c] / scale
+
+    def state(self) -> dict[str, Any]:
+        return {"roles": {r: None if v is None else [v[0], v[1]] for r, v in self.roles.items()}}
+
+    def load_state(self, state: dict[str, Any], folder: Path) -> None:
+        del folder
+        self.roles = {r: None if v is None else (int(v[0]), float(v[1])) for r, v in state.get("roles", {}).items()}
 
 
 class DFTM(RulePredictor):
@@ -62,7 +116,9 @@ class DFTM(RulePredictor):
     kind = "dftm"
 
     def scores(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        s = w[:, -1, :, self.col("cpu_utilisation")]
+        cpu = self.value(w, "cpu_utilisation")
+        assert cpu is not None
+        s = cpu[:, -1]
         return s, self._type_for("cpu", *s.shape)
 
 
@@ -72,7 +128,8 @@ class PCFT(RulePredictor):
     kind = "pcft"
 
     def scores(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        cpu = w[..., self.col("cpu_utilisation")]
+        cpu = self.value(w, "cpu_utilisation")
+        assert cpu is not None
         s = cpu[:, -1] + trend(cpu) * self.lead
         return s, self._type_for("cpu", *s.shape)
 
@@ -83,7 +140,8 @@ class ECLB(RulePredictor):
     kind = "eclb"
 
     def scores(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        cpu = w[..., self.col("cpu_utilisation")]
+        cpu = self.value(w, "cpu_utilisation")
+        assert cpu is not None
         weights = 0.5 ** np.arange(cpu.shape[1])[::-1]
         s = np.tensordot(weights / weights.sum(), cpu, axes=(0, 1))
         return s, self._type_for("cpu", *s.shape)
@@ -103,13 +161,37 @@ class PromQLRules(RulePredictor):
     needs = ("cpu_utilisation", "memory_used_fraction", "disk_used_fraction")
 
     def scores(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        mem = w[..., self.col("memory_used_fraction")]
-        disk = w[..., self.col("disk_used_fraction")]
-        cpu = w[..., self.col("cpu_utilisation")]
-        proj = np.stack([cpu.mean(axis=1), mem[:, -1] + trend(mem) * self.lead, disk[:, -1] + trend(disk) * self.lead], axis=-1)
-        names = ["cpu", "memory", "disk"]
+        parts, names = [], []
+        for role, name in (("cpu_utilisation", "cpu"), ("memory_used_fraction", "memory"), ("disk_used_fraction", "disk")):
+            v = self.value(w, role)
+            if v is None:
+                continue
+            parts.append(v.mean(axis=1) if name == "cpu" else v[:, -1] + trend(v) * self.lead)
+            names.append(name)
+        proj = np.stack(parts, axis=-1)
         best = proj.argmax(axis=-1)
         types = np.zeros((*best.shape, len(self.class_names) - 1))
         for i, name in enumerate(names):
-            types[..., self.class_names.index(name) - 1] += best == i
+            if name in self.class_names:
+                types[..., self.class_names.index(name) - 1] += best == i
+        if not types.sum(axis=-1).all():  # classes of another dataset: no type from the rule
+            types = np.where(types.sum(axis=-1, keepdims=True) > 0, types, 1.0 / types.shape[-1])
         return proj.max(axis=-1), types
+
+
+def parse_role(role: str, spec: str, feature_names: list[str]) -> tuple[int, float] | None:
+    """'COLUMN' | 'COLUMN/SCALE' | 'none' -> (column index, scale) or None."""
+    if spec == "none":
+        return None
+    name, _, scale = spec.partition("/")
+    try:
+        factor = float(scale) if scale else 1.0
+    except ValueError:
+        raise ValueError(f"--features {role}={spec}: SCALE must be a number, e.g. {role}={name}/100") from None
+    if factor == 0:
+        raise ValueError(f"--features {role}={spec}: SCALE must not be 0")
+    if name not in feature_names:
+        shown = ", ".join(feature_names[:6]) + (", ..." if len(feature_names) > 6 else "")
+        raise ValueError(f"the rule needs the feature {role!r}, which the dataset lacks as {name!r}; map it with "
+                         f"--features {role}=COLUMN (one of {shown}), {role}=auto or {role}=none")
+    return feature_names.index(name), factor
