@@ -1,5 +1,5 @@
-"""Copy the latest benchmark tables (bench/results/<name>.md) into README.md, between
-the markers <!-- bench:NAME --> and <!-- /bench:NAME -->.
+"""Copy the latest benchmark tables (bench/results/<name>.md) into README.md and the
+docs, between the markers <!-- bench:NAME --> and <!-- /bench:NAME -->.
 
     .venv/bin/python bench/update_readme.py
 """
@@ -13,7 +13,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
-    readme = ROOT / "README.md"
+    for page in (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))):
+        update(page)
+
+
+def update(readme: Path) -> None:
     text = readme.read_text()
     for match in re.finditer(r"<!-- bench:(\w+) -->", text):
         name = match.group(1)

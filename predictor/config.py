@@ -24,6 +24,10 @@ class ModelConfig:
     use_graph: bool = True  # ablation: no schedule-aware graph encoder
     use_cmha: bool = True  # ablation: no cross multi-head attention
     cmha_chunk: int = 1024  # queries per chunk, bounds CMHA memory at large H
+    # the host encoder also sees each feature's window mean, std, slope and last - mean:
+    # the summary a tree gets for free, which an MLP on the flat window must learn from
+    # few positives (model files written before this field read as False)
+    window_stats: bool = True
     feature_names: list[str] = field(default_factory=list)
     class_names: list[str] = field(default_factory=list)  # all classes, "none" first
 
@@ -36,4 +40,8 @@ class ModelConfig:
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"model config has unknown keys {sorted(unknown)}: written by a newer ftmoe?")
-        return cls(**d)
+        return cls(**{**LEGACY, **d})
+
+
+# What a field absent from an older model file meant when that file was written.
+LEGACY: dict[str, Any] = {"window_stats": False}

@@ -2,7 +2,8 @@
 
     input  x [B, W, H, F] (a window of W intervals of H hosts' F normalised features)
            edge_index [2, E] (the batch's schedule graphs, node ids offset by b * H)
-    1. host encoder:  h = MLP(flatten_W(x))                          [B*H, d]
+    1. host encoder:  h = MLP(flatten_W(x) ++ stats_W(x))            [B*H, d]
+                      stats: per feature the window's mean, std, slope, last - mean [B*H, 4F]
     2. graph path:    g = GATv2 encoder(h, edges)                    [B*H, d]
     3. MoE path:      m = FaultAdaptiveMoE(h)  (EAGate, Top-any)     [B*H, d]
     4. fusion:        c = LayerNorm(m + CMHA(q=m, kv=g))             [B, H, d]
@@ -34,12 +35,23 @@ class Output:
     type_probability: torch.Tensor  # [B, H, K]
 
 
+def window_stats(w: torch.Tensor) -> torch.Tensor:
+    """[..., W, F] -> [..., 4F]: mean, std, least-squares slope and last - mean over W."""
+    W = w.shape[-2]
+    mean = w.mean(dim=-2)
+    std = w.std(dim=-2, unbiased=False)
+    t = torch.arange(W, dtype=w.dtype, device=w.device) - (W - 1) / 2
+    slope = (w * t[:, None]).sum(dim=-2) / (t.pow(2).sum().clamp_min(1e-9))
+    return torch.cat([mean, std, slope, w[..., -1, :] - mean], dim=-1)
+
+
 class FTMoE(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = c = config
+        inputs = c.window * c.features + (4 * c.features if c.window_stats else 0)
         self.host_encoder = nn.Sequential(
-            nn.Linear(c.window * c.features, c.hidden), nn.GELU(), nn.Dropout(c.dropout), nn.Linear(c.hidden, c.hidden), nn.LayerNorm(c.hidden)
+            nn.Linear(inputs, c.hidden), nn.GELU(), nn.Dropout(c.dropout), nn.Linear(c.hidden, c.hidden), nn.LayerNorm(c.hidden)
         )
         self.graph = ScheduleGraphEncoder(c.hidden, c.graph_layers, c.graph_heads, c.dropout) if c.use_graph else None
         self.moe = FaultAdaptiveMoE(c.hidden, c.experts, c.k_max, c.dropout, c.gate, c.static_k)
@@ -50,7 +62,11 @@ class FTMoE(nn.Module):
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> Output:
         B, W, H, F = x.shape
-        h = self.host_encoder(x.permute(0, 2, 1, 3).reshape(B * H, W * F))
+        per_host = x.permute(0, 2, 1, 3)  # [B, H, W, F]
+        flat = per_host.reshape(B * H, W * F)
+        if self.config.window_stats:
+            flat = torch.cat([flat, window_stats(per_host).reshape(B * H, 4 * F)], dim=-1)
+        h = self.host_encoder(flat)
         g = self.graph(h, edge_index) if self.graph is not None else h
         m = self.moe(h)
         m3, g3 = m.view(B, H, -1), g.view(B, H, -1)

@@ -125,7 +125,7 @@ def from_nezha(folder: str | Path, system: str = "train-ticket", fault_minutes: 
 
     Each service is one host across both days (its pod's name changes between days). The
     two days are separate recordings: ``metadata.breaks`` marks where the second starts,
-    so no window spans the night between them. Minutes are aligned on a 60 s grid; a
+    so no window spans the night between them. Samples and injections fall into the minute they happened in; a
     minute a pod did not report takes its previous value (at most 3 in a row, else the
     interval is unlabelled and dropped from scoring). A fault labels its pod from the
     injection minute for ``fault_minutes`` minutes."""
@@ -149,10 +149,10 @@ def from_nezha(folder: str | Path, system: str = "train-ticket", fault_minutes: 
             pods[_service(f.name[: -len("_metric.csv")])] = (times, rows)
         start = min(float(t.min()) for t, _ in pods.values())
         stop = max(float(t.max()) for t, _ in pods.values())
-        grid = np.arange(np.floor(start / 60) * 60, stop + 60, 60.0)
+        grid = np.arange(np.floor(start / 60) * 60, np.floor(stop / 60) * 60 + 1, 60.0)
         aligned: dict[str, np.ndarray] = {}
         for svc, (times, rows) in pods.items():
-            idx = np.clip(np.round((times - grid[0]) / 60).astype(int), 0, len(grid) - 1)
+            idx = np.clip(np.floor((times - grid[0]) / 60).astype(int), 0, len(grid) - 1)
             block = np.full((len(grid), len(NEZHA_COLUMNS)), np.nan)
             block[idx] = rows
             aligned[svc] = block
@@ -174,7 +174,7 @@ def from_nezha(folder: str | Path, system: str = "train-ticket", fault_minutes: 
         for f in faults:
             svc = _service(f["inject_pod"])
             cls = NEZHA_TYPE_TO_CLASS.get(f["inject_type"])
-            t0 = int(round((_parse_time(f["inject_time"]) - grid[0]) / 60))
+            t0 = int(np.floor((_parse_time(f["inject_time"]) - grid[0]) / 60))
             if cls is None or svc not in hosts or not 0 <= t0 < T:
                 skipped.append(f"{f['inject_pod']} {f['inject_type']} {f['inject_time']}")
                 continue

@@ -41,7 +41,7 @@ class FirstFeatureModel(Predictor):
     def fit(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         raise NotImplementedError
 
-    def predict_arrays(self, features: np.ndarray, migrations: np.ndarray, ends: np.ndarray) -> Prediction:
+    def raw_predict(self, features: np.ndarray, migrations: np.ndarray, ends: np.ndarray) -> Prediction:
         risk = features[ends, :, 0]
         types = np.zeros((*risk.shape, 3))
         types[..., 1] = 1.0

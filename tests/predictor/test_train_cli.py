@@ -57,18 +57,22 @@ def test_evaluate_all_and_test_split(trained: Path, tiny: Path, tmp_path: Path, 
     assert main(["evaluate", "--model", str(trained), "--data", str(tiny), "--json", str(tmp_path / "all.json")]) == 0
     assert main(["evaluate", "--model", str(trained), "--data", str(tiny), "--split", "test", "--json", str(tmp_path / "t.json")]) == 0
     all_, test = json.loads((tmp_path / "all.json").read_text()), json.loads((tmp_path / "t.json").read_text())
-    assert all_["windows"] == 400 - 6 and test["windows"] < all_["windows"]
-    assert "oracle" in all_ and "hr@150" in all_
+    # every window with its 6 intervals of history and its 3-interval horizon (the CLI default) inside the data
+    assert all_["windows"] == 400 - 6 - 2 and test["windows"] < all_["windows"]
+    # the simulator's oracle bounds next-interval prediction: reported for horizon-1 models only
+    assert "oracle" not in all_ and "hr@150" in all_ and all_["horizon"] == 3
     assert "F1" in capsys.readouterr().out
 
 
-def test_normalisation_comes_from_the_training_intervals_only(trained: Path, tiny: Path) -> None:
-    from ftmoe.predictor.data import Normaliser
+def test_normalisation_comes_from_the_intervals_before_the_test_split(trained: Path, tiny: Path) -> None:
+    from ftmoe.predictor.cli import protocol_splits
+    from ftmoe.predictor.data import TEST, Normaliser
     from ftmoe.simulator.dataset import load as load_ds
 
     ds = load_ds(tiny)
-    split = temporal_split(ds.shape[0], 6)
-    expected = Normaliser.fit(ds.features[: int(split.train.max()) + 1])
+    split = protocol_splits(ds, 6, 1, 3, 0.2, 0.2)  # the CLI's defaults
+    test_start = int(np.flatnonzero(split.assignment == TEST)[0])
+    expected = Normaliser.fit(ds.features[:test_start])  # features only: no label is read
     saved = json.loads((trained / "config.json").read_text())["state"]["normalisation"]
     np.testing.assert_allclose(saved["mean"], expected.mean, rtol=1e-6)
 

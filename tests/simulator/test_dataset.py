@@ -64,7 +64,7 @@ def test_no_pickles_are_loaded(tmp_path: Path) -> None:
         ({"migrations": np.array([[60, 0, 1]], np.int32)}, r"field `migrations`: interval out of range"),
         ({"feature_names": np.array(["a"])}, r"field `feature_names`: 1 names for 2 features"),
         ({"class_names": np.array(["cpu", "memory"])}, r"field `class_names`: .* start with 'none'"),
-        ({"host_names": None}, r"missing field\(s\) host_names"),
+        ({"features": None}, r"missing required field\(s\) features"),
         ({"metadata": np.array("{not json")}, r"field `metadata`: not JSON"),
     ],
 )

@@ -1,0 +1,157 @@
+"""The training protocol: horizon targets, blocked splits, calibration, and nothing
+fitted on the windows that are scored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ftmoe.cli import main
+from ftmoe.predictor import calibration
+from ftmoe.predictor.base import TrainOptions, fit_model, load
+from ftmoe.predictor.data import TEST, TRAIN, VAL, blocked_split, targets, window_ends
+from ftmoe.predictor.registry import predictor_class
+from ftmoe.simulator.dataset import Dataset, labelled_segments
+from ftmoe.simulator.dataset import load as load_dataset
+
+
+def test_horizon_targets_ask_about_the_next_h_intervals() -> None:
+    labels = np.zeros((10, 2), dtype=np.int8)
+    labels[5, 0] = 2
+    labels[6:8, 1] = 1
+    y = targets(labels, lead=1, horizon=3)
+    assert [int(v) for v in y[:, 0]] == [0, 0, 2, 2, 2, 0, 0, 0, 0, 0]
+    assert [int(v) for v in y[:, 1]] == [0, 0, 0, 1, 1, 1, 1, 0, 0, 0]
+    np.testing.assert_array_equal(targets(labels, 1, 1)[:-1], labels[1:])  # horizon 1 = the next interval
+
+
+def _synthetic(T: int = 3000, H: int = 6, seed: int = 0, faults: int = 60) -> Dataset:
+    """A detectable fault: feature 0 ramps up for 4 intervals before a 3-interval fault."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(T, H, 3)).astype(np.float32)
+    labels = np.zeros((T, H), dtype=np.int8)
+    for onset in np.sort(rng.choice(np.arange(20, T - 10), faults, replace=False)):
+        h = int(rng.integers(H))
+        x[onset - 4 : onset + 3, h, 0] += np.linspace(1, 4, 7)
+        labels[onset : onset + 3, h] = 1
+    return Dataset(x, ["a", "b", "c"], labels, ["none", "fault"], np.zeros((0, 3), dtype=np.int32), [f"h{i}" for i in range(H)], 60.0, {})
+
+
+def test_no_window_crosses_a_split_edge_a_break_or_an_unlabelled_target() -> None:
+    ds = _synthetic()
+    labelled = np.ones(ds.shape[0], dtype=bool)
+    labelled[:300] = False
+    breaks = [1500]
+    W, lead, h = 6, 1, 3
+    s = blocked_split(ds.labels, W, lead, h, labelled=labelled, breaks=breaks)
+    for which, ends in ((TRAIN, s.train), (VAL, s.val), (TEST, s.test)):
+        assert len(ends)
+        for t in ends:
+            span = np.arange(t - W + 1, t + lead + h)
+            assert (s.assignment[span] == which).all()
+            assert not (span[0] < 1500 <= span[-1])
+            assert labelled[t + lead : t + lead + h].all()
+    # the validation blocks are spread over the training period, not only its tail
+    val_intervals = np.flatnonzero(s.assignment == VAL)
+    test_start = int(np.flatnonzero(s.assignment == TEST)[0])
+    assert val_intervals.min() < test_start / 2
+    assert s.val_positives >= 30
+
+
+def test_validation_widens_until_it_holds_30_positives_and_errs_when_it_cannot() -> None:
+    ds = _synthetic(T=3000, faults=30)
+    s = blocked_split(ds.labels, 6, 1, 1, val_share=0.05)
+    assert s.val_positives >= 30 and s.val_share > 0.05 and s.notes
+    few = _synthetic(T=3000, faults=6)
+    with pytest.raises(ValueError, match="at least 30"):
+        blocked_split(few.labels, 6, 1, 1)
+
+
+def test_window_ends_keep_the_old_temporal_split() -> None:
+    assignment = np.array([TRAIN] * 50 + [VAL] * 20 + [TEST] * 30, dtype=np.int8)
+    np.testing.assert_array_equal(window_ends(assignment, VAL, 6, 1), np.arange(55, 69))
+
+
+def test_platt_calibration_makes_scores_probabilities() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.random(20000) < 0.05
+    raw = np.clip(0.5 + 0.3 * y + rng.normal(0, 0.15, y.size), 0, 1)  # a good ranker, badly calibrated
+    assert calibration.ece(raw, y) > 0.2
+    cal = calibration.fit(raw[:10000], y[:10000], "platt")
+    assert calibration.ece(cal(raw[10000:]), y[10000:]) < 0.02
+    iso = calibration.fit(raw[:10000], y[:10000], "isotonic")
+    assert calibration.ece(iso(raw[10000:]), y[10000:]) < 0.03
+    assert calibration.Calibrator.from_dict(cal.to_dict())(np.array([0.7])) == pytest.approx(cal(np.array([0.7])))
+
+
+@pytest.mark.parametrize("kind", ["gbt", "mlp", "ftmoe", "dftm"])
+def test_threshold_and_calibration_never_see_the_test_windows(kind: str) -> None:
+    ds = _synthetic(T=1500, faults=60)
+    s = blocked_split(ds.labels, 6, 1, 3)
+    opts = TrainOptions(window=6, horizon=3, epochs=2, seed=0, overrides={"hidden": 8},
+                        feature_map={"cpu_utilisation": "a"} if kind == "dftm" else {})
+    a = predictor_class(kind)()
+    fit_model(a, ds, s, opts, progress=False)
+    scrambled = Dataset(ds.features, ds.feature_names, ds.labels.copy(), ds.class_names, ds.migrations, ds.host_names, 60.0, {})
+    test_rows = np.flatnonzero(s.assignment == TEST)
+    scrambled.labels[test_rows] = np.random.default_rng(5).integers(0, 2, (len(test_rows), ds.shape[1]))
+    b = predictor_class(kind)()
+    fit_model(b, scrambled, s, opts, progress=False)
+    assert a.threshold == b.threshold
+    assert a.calibrator.to_dict() == b.calibrator.to_dict()
+    assert a.info["validation"]["positives"] >= 30
+
+
+def test_labelled_segments_are_fault_records() -> None:
+    labels = np.zeros((8, 2), dtype=np.int8)
+    labels[2:4, 0] = 1
+    labels[5:, 1] = 2
+    recs = labelled_segments(labels)
+    assert recs == [{"host": 0, "fault_type": 1, "cause": "labelled", "precursor_start": None, "onset": 2, "end": 4},
+                    {"host": 1, "fault_type": 2, "cause": "labelled", "precursor_start": None, "onset": 5, "end": None}]
+
+
+def test_minimal_file_trains_and_evaluates_with_typing_na(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ds = _synthetic(T=1500, faults=60)
+    path = tmp_path / "minimal.npz"
+    # only the required fields, as docs/dataset-format.md shows
+    np.savez_compressed(path, features=ds.features, feature_names=np.array(ds.feature_names), labels=ds.labels,
+                        class_names=np.array(ds.class_names), interval_seconds=np.array(60.0))
+    assert load_dataset(path).host_names == [f"host-{i}" for i in range(6)]
+    out = tmp_path / "m"
+    assert main(["train", "--data", str(path), "--out", str(out), "--model-type", "gbt", "--quiet", "--threads", "1"]) == 0
+    report = capsys.readouterr().out
+    assert "typing      accuracy n/a" in report and "ECE" in report and "PR-AUC" in report
+    model = load(out)
+    assert model.horizon == 3 and model.calibrator.method == "platt" and 0 < model.threshold < 1
+    plot = tmp_path / "rel.png"
+    assert main(["evaluate", "--model", str(out), "--data", str(path), "--split", "test", "--plot", str(plot),
+                 "--json", str(tmp_path / "r.json")]) == 0
+    assert plot.stat().st_size > 1000
+    import json
+
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert r["type_accuracy"] is None and r["faults_scored"] > 0 and set(r["per_horizon"]) >= {"1", "3"}
+    assert r["pr_auc"] > r["base_rate"]  # the ramp is learnable: better than an alarm on everything
+
+
+def test_train_help_shows_defaults_and_every_model_type(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    for word in ("default: 30", "--horizon", "--val-share", "--test-share", "--threads", "--min-epochs", "gbt", "pregan_plus", "promql"):
+        assert word in text, word
+
+
+def test_rule_baselines_run_on_other_feature_names() -> None:
+    ds = _synthetic(T=1500, faults=60)
+    s = blocked_split(ds.labels, 6, 1, 3)
+    m = predictor_class("promql")()
+    with pytest.raises(ValueError, match="--features cpu_utilisation=COLUMN"):
+        fit_model(m, ds, s, TrainOptions(horizon=3), progress=False)
+    opts = TrainOptions(horizon=3, feature_map={"cpu_utilisation": "auto", "memory_used_fraction": "b/2", "disk_used_fraction": "none"})
+    fit_model(m, ds, s, opts, progress=False)
+    assert m.info["roles"]["cpu_utilisation"]["column"] == "a"  # the column that ranks validation best
+    assert m.info["roles"]["disk_used_fraction"] is None
