@@ -77,6 +77,7 @@ def tune(champion: LoadedModel, exp: Experience, epochs: int, holdout: float, no
          horizon: float = 300.0, seed: int = 0) -> tuple[TuningOutcome, Any]:
     """Returns the outcome and, when promoted, the challenger predictor. ``threshold`` (the
     policy's cordon threshold) and ``horizon`` (seconds) define the alarms both are graded on."""
+    from ftmoe.predictor.data import targets
     from ftmoe.predictor.ftmoe_predictor import FTMoEPredictor
     from ftmoe.predictor.online import OnlineTuner
 
@@ -84,15 +85,16 @@ def tune(champion: LoadedModel, exp: Experience, epochs: int, holdout: float, no
     if not isinstance(model, FTMoEPredictor):
         return TuningOutcome(now, "skipped", f"online tuning needs an FT-MoE model, not {model.kind}"), None
     arrays = training_arrays(exp, len(model.class_names))
-    W, lead = model.window, model.lead
+    W, lead, h = model.window, model.lead, model.horizon
     if arrays is None or len(exp) < 4 * (W + lead):
         return TuningOutcome(now, "skipped", f"not enough history yet ({len(exp)} intervals)"), None
     features, labels = arrays
     T = len(features)
     split = int(T * (1 - holdout))
-    tune_ends = np.arange(W - 1, split - lead)
-    test_ends = np.arange(max(split, W - 1), T - lead)
-    if not (labels[tune_ends + lead] > 0).any() or len(test_ends) < 2:
+    # windows and their horizon-long targets inside each part (horizon 1: the next interval)
+    tune_ends = np.arange(W - 1, split - lead - h + 1)
+    test_ends = np.arange(max(split, W - 1), T - lead - h + 1)
+    if len(tune_ends) == 0 or not (targets(labels, lead, h)[tune_ends] > 0).any() or len(test_ends) < 2:
         return TuningOutcome(now, "skipped", "no observed fault in the tuning part of the buffer"), None
     if not (labels[test_ends] > 0).any():
         return TuningOutcome(now, "skipped", "no observed fault in the held-out part of the buffer"), None

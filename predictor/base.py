@@ -57,6 +57,8 @@ class TrainOptions:
     min_epochs: int = 5  # no early stop before this many epochs
     seed: int = 0
     calibration: str = "platt"  # fitted on validation windows: platt | isotonic | none
+    pos_weight: str = "sqrt"  # up-weighting of faulty host-windows in the detection loss: sqrt(neg/pos) | none
+    log_epochs: bool = False  # one line per epoch on stderr even without progress bars
     max_train_windows: int | None = None  # subsample for quick runs (CI)
     overrides: dict[str, Any] = field(default_factory=dict)  # architecture fields
     # rule baselines: their feature roles (cpu_utilisation, ...) -> "COLUMN", "COLUMN/SCALE",

@@ -153,7 +153,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     options = TrainOptions(window=args.window, lead=args.lead, horizon=args.horizon, epochs=args.epochs,
                            batch_size=args.batch_size, lr=args.lr, seed=args.seed, patience=args.patience,
                            min_epochs=args.min_epochs, calibration=args.calibration, max_train_windows=args.max_train_windows,
-                           overrides=parse_overrides(args.set), feature_map=parse_feature_map(args.features))
+                           overrides=parse_overrides(args.set), feature_map=parse_feature_map(args.features),
+                           log_epochs=True)
     splits = protocol_splits(ds, options.window, options.lead, options.horizon, args.test_share, args.val_share)
     if len(splits.train) == 0 or len(splits.val) == 0 or (args.test_share > 0 and len(splits.test) == 0):
         raise ValueError(f"{args.data}: {ds.shape[0]} intervals are too few for window {options.window} and horizon "

@@ -28,6 +28,14 @@ class ModelConfig:
     # the summary a tree gets for free, which an MLP on the flat window must learn from
     # few positives (model files written before this field read as False)
     window_stats: bool = True
+    # std of Gaussian noise added to the normalised inputs while training (0 = none): a
+    # regulariser for small real datasets, where the network overfits within an epoch
+    input_noise: float = 0.0
+    # clamp the normalised inputs to [-c, c] (0 = off): heavy-tailed real metrics (latency,
+    # bytes) reach z-scores in the hundreds, which saturate an MLP but not a tree
+    input_clip: float = 0.0
+    # the host encoder also sees the nowcast residual of the latest interval (nowcast.py)
+    nowcast: bool = False
     feature_names: list[str] = field(default_factory=list)
     class_names: list[str] = field(default_factory=list)  # all classes, "none" first
 
@@ -44,4 +52,4 @@ class ModelConfig:
 
 
 # What a field absent from an older model file meant when that file was written.
-LEGACY: dict[str, Any] = {"window_stats": False}
+LEGACY: dict[str, Any] = {"window_stats": False, "input_noise": 0.0, "input_clip": 0.0, "nowcast": False}

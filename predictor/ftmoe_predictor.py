@@ -75,7 +75,14 @@ class FTMoEPredictor(Predictor):
         l_es = losses.expert_selection_loss(gate.similarity) if gate is not None else out.logits.sum() * 0
         w = self.loss_weights
         total = w.detection * l_d + w.classification * l_c + w.expert_selection * l_es
-        return total, {"detection": l_d.item(), "classification": l_c.item(), "expert_selection": l_es.item()}
+        parts = {"detection": l_d.item(), "classification": l_c.item(), "expert_selection": l_es.item()}
+        residual = getattr(self.model, "last_residual", None)
+        if residual is not None:
+            healthy = ~faulty.reshape(-1)
+            l_n = residual[healthy].pow(2).mean() if healthy.any() else residual.sum() * 0
+            total = total + w.nowcast * l_n
+            parts["nowcast"] = l_n.item()
+        return total, parts
 
     @torch.no_grad()
     def _infer(self, loader: torch.utils.data.DataLoader) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -91,7 +98,8 @@ class FTMoEPredictor(Predictor):
 
     # -- training ---------------------------------------------------------------------------
 
-    def fit(self, ds: Dataset, splits: Splits, options: TrainOptions, progress: bool = True, log_epochs: bool = False) -> dict[str, Any]:
+    def fit(self, ds: Dataset, splits: Splits, options: TrainOptions, progress: bool = True) -> dict[str, Any]:
+        log_epochs = options.log_epochs
         seed_everything(options.seed)
         self.feature_names = list(ds.feature_names)
         self.class_names = list(ds.class_names)
@@ -109,7 +117,7 @@ class FTMoEPredictor(Predictor):
         model = self.build(config)
         train_labels = self.targets(ds, train_ends)
         pos = float((train_labels > 0).mean())
-        pos_weight = math.sqrt((1 - pos) / pos) if 0 < pos < 1 else 1.0
+        pos_weight = math.sqrt((1 - pos) / pos) if 0 < pos < 1 and options.pos_weight == "sqrt" else 1.0
         opt = torch.optim.AdamW(model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
         sched = torch.optim.lr_scheduler.StepLR(opt, step_size=options.lr_step, gamma=options.lr_gamma)
         train_dl = self.loader(x, ds.labels, edges, train_ends, options.batch_size, True, options.seed)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch_geometric.nn import GATv2Conv
+from ftmoe.predictor.pyg import GATv2Conv
 
 
 class ScheduleGraphEncoder(nn.Module):

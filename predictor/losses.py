@@ -23,6 +23,7 @@ class LossWeights:
     classification: float = 0.5
     expert_selection: float = 0.15
     margin: float = 0.5
+    nowcast: float = 0.2  # only for models with a nowcaster
 
 
 def detection_loss(logits: torch.Tensor, faulty: torch.Tensor, pos_weight: float) -> torch.Tensor:

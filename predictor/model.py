@@ -25,6 +25,7 @@ from ftmoe.predictor.config import ModelConfig
 from ftmoe.predictor.graph_encoder import ScheduleGraphEncoder
 from ftmoe.predictor.heads import ClassificationHead, DetectionHead
 from ftmoe.predictor.moe import FaultAdaptiveMoE
+from ftmoe.predictor.nowcast import Nowcaster
 
 
 @dataclass
@@ -49,7 +50,9 @@ class FTMoE(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = c = config
-        inputs = c.window * c.features + (4 * c.features if c.window_stats else 0)
+        inputs = c.window * c.features + (4 * c.features if c.window_stats else 0) + (c.features if c.nowcast else 0)
+        self.nowcast = Nowcaster(c.window, c.features, c.hidden) if c.nowcast else None
+        self.last_residual: torch.Tensor | None = None
         self.host_encoder = nn.Sequential(
             nn.Linear(inputs, c.hidden), nn.GELU(), nn.Dropout(c.dropout), nn.Linear(c.hidden, c.hidden), nn.LayerNorm(c.hidden)
         )
@@ -62,10 +65,17 @@ class FTMoE(nn.Module):
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> Output:
         B, W, H, F = x.shape
+        if self.config.input_clip > 0:
+            x = x.clamp(-self.config.input_clip, self.config.input_clip)
+        if self.training and self.config.input_noise > 0:
+            x = x + self.config.input_noise * torch.randn_like(x)
         per_host = x.permute(0, 2, 1, 3)  # [B, H, W, F]
         flat = per_host.reshape(B * H, W * F)
         if self.config.window_stats:
             flat = torch.cat([flat, window_stats(per_host).reshape(B * H, 4 * F)], dim=-1)
+        if self.nowcast is not None:
+            self.last_residual = self.nowcast(per_host.reshape(B * H, W, F))
+            flat = torch.cat([flat, self.last_residual], dim=-1)
         h = self.host_encoder(flat)
         g = self.graph(h, edge_index) if self.graph is not None else h
         m = self.moe(h)

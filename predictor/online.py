@@ -97,7 +97,7 @@ class OnlineTuner:
     def tune(self, features: np.ndarray, labels: np.ndarray, migrations: np.ndarray, ends: np.ndarray, epochs: int = 4,
              seed: int = 0) -> TuneReport:
         """Fine-tune the MoE on windows ending at ``ends`` of raw ``features`` [T, H, F]."""
-        from ftmoe.predictor.data import migration_edges
+        from ftmoe.predictor.data import migration_edges, targets
 
         pred = self.predictor
         model = pred.model
@@ -106,7 +106,7 @@ class OnlineTuner:
         x = pred.normaliser(features)
         edges = migration_edges(migrations, features.shape[0])
         loader = pred.loader(x, labels, edges, ends, self.batch_size, True, seed)
-        pos = float((labels[ends + pred.lead] > 0).mean())
+        pos = float((targets(labels, pred.lead, pred.horizon)[ends] > 0).mean())
         pos_weight = float(np.sqrt((1 - pos) / pos)) if 0 < pos < 1 else 1.0
         # The MoE's input is the host encoder's output; capture it to seed new experts.
         hook = model.moe.register_forward_pre_hook(lambda _m, inp: setattr(self, "_moe_inputs", inp[0]))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch_geometric.nn import GATv2Conv
+from ftmoe.predictor.pyg import GATv2Conv
 
 from ftmoe.predictor.config import ModelConfig
 from ftmoe.predictor.ftmoe_predictor import FTMoEPredictor

@@ -24,6 +24,9 @@ from ftmoe.predictor.data import Splits
 from ftmoe.simulator.dataset import Dataset
 
 
+ROLES = ("cpu_utilisation", "memory_used_fraction", "disk_used_fraction")
+
+
 class RulePredictor(Predictor):
     """A rule with no learned weights: only its threshold (and window) are fitted."""
 
@@ -53,9 +56,9 @@ class RulePredictor(Predictor):
         self.feature_names = list(ds.feature_names)
         self.class_names = list(ds.class_names)
         self.window, self.lead = options.window, options.lead
-        unknown = sorted(set(options.feature_map) - set(self.needs))
+        unknown = sorted(set(options.feature_map) - set(ROLES))
         if unknown:
-            raise ValueError(f"--features {', '.join(unknown)}: {self.kind} uses the roles {', '.join(self.needs)}")
+            raise ValueError(f"--features {', '.join(unknown)}: the rules' roles are {', '.join(ROLES)}")
         self.roles = {}
         auto = []
         for role in self.needs:

@@ -155,3 +155,19 @@ def test_rule_baselines_run_on_other_feature_names() -> None:
     fit_model(m, ds, s, opts, progress=False)
     assert m.info["roles"]["cpu_utilisation"]["column"] == "a"  # the column that ranks validation best
     assert m.info["roles"]["disk_used_fraction"] is None
+
+
+def test_quiet_training_prints_one_clean_line_per_epoch(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    ds = _synthetic(T=1500, faults=60)
+    data = tmp_path / "d.npz"
+    ds.save(data)
+    proc = subprocess.run([sys.executable, "-m", "ftmoe", "train", "--data", str(data), "--out", str(tmp_path / "m"), "--epochs", "2",
+                           "--min-epochs", "1", "--quiet", "--set", "hidden=8", "--threads", "1"],
+                          capture_output=True, text=True, timeout=600, env={"PATH": "/usr/bin:/bin", "PYTHONWARNINGS": "default"})
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert [line.split()[1] for line in lines if line.startswith("epoch ")] == ["1/2", "2/2"]
+    assert "Warning" not in proc.stderr and "\r" not in proc.stderr
