@@ -171,3 +171,25 @@ def test_quiet_training_prints_one_clean_line_per_epoch(tmp_path: Path) -> None:
     lines = proc.stderr.splitlines()
     assert [line.split()[1] for line in lines if line.startswith("epoch ")] == ["1/2", "2/2"]
     assert "Warning" not in proc.stderr and "\r" not in proc.stderr
+
+
+def test_old_model_configs_read_the_new_fields_as_off_and_new_knobs_train() -> None:
+    import torch
+
+    from ftmoe.predictor.config import LEGACY, ModelConfig
+    from ftmoe.predictor.model import FTMoE
+
+    old = ModelConfig.from_dict({"features": 4, "classes": 1})
+    assert all(getattr(old, k) == v for k, v in LEGACY.items())
+    assert ModelConfig(features=4, classes=1).window_stats  # new models see the window's statistics
+    cfg = ModelConfig(features=4, classes=1, window=6, hidden=8, nowcast=True, input_clip=5.0, input_noise=0.1)
+    model = FTMoE(cfg)
+    out = model(torch.randn(3, 6, 5, 4) * 100, torch.zeros((2, 0), dtype=torch.long))
+    assert out.fault_probability.shape == (3, 5) and torch.isfinite(out.fault_probability).all()
+    assert model.last_residual is not None and model.last_residual.shape == (15, 4)
+    ds = _synthetic(T=1500, faults=60)
+    s = blocked_split(ds.labels, 6, 1, 3)
+    m = predictor_class("ftmoe")()
+    fit_model(m, ds, s, TrainOptions(horizon=3, epochs=1, min_epochs=1, pos_weight="none",
+                                     overrides={"hidden": 8, "nowcast": True}), progress=False)
+    assert "nowcast" in m.info["architecture"] and m.info["architecture"]["nowcast"]
