@@ -102,11 +102,15 @@ class Predictor(ABC):
 
         return targets(ds.labels, self.lead, self.horizon)[np.asarray(ends)]
 
-    def predict(self, ds: Dataset, ends: np.ndarray) -> Prediction:
+    def inputs(self, ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
+        """The dataset's features in this model's feature order, and its migrations."""
         from ftmoe.predictor.data import check_features
 
         cols = check_features(ds, self.feature_names)
-        return self.predict_arrays(ds.features[:, :, cols], ds.migrations, ends)
+        return ds.features[:, :, cols], ds.migrations
+
+    def predict(self, ds: Dataset, ends: np.ndarray) -> Prediction:
+        return self.predict_arrays(*self.inputs(ds), ends)
 
     # -- files ------------------------------------------------------------------------------
 
@@ -199,10 +203,9 @@ def fit_model(model: Predictor, ds: Dataset, splits: Splits, options: TrainOptio
 
     if len(splits.val) == 0:
         raise ValueError("no validation windows: the calibration and the threshold must be fitted out of sample")
-    model.horizon = options.horizon
+    model.horizon = options.horizon  # before fit: targets() asks the model's own question
     history = model.fit(ds, splits, options, progress=progress)
-    model.horizon = options.horizon
-    raw = model.raw_predict(*model_inputs(model, ds), splits.val).fault_probability
+    raw = model.raw_predict(*model.inputs(ds), splits.val).fault_probability
     positive = model.targets(ds, splits.val) > 0
     model.calibrator = calibration.fit(raw, positive, options.calibration)
     prob = model.calibrator(raw)
@@ -213,9 +216,3 @@ def fit_model(model: Predictor, ds: Dataset, splits: Splits, options: TrainOptio
                                       "notes": list(splits.notes)}})
     return history
 
-
-def model_inputs(model: Predictor, ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    from ftmoe.predictor.data import check_features
-
-    cols = check_features(ds, model.feature_names)
-    return ds.features[:, :, cols], ds.migrations
