@@ -184,7 +184,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 @reports(DatasetError, ModelFileError, ValueError)
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ftmoe.predictor.base import load as load_model
-    from ftmoe.predictor.data import all_ends
+    from ftmoe.predictor.data import window_ends
     from ftmoe.predictor.evaluate import evaluate, format_report
     from ftmoe.simulator.dataset import load
 
@@ -196,9 +196,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         ends = protocol_splits(ds, model.window, model.lead, model.horizon, float(protocol["test_share"]),
                                float(protocol["val_share"])).test
     else:
-        ends = all_ends(ds.shape[0], model.window, model.lead, model.horizon)
-        lab = ds.labelled_mask
-        ends = np.array([t for t in ends if lab[t + model.lead : t + model.lead + model.horizon].all()], dtype=np.int64)
+        # every window of the file as one split: labelled targets, no recording break inside
+        ends = window_ends(np.zeros(ds.shape[0], dtype=np.int8), 0, model.window, model.lead, model.horizon,
+                           ds.breaks, ds.labelled)
     if len(ends) == 0:
         raise ValueError(f"{args.data}: no labelled window for the model's window of {model.window} and horizon {model.horizon}")
     result = evaluate(model, ds, ends)
