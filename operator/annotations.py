@@ -16,6 +16,7 @@ FAULT_TYPE = PREFIX + "fault-type"
 PREDICTED_AT = PREFIX + "predicted-at"
 POLICY = PREFIX + "policy"
 AT_RISK_LABEL = PREFIX + "at-risk"
+RISK_LABEL = PREFIX + "risk"  # the risk as a label too, so `kubectl get nodes -L ftmoe.io/risk` shows it
 CORDONED_BY = PREFIX + "cordoned-by"
 CORDON_REASON = PREFIX + "cordon-reason"
 CORDONED_AT = PREFIX + "cordoned-at"
@@ -28,6 +29,11 @@ DECISION = PREFIX + "decision"  # the last decision shown to humans; events fire
 EVICT_OPT_OUT = PREFIX + "evict"  # on a pod: "false" keeps the operator from evicting it
 
 HISTORY_KEEP = 10
+
+
+def shown_risk(risk: float) -> str:
+    """The risk as every human-facing place shows it: two decimals (also a valid label value)."""
+    return f"{risk:.2f}"
 
 
 def rfc3339(ts: float) -> str:

@@ -35,7 +35,7 @@ def register(commands: Any) -> None:
     report = sub.add_parser("report", help="a policy's recent alarms versus what the cluster showed, and its self-graded scores")
     report.add_argument("policy", help="the FaultTolerancePolicy's name")
     report.add_argument("--kubeconfig", type=Path, help="kubeconfig (default: $KUBECONFIG or ~/.kube/config)")
-    report.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    report.add_argument("-o", "--output", choices=["table", "json"], default="table", help="output format")
     report.set_defaults(func=cmd_report)
 
 
@@ -127,13 +127,20 @@ def format_report(name: str, spec: dict[str, Any], g: dict[str, Any]) -> str:
     def pct(x: float | None) -> str:
         return "-" if x is None else f"{100 * x:.1f}%"
 
-    lead = g.get("meanLeadSeconds")
+    def secs(x: float | None) -> str:
+        return "-" if x is None else f"{x:.0f}s"
+
     lines = [
         f"FaultTolerancePolicy {name}: alarms at risk >= {(spec.get('thresholds') or {}).get('cordon', 0.6)}, "
         f"horizon {spec.get('horizon', '5m')}, graded since {g.get('since') or '-'}",
         f"  precision {pct(g.get('precision'))} ({g.get('hits', 0)} hits, {g.get('falseAlarms', 0)} false alarms, "
-        f"{g.get('pending', 0)} pending)   recall {pct(g.get('recall'))} ({g.get('caught', 0)} of {g.get('faults', 0)} faults)   "
-        f"mean lead {'-' if lead is None else f'{lead:.0f}s'}",
+        f"{g.get('pending', 0)} pending)",
+        f"  recall    {pct(g.get('recall'))} ({g.get('caught', 0)} of {g.get('faults', 0)} faults alarmed before their onset, "
+        f"mean lead {secs(g.get('meanLeadSeconds'))}; {g.get('late', 0)} more detected after it, "
+        f"mean delay {secs(g.get('meanDelaySeconds'))})",
+        "  onset = the first interval the operator saw the fault's signal on the node (a condition from",
+        "  spec.learning.labels set True, an OOM kill, a kubelet eviction, NotReady); that signal comes after",
+        "  the node began to degrade, so a lead is measured against it, not against the cause.",
     ]
     per_type = g.get("perType") or {}
     if per_type:

@@ -6,8 +6,18 @@ fault codes [T, H] with 0 for none, predicted type codes [T, H]):
 - an alarm is the first interval of a run with risk >= threshold; it is a hit when the
   node shows a fault within (t, t + horizon] or is already in one, a false alarm when the
   horizon passes without, and pending until then;
-- a fault is the first interval of a run of observed fault codes; it was caught when an
-  alarm on that node began within [onset - horizon, onset]; its lead is onset - that alarm.
+- a fault is a run of observed fault codes on a node; a run that starts again within
+  ``merge_gap`` seconds (default: the horizon) of the previous one's end is the same fault.
+  Observed signals flap: the kubelet holds MemoryPressure for its
+  eviction-pressure-transition-period for this reason, and a heartbeat written from a
+  stale cache can set a cleared condition once more. Counting each flap as a fault would
+  count one fault twice, and "catch" the second half with the alarm the first half raised;
+- the fault's onset is the first interval the operator *observed* it (a node condition,
+  an OOM kill, a kubelet eviction, NotReady), which is later than the node began to
+  degrade. A fault was caught when an alarm on that node was up within
+  [onset - horizon, onset]; its lead is onset - the first such alarm interval. A fault
+  whose first alarm came after the onset (within the horizon) was detected late; its
+  delay is that alarm - onset. Late detections are not recall.
 
 Precision is hits / decided alarms, recall caught / faults, by fault type too.
 """
@@ -27,7 +37,9 @@ class Grade:
     pending: int = 0
     faults: int = 0
     caught: int = 0
+    late: int = 0
     leads: list[float] = field(default_factory=list)
+    delays: list[float] = field(default_factory=list)
     per_type: dict[str, dict[str, float]] = field(default_factory=dict)
     recent: list[dict[str, object]] = field(default_factory=list)
 
@@ -49,6 +61,10 @@ class Grade:
     def mean_lead(self) -> float | None:
         return float(np.mean(self.leads)) if self.leads else None
 
+    @property
+    def mean_delay(self) -> float | None:
+        return float(np.mean(self.delays)) if self.delays else None
+
 
 def starts(mask: np.ndarray) -> np.ndarray:
     """[T, H] bool -> [T, H] True where a run of True begins."""
@@ -56,8 +72,23 @@ def starts(mask: np.ndarray) -> np.ndarray:
     return mask & ~prev
 
 
+def fault_onsets(times: np.ndarray, faulty: np.ndarray, merge_gap: float) -> list[tuple[int, int]]:
+    """(onset row, host) of every fault: runs of ``faulty`` [T, H], a run that starts within
+    ``merge_gap`` seconds of the previous run's last row on that host joined to it."""
+    onsets = []
+    for h in range(faulty.shape[1]):
+        last_end: float | None = None
+        for t in np.flatnonzero(starts(faulty[:, h:h + 1])[:, 0]):
+            if last_end is None or times[t] - last_end > merge_gap:
+                onsets.append((int(t), h))
+            rest = np.flatnonzero(~faulty[t:, h])
+            last_end = float(times[t + rest[0] - 1] if len(rest) else times[-1])
+    return sorted(onsets)
+
+
 def grade(times: np.ndarray, risk: np.ndarray, observed: np.ndarray, predicted: np.ndarray, nodes: list[str],
-          classes: list[str], threshold: float, horizon: float, keep_recent: int = 20) -> Grade:
+          classes: list[str], threshold: float, horizon: float, keep_recent: int = 20,
+          merge_gap: float | None = None) -> Grade:
     g = Grade()
     if len(times) == 0:
         return g
@@ -86,16 +117,20 @@ def grade(times: np.ndarray, risk: np.ndarray, observed: np.ndarray, predicted: 
             bump(kind, "alarms")
         g.recent.append({"time": float(times[t]), "node": nodes[h], "risk": float(risk[t, h]), "predictedType": kind,
                          "outcome": outcome})
-    for t, h in zip(*np.nonzero(starts(faulty))):
+    for t, h in fault_onsets(times, faulty, horizon if merge_gap is None else merge_gap):
         kind = classes[int(observed[t, h])] if 0 < observed[t, h] < len(classes) else "unknown"
         g.faults += 1
         bump(kind, "faults")
         before = (times >= times[t] - horizon) & (times <= times[t])
         alarmed = np.flatnonzero(before & alarm[:, h])
+        after = np.flatnonzero((times > times[t]) & (times <= times[t] + horizon) & alarm[:, h])
         if len(alarmed):
             g.caught += 1
             bump(kind, "caught")
             g.leads.append(float(times[t] - times[alarmed[0]]))
+        elif len(after):
+            g.late += 1
+            g.delays.append(float(times[after[0]] - times[t]))
     g.per_type = {k: {"precision": v["hits"] / v["alarms"] if v["alarms"] else None,
                       "recall": v["caught"] / v["faults"] if v["faults"] else None, **v} for k, v in by_type.items()}
     g.recent = sorted(g.recent, key=lambda r: -float(r["time"]))[:keep_recent]  # type: ignore[arg-type]

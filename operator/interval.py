@@ -267,7 +267,7 @@ def grading_status(g: Grade, exp: Experience) -> dict[str, Any]:
     return {
         "precision": r(g.precision), "recall": r(g.recall), "f1": r(g.f1), "meanLeadSeconds": r(g.mean_lead),
         "alarms": g.alarms, "hits": g.hits, "falseAlarms": g.false_alarms, "pending": g.pending, "faults": g.faults,
-        "caught": g.caught, "since": A.rfc3339(float(exp.times[0])) if len(exp) else None,
+        "caught": g.caught, "late": g.late, "meanDelaySeconds": r(g.mean_delay), "since": A.rfc3339(float(exp.times[0])) if len(exp) else None,
         "perType": {k: {kk: (round(vv, 4) if isinstance(vv, float) else vv) for kk, vv in v.items()} for k, v in g.per_type.items()},
         "recentAlarms": [{**a, "time": A.rfc3339(float(a["time"])), "risk": round(float(a["risk"]), 3)}  # type: ignore[arg-type]
                          for a in g.recent],
@@ -353,7 +353,7 @@ def write_predictions(deps: Deps, policy: dict[str, Any], spec: PolicySpec, plan
         key = body["metadata"]["name"]
         # Skip writes that change nothing a reader would notice (the window end moves every interval).
         seen = {k: (round(v, 2) if k == "risk" and v is not None else v) for k, v in body["status"].items()
-                if k not in ("windowEnd", "scores", "drivers", "driversSummary")}
+                if k not in ("windowEnd", "scores", "drivers", "driversSummary", "riskShown")}
         if deps.written.get(key) != seen:
             writes.append(lambda body=body: deps.kube.upsert_prediction(body))
             deps.written[key] = seen

@@ -13,7 +13,6 @@ from ftmoe.operator.node_status import PRESSURE, condition
 from ftmoe.operator.policy import PolicySpec
 
 
-
 def facts(node: dict[str, Any], risk: float | None, spec: PolicySpec, load: NodeLoad | None = None) -> NodeFacts:
     meta = node.get("metadata", {})
     ann = meta.get("annotations") or {}
@@ -52,12 +51,13 @@ def prediction_patch(node: dict[str, Any], policy: str, prediction: NodePredicti
     }
     label: dict[str, str | None] = {}
     if prediction is not None:
-        want[A.RISK] = f"{prediction.risk:.3f}"
+        want[A.RISK] = A.shown_risk(prediction.risk)
         want[A.FAULT_TYPE] = prediction.fault_type
         if ann.get(A.RISK) != want[A.RISK] or ann.get(A.FAULT_TYPE) != want[A.FAULT_TYPE]:
             # When the prediction last changed: a steady node costs no API write per interval.
             want[A.PREDICTED_AT] = A.rfc3339(now)
         label[A.AT_RISK_LABEL] = "true" if prediction.risk >= spec.thresholds.annotate else None
+        label[A.RISK_LABEL] = A.shown_risk(prediction.risk)
     if not node.get("spec", {}).get("unschedulable") and ann.get(A.CORDONED_BY):
         # Someone uncordoned a node we had cordoned: the cordon is theirs to decide now.
         want.update({A.CORDONED_BY: None, A.CORDON_REASON: None, A.CORDONED_AT: None, A.DRAIN_STARTED: None, A.DRAIN_STATE: None})

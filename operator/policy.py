@@ -195,8 +195,21 @@ def parse_cost_model(cm: dict[str, Any]) -> CostWeights:
         resource=float(cm.get("resourceWeight", 1.0)), impact=float(cm.get("impactWeight", 1.0)),
         restart_seconds=parse_duration(cm.get("podRestartTime", "30s"), "spec.costModel.podRestartTime"),
         fault_seconds=parse_duration(cm.get("faultDowntime", "10m"), "spec.costModel.faultDowntime"),
-        capacity_seconds=parse_duration(cm.get("capacityCostPerCore", "0s"), "spec.costModel.capacityCostPerCore"),
+        capacity_seconds=pod_seconds(cm.get("capacityCostPerCore", 0), "spec.costModel.capacityCostPerCore"),
     )
+
+
+def pod_seconds(value: Any, field: str) -> float:
+    """A cost in pod-seconds: a number (a duration string such as "3000s", as 0.1 wrote it, is read too)."""
+    if isinstance(value, str):
+        return parse_duration(value, field)
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as err:
+        raise PolicyError(f"{field}: {value!r} is not a number of pod-seconds (e.g. 3000)") from err
+    if number < 0:
+        raise PolicyError(f"{field}: {number:g} is negative; give 0 or more pod-seconds")
+    return number
 
 
 def parse_checkpointing(cp: dict[str, Any]) -> Checkpointing:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ftmoe.operator.annotations import rfc3339
+from ftmoe.operator.annotations import rfc3339, shown_risk
 from ftmoe.operator.costs import Costed
 from ftmoe.operator.decisions import Plan
 from ftmoe.operator.durations import format_duration
@@ -14,6 +14,15 @@ from ftmoe.operator.policy import GROUP, VERSION, PolicySpec
 
 def prediction_name(policy: str, node: str) -> str:
     return f"{policy}.{node}"[:253]
+
+
+def drivers_summary(prediction: NodePrediction) -> str:
+    """The strongest driver and how many more, short enough for one `kubectl get -o wide` line."""
+    if not prediction.drivers:
+        return ""
+    top = prediction.drivers[0]
+    more = len(prediction.drivers) - 1
+    return f"{top.feature} {top.zscore:+.1f}σ" + (f" (+{more} more)" if more else "")
 
 
 def action_summary(plan: Plan, node: str, prediction: NodePrediction | None, cordoned_by_us: bool,
@@ -28,12 +37,12 @@ def action_summary(plan: Plan, node: str, prediction: NodePrediction | None, cor
     if prediction is None:
         return "stale", "no complete metric window this interval: no action is taken on this node"
     if cordoned_by_us:
-        return "cordoned", "cordoned by this policy; uncordoned after the risk stays low for hysteresis.healthyFor"
+        return "cordoned", "cordoned by this policy until the risk stays low for hysteresis.healthyFor"
     if node in plan.costs and plan.costs[node][0].action == "annotate":
         return "annotate", f"the cost model rates acting costlier than the fault: {plan.costs[node][0].summary()}"
     if prediction.risk >= spec.thresholds.cordon:
         since = plan.marks[node].risk_since
-        return "annotate", f"risk at or above cordon threshold; waiting for hysteresis.riskFor ({format_duration(spec.risk_for)})" + (
+        return "annotate", f"risk >= cordon threshold; waiting for hysteresis.riskFor ({format_duration(spec.risk_for)})" + (
             "" if since is None else f" since {rfc3339(since)}")
     if prediction.risk >= spec.thresholds.annotate:
         return "annotate", f"risk {prediction.risk:.2f} >= annotate threshold {spec.thresholds.annotate:g}"
@@ -53,10 +62,14 @@ def prediction_body(policy: dict[str, Any], node: str, prediction: NodePredictio
             "faultType": prediction.fault_type,
             "scores": {k: round(v, 4) for k, v in prediction.scores.items()},
             "drivers": [{"feature": d.feature, "value": round(d.value, 6), "zscore": round(d.zscore, 2)} for d in prediction.drivers],
-            "driversSummary": ", ".join(f"{d.feature} {d.zscore:+.1f}σ" for d in prediction.drivers),
+            "driversSummary": drivers_summary(prediction),
+            "riskShown": shown_risk(prediction.risk),
+            # Below the annotate threshold no fault is expected, so a type would read like an alarm.
+            "typeShown": prediction.fault_type if prediction.risk >= spec.thresholds.annotate else "-",
         })
     else:
-        status.update({"risk": None, "faultType": None, "scores": None, "drivers": None, "driversSummary": None})
+        status.update({"risk": None, "faultType": None, "scores": None, "drivers": None, "driversSummary": None,
+                       "riskShown": "-", "typeShown": "-"})
     status["cost"] = None
     if costs is not None:
         chosen, options = costs

@@ -283,11 +283,12 @@ class NodeConditions:
 
         self.api = client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
 
-    def set(self, node: str, condition: str, active: bool, message: str) -> None:
+    def set(self, node: str, condition: str, active: bool, message: str, since: str | None = None) -> str:
+        """Returns the transition time written (``since``, when given: a re-assertion keeps it)."""
         from kubernetes.client.exceptions import ApiException
 
         status = "True" if active else "False"
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        now = since or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         annotations = {ANNOTATION.format(condition): status if active else None,
                        ANNOTATION.format("message"): message if active else None}
         try:
@@ -295,10 +296,18 @@ class NodeConditions:
             self.api.patch_node_status(node, {"status": {"conditions": [{
                 "type": condition, "status": status,
                 "reason": "SimulatedFault" if active else "SimulatedRecovery",
-                "message": message, "lastHeartbeatTime": now, "lastTransitionTime": now,
+                "message": message, "lastHeartbeatTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "lastTransitionTime": now,
             }]}})
         except ApiException as err:
             log.warning("could not set %s=%s on %s: %s", condition, status, node, err.reason)
+        return now
+
+
+# kwok's heartbeat (every 10-15 s) writes the conditions it computed from its cache; one
+# computed just before a change can write the old status back once. The simulator writes
+# each change again on this many following steps, so such a stale write lasts one step at most.
+REASSERT_STEPS = 4
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -314,7 +323,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--drift-at", type=int, help="switch to the drifted fault pattern at this interval")
     p.add_argument("--intervals", type=int, help="stop after this many intervals (default: run until interrupted)")
     p.add_argument("--no-conditions", action="store_true", help="do not touch node conditions")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (workload traces, random faults)")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -347,6 +356,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     target = targets_dir / TARGET_FILE
     target.write_text(json.dumps([{"targets": [f"127.0.0.1:{args.port}"], "labels": {"job": "ftmoe-simulator"}}]))
     conditions = None if args.no_conditions else NodeConditions(kubeconfig)
+    reassert: dict[tuple[str, str], tuple[bool, str, str, int]] = {}
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print(f"serving {len(nodes)} simulated nodes on http://127.0.0.1:{args.port}/metrics, one interval every "
@@ -357,13 +367,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 if at == sim.t:
                     live.pending_injections.append((nodes.index(node), cause, None, None))
             before, after = live.advance()
+            if conditions is not None:
+                for key, (active, message, since, left) in list(reassert.items()):
+                    conditions.set(key[0], key[1], active, message, since)
+                    reassert[key] = (active, message, since, left - 1)
+                    if left <= 1:
+                        del reassert[key]
             for h in np.flatnonzero(before != after):
                 old, new = int(before[h]), int(after[h])
                 if conditions is not None and old:
-                    conditions.set(nodes[h], CONDITION_FOR[old], False, "fault ended")
+                    since = conditions.set(nodes[h], CONDITION_FOR[old], False, "fault ended")
+                    reassert[(nodes[h], CONDITION_FOR[old])] = (False, "fault ended", since, REASSERT_STEPS)
                 if conditions is not None and new:
                     cause = sim.faults.causes[int(sim.faults.cause[h])].name
-                    conditions.set(nodes[h], CONDITION_FOR[new], True, f"simulated {cause}")
+                    since = conditions.set(nodes[h], CONDITION_FOR[new], True, f"simulated {cause}")
+                    reassert[(nodes[h], CONDITION_FOR[new])] = (True, f"simulated {cause}", since, REASSERT_STEPS)
                 log.info("interval %d: %s %s -> %s", sim.t - 1, nodes[h], old, new)
             stop.wait(args.step_seconds)
     except KeyboardInterrupt:

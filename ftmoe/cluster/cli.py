@@ -27,14 +27,14 @@ def register(commands: Any) -> None:
 
     up = sub.add_parser("up", help="build (once) and start the control plane, Prometheus and fake nodes")
     up.add_argument("--nodes", type=int, default=DEFAULT_NODES, help=f"fake nodes to create (default {DEFAULT_NODES})")
-    up.add_argument("--apiserver-port", type=int, default=DEFAULT_APISERVER_PORT)
-    up.add_argument("--prometheus-port", type=int, default=DEFAULT_PROMETHEUS_PORT)
+    up.add_argument("--apiserver-port", type=int, default=DEFAULT_APISERVER_PORT, help="kube-apiserver port on 127.0.0.1")
+    up.add_argument("--prometheus-port", type=int, default=DEFAULT_PROMETHEUS_PORT, help="Prometheus port on 127.0.0.1")
     up.set_defaults(func=cmd_up)
 
     sub.add_parser("build", help="build and cache the binaries only (what `up` does first)").set_defaults(func=cmd_build)
     sub.add_parser("down", help="stop what `up` started and remove its state").set_defaults(func=cmd_down)
     status = sub.add_parser("status", help="show whether the cluster runs, its nodes and endpoints")
-    status.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    status.add_argument("-o", "--output", choices=["text", "json"], default="text", help="output format")
     status.set_defaults(func=cmd_status)
     sub.add_parser("kubeconfig", help="print the kubeconfig path (export KUBECONFIG=$(ftmoe cluster kubeconfig))").set_defaults(func=cmd_kubeconfig)
     kubectl = sub.add_parser("kubectl", help="run the cluster's own kubectl against it", add_help=False)
@@ -79,7 +79,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"  {'prometheus ready:':12} {info['prometheus_ready']}")
         if info["running"]:
             print(f"  nodes:       {info['nodes_ready']}/{info['nodes']} Ready")
-            print("  components:\n    " + info["components"].replace("\n", "\n    "))
+            print(f"  components:  {', '.join(info['components']) or '-'}")
+        for proc in info.get("processes", []):
+            print(f"  {proc['name'] + ':':12} running, pid {proc['pid']}, log {proc['log']}")
     return 0 if info["running"] else 1
 
 

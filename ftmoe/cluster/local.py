@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from ftmoe.cluster import processes
 from ftmoe.cluster.errors import ClusterError
 from ftmoe.cluster.nodes import node_manifests
 from ftmoe.cluster.progress import Progress, format_duration
@@ -57,6 +58,11 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
             return 200 <= resp.status < 300
     except (urllib.error.URLError, OSError):
         return False
+
+
+def parse_components(text: str) -> list[str]:
+    """`kwokctl get components` prints one component per line."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 class LocalCluster:
@@ -129,12 +135,14 @@ class LocalCluster:
         existing = self.settings()
         if existing and self.control_plane_running():
             binaries = self.toolchain.ensure(progress)
-            progress.say(f"cluster {self.name!r} is already running (kubeconfig {self.kubeconfig})")
+            progress.skip(f"control plane: already running (kubeconfig {self.kubeconfig})")
             if not self.prometheus_running():
                 self._start_prometheus(binaries, existing.prometheus_port, progress)
             else:
+                progress.skip(f"Prometheus: already running at {self.prometheus_url}")
                 self._refresh_prometheus_config(existing.prometheus_port, progress)
             self._ensure_nodes(settings.nodes, progress)
+            progress.say(f"cluster {self.name!r} is up: {settings.nodes} nodes, Prometheus at {self.prometheus_url}")
             return binaries
         if existing:
             progress.say(f"cluster {self.name!r} has stale state from an earlier run; cleaning it up")
@@ -304,7 +312,8 @@ class LocalCluster:
             info["nodes"] = len(nodes)
             info["nodes_ready"] = len(self.ready(nodes))
             comps = self.kwokctl("get", "components", check=False, timeout=30)
-            info["components"] = comps.stdout.strip()
+            info["components"] = parse_components(comps.stdout)
+        info["processes"] = processes.running(self.processes_dir)
         return info
 
     def _stop_prometheus(self) -> None:
@@ -333,8 +342,6 @@ class LocalCluster:
             if not quiet:
                 print(f"cluster {self.name!r} is not running (no state in {self.state})")
             return False
-        from ftmoe.cluster import processes
-
         stopped = processes.stop_all(self.processes_dir)
         if stopped and not quiet:
             print(f"stopped {', '.join(stopped)}")

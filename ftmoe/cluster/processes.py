@@ -21,6 +21,29 @@ def start(folder: Path, name: str, argv: list[str], env: dict[str, str] | None =
     return proc
 
 
+def alive(folder: Path, name: str) -> int | None:
+    """The pid of ``name`` when it still runs (and is still ours), else None."""
+    pid_file = folder / f"{name}.pid"
+    try:
+        pid = int(pid_file.read_text().strip() or 0)
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except (OSError, ValueError):
+        return None
+    return pid if pid and "ftmoe" in cmdline else None
+
+
+def running(folder: Path) -> list[dict[str, object]]:
+    """The cluster's background processes that run now (what `ftmoe cluster down` stops)."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for pid_file in sorted(folder.glob("*.pid")):
+        pid = alive(folder, pid_file.stem)
+        if pid is not None:
+            found.append({"name": pid_file.stem, "pid": pid, "log": str(folder / f"{pid_file.stem}.log")})
+    return found
+
+
 def stop(folder: Path, name: str, timeout: float = 30.0) -> bool:
     pid_file = folder / f"{name}.pid"
     if not pid_file.is_file():

@@ -72,6 +72,24 @@ def test_grading_hits_false_alarms_pending_and_leads() -> None:
     assert g.recent[0]["outcome"] == "pending" and {r["outcome"] for r in g.recent} == {"hit", "false alarm", "pending"}
 
 
+def test_a_flapping_signal_is_one_fault_and_an_alarm_after_onset_is_late_not_caught() -> None:
+    """The demo's trace: MemoryPressure set at 40 s, cleared at 100 s, set again at 110 s by
+    a stale heartbeat, cleared at 130 s; the alarm rose at 50 s, after the onset."""
+    times = np.arange(0, 200, 10, dtype=float)
+    risk = np.zeros((20, 1), np.float32)
+    observed = np.zeros((20, 1), np.int8)
+    predicted = np.full((20, 1), 2, np.int8)
+    observed[4:10, 0] = 2
+    observed[11:13, 0] = 2
+    risk[5:12, 0] = 0.99
+    g = grade(times, risk, observed, predicted, ["node-3"], CLASSES, threshold=0.6, horizon=60)
+    assert g.faults == 1, "the flap is the same fault"
+    assert (g.caught, g.late, g.delays) == (0, 1, [10.0])
+    assert g.recall == 0.0 and g.leads == []
+    apart = grade(times, risk, observed, predicted, ["node-3"], CLASSES, threshold=0.6, horizon=60, merge_gap=5)
+    assert apart.faults == 2 and apart.caught == 1, "counted apart, the alarm of the first 'catches' the second"
+
+
 def test_report_formats_scores_types_and_recent_alarms() -> None:
     from ftmoe.operator.cli import format_report
 
@@ -80,5 +98,6 @@ def test_report_formats_scores_types_and_recent_alarms() -> None:
          "perType": {"memory": {"alarms": 2, "hits": 1, "precision": 0.5, "faults": 1, "caught": 1, "recall": 1.0}},
          "recentAlarms": [{"time": "2026-01-01T00:00:10Z", "node": "n1", "risk": 0.9, "predictedType": "memory", "outcome": "hit"}]}
     text = format_report("p", {"thresholds": {"cordon": 0.6}, "horizon": "30s"}, g)
-    assert "precision 50.0%" in text and "recall 100.0%" in text and "mean lead 10s" in text
+    assert "precision 50.0%" in text and "recall    100.0% (1 of 1 faults alarmed before their onset" in text
+    assert "mean lead 10s" in text and "onset = the first interval the operator saw" in text
     assert "memory" in text and "n1" in text and "hit" in text

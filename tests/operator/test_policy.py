@@ -70,7 +70,7 @@ def test_python_defaults_equal_the_crd_defaults() -> None:
                      "checkpointing.fixedInterval", "checkpointing.minInterval", "checkpointing.maxInterval",
                      "checkpointing.nodeMTBF", "checkpointing.cooldown", "checkpointing.ackTimeout",
                      "checkpointing.leadTime", "costModel.podRestartTime", "costModel.faultDowntime",
-                     "costModel.capacityCostPerCore", "learning.retention"}
+                     "learning.retention"}
         expected = parse_duration(crd_value) if path in durations else crd_value
         assert as_python[path] == expected, path
 
@@ -90,6 +90,29 @@ def test_every_schema_field_has_a_description() -> None:
         schema = yaml.safe_load(crd.read_text())["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
         walk(schema, crd.stem)
     assert missing == []
+
+
+def test_kubectl_explain_shows_every_default_and_no_internal_jargon() -> None:
+    """`kubectl explain` prints descriptions, not the schema's `default`, so each says it."""
+    schema = crd_spec_schema()
+    silent = []
+    for path in defaults(schema):
+        node = schema
+        for part in path.split("."):
+            node = node["properties"][part]
+        if "default" not in node["description"].lower():
+            silent.append(path)
+    assert silent == []
+    assert "seed" not in CRD.read_text(), "the project's planning words do not belong in a user API"
+
+
+def test_capacity_cost_is_a_number_of_pod_seconds() -> None:
+    from ftmoe.operator.policy import parse_cost_model
+
+    assert parse_cost_model({"capacityCostPerCore": 3000}).capacity_seconds == 3000
+    assert parse_cost_model({"capacityCostPerCore": "50m"}).capacity_seconds == 3000  # 0.1's duration strings still read
+    with pytest.raises(PolicyError, match="capacityCostPerCore"):
+        parse_cost_model({"capacityCostPerCore": -1})
 
 
 @pytest.mark.parametrize(("spec", "field"), [
