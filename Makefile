@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml
 	@echo "==> creating $(VENV) and installing ftmoe-operator with its dev extras"
 	@echo "    (torch from PyPI is the CUDA build: about 3.5 GB, several minutes when cold)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --upgrade --quiet pip "setuptools>=69,<90" wheel
-	$(BIN)/python -m pip install --progress-bar off -e '.[dev]'
+	$(BIN)/python -m pip install --upgrade --quiet pip "setuptools>=77,<90" wheel
+	@echo "    pip prints a line per package; the torch download alone is silent for a minute or two"
+	$(BIN)/python -m pip install --progress-bar $$([ -t 1 ] && echo on || echo off) -e '.[dev]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

@@ -51,6 +51,7 @@ WORKLOAD = {
 }
 
 K = "ftmoe cluster kubectl"  # what the user types; the same as kubectl with the cluster's kubeconfig
+VENV = Path(sys.executable).parent.parent  # the venv `make demo` installed into
 
 
 def wait_for(fn: Callable[[], Any], timeout: float, what: str, every: float = 1.0) -> Any:
@@ -84,14 +85,19 @@ class Story:
             processes.start(self.cluster.processes_dir, "simulator",
                             [self.ftmoe, "simulate", "serve", "--cluster", self.cluster.name, "--port", str(SIM_PORT),
                              "--fault-rate", "0"])
+            progress.say("      waiting for Prometheus to scrape the simulated nodes (it rereads its targets every 5s) ...")
             wait_for(self.prometheus_has_nodes, 120, "the simulated node series in Prometheus")
-            time.sleep(30)  # six intervals of history: the model's window
+            progress.say("      series are in; 30s more so each node has six intervals of history, the model's window ...")
+            time.sleep(30)
         with progress.step("operator (ftmoe operator run, as ServiceAccount ftmoe-system/ftmoe-operator)"):
             kubeconfig = service_account_kubeconfig(self.kubectl, self.cluster.kubeconfig,
                                                     self.cluster.state / "operator.kubeconfig")
             processes.start(self.cluster.processes_dir, "operator",
                             [self.ftmoe, "operator", "run", "--kubeconfig", str(kubeconfig),
-                             "--metrics-port", str(METRICS_PORT), "--health-port", str(HEALTH_PORT)])
+                             "--metrics-port", str(METRICS_PORT), "--health-port", str(HEALTH_PORT),
+                             # In the cluster's state folder: `cluster down` removes it with the cluster, so a
+                             # new demo never grades its alarms against an earlier cluster's faults.
+                             "--state-dir", str(self.cluster.state / "operator-state")])
             # Prometheus scrapes the operator too, so ftmoe_node_risk has a history.
             (self.cluster.targets_dir / "ftmoe-operator.json").write_text(json.dumps(
                 [{"targets": [f"127.0.0.1:{METRICS_PORT}"], "labels": {"job": "ftmoe-operator"}}]))
@@ -138,6 +144,7 @@ class Story:
         query = urllib.parse.urlencode({"fault": "memory-leak", "node": FAULT_NODE, "precursor": 4, "duration": 12})
         urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{SIM_PORT}/inject?{query}", method="POST"), timeout=10)
         print(f"   watch it: {K} get nfp -w     (or: {K} get nodes -L ftmoe.io/at-risk -L ftmoe.io/risk)")
+        print(f"   in another shell, first: source {VENV}/bin/activate")
         last = -1.0
         deadline = time.monotonic() + 180
         while not self.node().get("spec", {}).get("unschedulable"):
@@ -158,23 +165,34 @@ class Story:
         wait_for(lambda: not self.pods_on(FAULT_NODE), 120, f"no web pods on {FAULT_NODE}")
         self.kubectl("-n", "demo", "rollout", "status", "deployment/web", "--timeout=120s", timeout=150)
         self.show(f"get events --field-selector involvedObject.name={FAULT_NODE} --sort-by=.lastTimestamp")
+        self.show("get nodes -L ftmoe.io/at-risk -L ftmoe.io/risk")
         self.show("-n demo get deployment web")
         print(f"\n== 5. The fault ends; after hysteresis.healthyFor (30s) of low risk the node is uncordoned")
         wait_for(lambda: not self.node().get("spec", {}).get("unschedulable"), 300, f"{FAULT_NODE} uncordoned", every=2)
         self.show("get ftp demo -o wide")
         self.show(f"get nfp demo.{FAULT_NODE} -o wide")
-        print(
-            "\nThe cluster, the simulator and the operator keep running. Try:\n"
-            f"  {K} explain faulttolerancepolicy.spec        # the API, field by field\n"
-            f"  {K} get ftp demo -o yaml                     # conditions, counts, recent actions\n"
-            f"  {K} get nfp -w                               # the prediction dashboard\n"
-            f"  KUBECONFIG={self.cluster.kubeconfig} ftmoe operator report demo   # its alarms vs outcomes\n"
-            f"  curl -X POST 'http://127.0.0.1:{SIM_PORT}/inject?fault=disk-filling&node=node-7'   # another fault\n"
-            f"  curl -s http://127.0.0.1:{METRICS_PORT}/metrics | grep ^ftmoe_    # the operator's metrics\n"
-            f"  Prometheus: {self.cluster.prometheus_url}/graph?g0.expr=ftmoe_node_risk\n"
-            f"  logs: {self.cluster.processes_dir}/operator.log, simulator.log\n"
-            "  ftmoe cluster down                            # stop everything"
-        )
+        print("\nThe cluster, the simulator and the operator keep running. In a new shell, first:\n"
+              f"  source {VENV}/bin/activate            # puts ftmoe on PATH\nthen try:")
+        for command, note in try_commands(self.cluster.kubeconfig, self.cluster.prometheus_url, self.cluster.processes_dir):
+            print(f"  {command:<72} # {note}")
+
+
+def try_commands(kubeconfig: Path, prometheus_url: str, logs: Path, policy: str = "demo", node: str = FAULT_NODE,
+                 sim_port: int = SIM_PORT, metrics_port: int = METRICS_PORT) -> list[tuple[str, str]]:
+    """What the demo invites the user to run next (tests/operator/test_operator_e2e.py runs each one)."""
+    return [
+        (f"{K} explain faulttolerancepolicy.spec", "the API, field by field"),
+        (f"{K} get ftp {policy} -o yaml", "conditions, counts, recent actions"),
+        (f"{K} describe node {node}", "the node's annotations and the operator's events"),
+        (f"{K} get nfp --sort-by=.status.risk", "one line per node, riskiest last"),
+        (f"{K} get nfp -w", "the prediction dashboard (Ctrl-C to stop)"),
+        (f"KUBECONFIG={kubeconfig} ftmoe operator report {policy}", "its alarms vs outcomes"),
+        (f"curl -X POST 'http://127.0.0.1:{sim_port}/inject?fault=disk-filling&node=node-7'", "another fault"),
+        (f"curl -s http://127.0.0.1:{metrics_port}/metrics | grep ^ftmoe_", "the operator's metrics"),
+        ("ftmoe cluster status", "components, nodes, the demo's operator and simulator"),
+        (f"tail {logs}/operator.log", f"logs (also simulator.log); Prometheus: {prometheus_url}/graph?g0.expr=ftmoe_node_risk"),
+        ("ftmoe cluster down", "stop everything"),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

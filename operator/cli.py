@@ -39,6 +39,24 @@ def register(commands: Any) -> None:
     report.set_defaults(func=cmd_report)
 
 
+def connect(kubeconfig: Path | None) -> Any:
+    """The API client, or an OperatorError that says where a kubeconfig comes from."""
+    from kubernetes.config import ConfigException
+
+    from ftmoe.operator import runtime
+
+    if kubeconfig is not None and not kubeconfig.is_file():
+        raise OperatorError(f"--kubeconfig {kubeconfig}: no such file")
+    try:
+        return runtime.api_client(kubeconfig)
+    except ConfigException as err:
+        where = f"--kubeconfig {kubeconfig}" if kubeconfig else f"$KUBECONFIG ({os.environ['KUBECONFIG']})" \
+            if os.environ.get("KUBECONFIG") else "~/.kube/config"
+        raise OperatorError(
+            f"no usable kubeconfig in {where}: {str(err).rstrip('.')}. Pass --kubeconfig FILE or set KUBECONFIG "
+            "(for the local cluster: export KUBECONFIG=$(ftmoe cluster kubeconfig))") from err
+
+
 def preflight(kube: Any, namespace: str, leader_election: bool) -> None:
     """Fail early, with the fix, on what would otherwise fail on every interval."""
     from kubernetes.client.exceptions import ApiException
@@ -76,14 +94,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ftmoe.operator import runtime
     from ftmoe.operator.metrics import REGISTRY
 
+    connect(args.kubeconfig)  # a missing or unreadable kubeconfig is named here, not deep in kopf
     if args.kubeconfig:
-        if not args.kubeconfig.is_file():
-            raise OperatorError(f"--kubeconfig {args.kubeconfig}: no such file")
         os.environ["KUBECONFIG"] = str(args.kubeconfig)  # kopf logs in through the same file
     namespace = runtime.operator_namespace(args.namespace)
     state_dir = args.state_dir or Path(os.environ.get("FTMOE_STATE_DIR") or Path.home() / ".local" / "state" / "ftmoe" / "operator")
-    rt = runtime.build(args.kubeconfig, namespace, runtime.kopf_events, leader_election=not args.no_leader_election,
-                       state_dir=state_dir)
+    rt = runtime.build(args.kubeconfig, namespace, leader_election=not args.no_leader_election, state_dir=state_dir)
     try:
         preflight(rt.deps.kube, namespace, not args.no_leader_election)
     except HTTPError as err:
@@ -103,16 +119,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     import json
 
     from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
 
-    from ftmoe.operator import runtime
     from ftmoe.operator.kube import Kube
     from ftmoe.operator.policy import GROUP, POLICY_PLURAL, VERSION
 
-    kube = Kube(runtime.api_client(args.kubeconfig))
+    kube = Kube(connect(args.kubeconfig))
     try:
         policy = kube.custom.get_cluster_custom_object(GROUP, VERSION, POLICY_PLURAL, args.policy)
     except ApiException as err:
         raise OperatorError(f"FaultTolerancePolicy {args.policy!r}: {err.reason} (kubectl get ftp lists them)") from err
+    except HTTPError as err:
+        raise OperatorError(f"cannot reach the API server: {err}") from err
     graded = (policy.get("status") or {}).get("selfGrading")
     if not graded:
         raise OperatorError(f"policy {args.policy!r} has no self-grading yet: is the operator running, and has an interval passed?")

@@ -52,7 +52,7 @@ def track_pod(type: str | None, body: kopf.Body, **_: Any) -> None:  # noqa: A00
 
 
 @kopf.daemon(GROUP, VERSION, POLICY_PLURAL, cancellation_timeout=30)
-async def reconcile_policy(body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf.Logger, **_: Any) -> None:
+async def reconcile_policy(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) -> None:
     rt = current()
     while not stopped:
         started = time.monotonic()
@@ -62,7 +62,8 @@ async def reconcile_policy(body: kopf.Body, stopped: kopf.DaemonStopped, logger:
                 result = await asyncio.to_thread(run_interval, policy, rt.deps)
                 log.info("%s: %s", policy["metadata"]["name"], summary(result.status))
             except Exception as err:  # noqa: BLE001 - one failed interval must not stop the policy
-                logger.exception("interval failed: %s", err)  # also an event on the policy
+                log.exception("%s: interval failed: %s", policy["metadata"]["name"], err)
+                rt.deps.events(policy, "Warning", "IntervalFailed", f"interval failed: {type(err).__name__}: {err}")
         # A steady cadence (not interval + work time); a late interval starts the next one at once.
         await stopped.wait(max(0.0, started + interval_seconds(policy) - time.monotonic()))
 

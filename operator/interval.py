@@ -32,10 +32,12 @@ from ftmoe.operator.migrations import MigrationTracker
 from ftmoe.operator.models import LoadedModel, ModelStore
 from ftmoe.operator.node_facts import facts, prediction_patch
 from ftmoe.operator.node_load import node_loads
+from ftmoe.operator.overlap import overlap_message, shared_nodes
 from ftmoe.operator.policy import PolicyError, PolicySpec, PrometheusSpec, node_selected
 from ftmoe.operator.predictions import action_summary, prediction_body, prediction_name
 from ftmoe.operator.remediation import EventSink, Record, Remediator, decision_text
-from ftmoe.operator.status import METRICS, MODEL, REMEDIATION, Condition, merge_conditions, ready_condition
+from ftmoe.operator.status import (EXCLUSIVE, EXCLUSIVE_OK, METRICS, MODEL, REMEDIATION, SHARED_WITH_POLICY, Condition,
+                                   merge_conditions, ready_condition)
 from ftmoe.operator.tuning import TuningOutcome, restore, save_promoted, tune
 from ftmoe.predictor.errors import ModelFileError
 
@@ -176,7 +178,8 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
     allowed, reason, message = plan.remediation
     conditions = [Condition(MODEL, True, "Loaded", f"{model.version} from {model.source}"),
                   metrics_condition(window, names, predictions),
-                  Condition(REMEDIATION, allowed, reason, message)]
+                  Condition(REMEDIATION, allowed, reason, message),
+                  exclusive_condition(deps, policy, prev, names, nodes)]
     return IntervalResult(finish(status, conditions), plan, predictions, records, window)
 
 
@@ -323,6 +326,19 @@ def metrics_condition(window: FeatureWindow, names: list[str], predictions: dict
         return Condition(METRICS, True, "PartialData",
                          f"{len(stale)} of {len(names)} nodes without a complete window (not acted on): {', '.join(stale[:10])}")
     return Condition(METRICS, True, "MetricsRead", f"complete windows for all {len(names)} nodes")
+
+
+def exclusive_condition(deps: Deps, policy: dict[str, Any], prev: dict[str, Any], names: list[str],
+                        nodes: list[dict[str, Any]]) -> Condition:
+    """NodesExclusive, and a Warning event when it turns False."""
+    shared = shared_nodes(policy["metadata"]["name"], names, deps.kube.list_policies(), nodes)
+    if not shared:
+        return Condition(EXCLUSIVE, True, EXCLUSIVE_OK, "no other policy selects these nodes")
+    message = overlap_message(shared, len(names))
+    before = next((c for c in prev.get("conditions", []) if c.get("type") == EXCLUSIVE), {})
+    if before.get("status") != "False" or before.get("message") != message[:1000]:
+        deps.events(policy, "Warning", SHARED_WITH_POLICY, message)
+    return Condition(EXCLUSIVE, False, SHARED_WITH_POLICY, message)
 
 
 def cordoned_after(node_facts: list[Any], plan: Plan, policy: str) -> set[str]:

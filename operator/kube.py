@@ -99,6 +99,9 @@ class Kube:
         retry_conflicts(lambda: self.custom.patch_cluster_custom_object_status(
             GROUP, VERSION, POLICY_PLURAL, name, {"status": status}))
 
+    def list_policies(self) -> list[dict[str, Any]]:
+        return self._raw(self.custom.list_cluster_custom_object, GROUP, VERSION, POLICY_PLURAL)["items"]
+
     def list_predictions(self, policy: str) -> list[dict[str, Any]]:
         return self._raw(self.custom.list_cluster_custom_object, GROUP, VERSION, PREDICTION_PLURAL,
                          label_selector=f"ftmoe.io/policy={policy}")["items"]

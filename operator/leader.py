@@ -38,6 +38,7 @@ class LeaseElector:
         self.me = me or identity()
         self.leading = threading.Event()
         self.stopped = threading.Event()
+        self.waiting_for: str | None = None  # the holder last reported, so standby says it once per holder
 
     @property
     def is_leader(self) -> bool:
@@ -64,7 +65,14 @@ class LeaseElector:
         holder, renewed = spec.holder_identity, spec.renew_time
         expired = renewed is None or (now - renewed).total_seconds() > (spec.lease_duration_seconds or self.duration)
         if holder not in (None, "", self.me) and not expired:
+            if holder != self.waiting_for:
+                age = (now - renewed).total_seconds() if renewed is not None else 0.0
+                log.info("standing by: Lease %s/%s is held by %s (renewed %.0fs ago); this replica acts once it is "
+                         "released or %ss pass without a renewal", self.namespace, self.name, holder, age,
+                         spec.lease_duration_seconds or int(self.duration))
+                self.waiting_for = holder
             return self._set(False)
+        self.waiting_for = None
         transitions = (spec.lease_transitions or 0) + (0 if holder == self.me else 1)
         acquired = spec.acquire_time if holder == self.me and spec.acquire_time else now
         lease.spec = self._spec(acquired, now, transitions)

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import unquote
 
 import numpy as np
 
@@ -133,8 +134,9 @@ class PrometheusSource:
                 series = self.client.custom_query_range(render(queries[name], self.spec.node_label, nodes, rate_window),
                                                         start_time=start, end_time=end, step=format_duration(step))
             except Exception as err:  # noqa: BLE001 - connection, HTTP and parse errors all mean "no data"
-                result.error = f"query for {name} failed: {describe(err)}"
                 result.unreachable = not isinstance(err, PrometheusApiClientException)
+                result.error = (unreachable_message(err, self.spec.url, self.spec.timeout) if result.unreachable
+                                else f"query for {name} failed: {describe(err)}")
                 return result
             if not fill(values[:, :, f], series, index, times, step, self.spec.node_label):
                 result.missing_features.append(name)
@@ -159,4 +161,30 @@ def fill(out: np.ndarray, series: list[dict[str, Any]], index: dict[str, int], t
 
 def describe(err: Exception) -> str:
     text = str(err).splitlines()[0] if str(err) else type(err).__name__
-    return f"{type(err).__name__}: {text[:300]}"
+    return f"{type(err).__name__}: {unquote(text)[:300]}"
+
+
+def unreachable_message(err: Exception, url: str, timeout: float) -> str:
+    """Why Prometheus could not be reached, in words, instead of requests' nested, URL-encoded repr."""
+    import requests
+
+    chain = []
+    cause: BaseException | None = err
+    while cause is not None and len(chain) < 10:
+        chain.append(cause)
+        nested = getattr(cause, "reason", None)
+        if not isinstance(nested, BaseException) and cause.args and isinstance(cause.args[0], BaseException):
+            nested = cause.args[0]
+        cause = nested if isinstance(nested, BaseException) and nested not in chain else cause.__cause__
+    names = " ".join(type(c).__name__ for c in chain)
+    if "NameResolutionError" in names or "gaierror" in names:
+        why = "its host name does not resolve"
+    elif isinstance(err, requests.exceptions.Timeout) or "Timeout" in names:
+        why = f"no answer within spec.prometheus.timeout ({format_duration(timeout)})"
+    elif "SSLError" in names:
+        why = "the TLS handshake failed (spec.prometheus.caFile, or insecureSkipVerify for a test cluster)"
+    elif "NewConnectionError" in names or "ConnectionRefused" in names:
+        why = "the connection was refused (nothing listens there)"
+    else:
+        why = describe(err)
+    return f"cannot reach Prometheus at {url}: {why}; check spec.prometheus.url"

@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from kubernetes import client, config
 
+from ftmoe.operator.events import EventPoster
 from ftmoe.operator.interval import Deps
 from ftmoe.operator.kube import Kube
 from ftmoe.operator.leader import LeaseElector
@@ -47,12 +47,13 @@ def operator_namespace(explicit: str | None) -> str:
     return os.environ.get("POD_NAMESPACE") or (path.read_text().strip() if path.is_file() else DEFAULT_NAMESPACE)
 
 
-def build(kubeconfig: Path | None, namespace: str, events: EventSink, leader_election: bool = True,
+def build(kubeconfig: Path | None, namespace: str, events: EventSink | None = None, leader_election: bool = True,
           state_dir: Path | None = None) -> Runtime:
+    """``events`` defaults to core/v1 Events that `kubectl describe` finds (operator/events.py)."""
     api = api_client(kubeconfig)
     kube = Kube(api)
-    deps = Deps(kube=kube, models=ModelStore(kube.read_config_map), tracker=MigrationTracker(), events=events, namespace=namespace,
-                state_dir=state_dir)
+    deps = Deps(kube=kube, models=ModelStore(kube.read_config_map), tracker=MigrationTracker(),
+                events=events or EventPoster(api), namespace=namespace, state_dir=state_dir)
     return Runtime(deps, LeaseElector(api, namespace) if leader_election else None)
 
 
@@ -68,9 +69,3 @@ def current() -> Runtime:
     if _current is None:
         raise RuntimeError("the operator runtime is not set up; start the operator with `ftmoe operator run`")
     return _current
-
-
-def kopf_events(obj: dict[str, Any], kind: str, reason: str, message: str) -> None:
-    import kopf
-
-    kopf.event(obj, type=kind, reason=reason, message=message)

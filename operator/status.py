@@ -8,6 +8,8 @@ from typing import Any
 from ftmoe.operator.annotations import rfc3339
 
 READY, METRICS, MODEL, REMEDIATION = "Ready", "MetricsAvailable", "ModelLoaded", "RemediationAllowed"
+EXCLUSIVE = "NodesExclusive"  # False when another policy selects some of the same nodes
+SHARED_WITH_POLICY, EXCLUSIVE_OK = "NodesSharedWithPolicy", "NoOtherPolicy"
 
 
 @dataclass(frozen=True)

@@ -327,12 +327,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from ftmoe.cluster.local import LocalCluster
+    from ftmoe.cluster.local import LocalCluster, port_busy
 
     cluster = LocalCluster(args.cluster)
     kubeconfig = args.kubeconfig or cluster.kubeconfig
     targets_dir = args.targets_dir or cluster.targets_dir
     injections = [parse_injection(s) for s in args.inject]
+    if port_busy(args.port):  # before the cluster is read, so the flag to change is named first
+        print(f"error: port {args.port} is already in use on 127.0.0.1: stop what uses it "
+              f"(`ss -ltnp 'sport = :{args.port}'` shows it) or pick another with --port", file=sys.stderr)
+        return 1
     nodes = discover_nodes(kubeconfig) if kubeconfig.is_file() else []
     if not nodes:
         print(f"error: no kwok nodes found through {kubeconfig}; start the cluster with `ftmoe cluster up`", file=sys.stderr)
@@ -350,7 +354,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     live = LiveState(sim, nodes)
     registry = CollectorRegistry()
     registry.register(NodeExporterCollector(live))
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(live, registry))
+    try:
+        server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(live, registry))
+    except OSError as err:
+        print(f"error: cannot serve on 127.0.0.1:{args.port} ({err.strerror}): stop what uses it "
+              f"(`ss -ltnp 'sport = :{args.port}'` shows it) or pick another port with --port", file=sys.stderr)
+        return 1
     threading.Thread(target=server.serve_forever, daemon=True).start()
     targets_dir.mkdir(parents=True, exist_ok=True)
     target = targets_dir / TARGET_FILE

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from typing import Any
 
@@ -22,7 +23,8 @@ from ftmoe.cluster.local import (
 
 def register(commands: Any) -> None:
     parser = commands.add_parser("cluster", help="a real local Kubernetes cluster (kwok nodes, no Docker)")
-    parser.add_argument("--name", default=DEFAULT_NAME, help=f"cluster name (default {DEFAULT_NAME})")
+    parser.add_argument("--name", default=os.environ.get("FTMOE_CLUSTER") or DEFAULT_NAME,
+                        help=f"cluster name (default $FTMOE_CLUSTER, else {DEFAULT_NAME})")
     sub = parser.add_subparsers(dest="cluster_command", metavar="ACTION", required=True)
 
     up = sub.add_parser("up", help="build (once) and start the control plane, Prometheus and fake nodes")
@@ -37,6 +39,7 @@ def register(commands: Any) -> None:
     status.add_argument("-o", "--output", choices=["text", "json"], default="text", help="output format")
     status.set_defaults(func=cmd_status)
     sub.add_parser("kubeconfig", help="print the kubeconfig path (export KUBECONFIG=$(ftmoe cluster kubeconfig))").set_defaults(func=cmd_kubeconfig)
+    sub.add_parser("env", help='shell lines that point kubectl at the cluster: eval "$(ftmoe cluster env)"').set_defaults(func=cmd_env)
     kubectl = sub.add_parser("kubectl", help="run the cluster's own kubectl against it", add_help=False)
     kubectl.add_argument("args", nargs=argparse.REMAINDER)
     kubectl.set_defaults(func=cmd_kubectl)
@@ -91,6 +94,18 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
     if not cluster.kubeconfig.is_file():
         raise ClusterError(f"cluster {args.name!r} has no kubeconfig: run `ftmoe cluster up` first")
     print(cluster.kubeconfig)
+    return 0
+
+
+@reports(ClusterError)
+def cmd_env(args: argparse.Namespace) -> int:
+    """KUBECONFIG and the cluster's own kubectl on PATH, for `eval` in the user's shell."""
+    cluster = LocalCluster(args.name)
+    kubectl = cluster.toolchain.binaries().kubectl
+    if not cluster.kubeconfig.is_file() or not kubectl.exists():
+        raise ClusterError(f"cluster {args.name!r} is not up: run `ftmoe cluster up` first")
+    print(f"export KUBECONFIG={shlex.quote(str(cluster.kubeconfig))}")
+    print(f'export PATH={shlex.quote(str(kubectl.parent))}:"$PATH"')
     return 0
 
 

@@ -105,14 +105,15 @@ async def test_cordon_mode_cordons_the_risky_node_and_reports(cluster: Any) -> N
     result = await asyncio.to_thread(run_interval, policy(), deps, 1_000_000.0)
     n1 = node(cluster, "n1")
     assert n1["spec"]["unschedulable"] is True and n1["metadata"]["annotations"][A.CORDONED_BY] == "p"
-    assert n1["metadata"]["annotations"][A.RISK] == "0.950"
+    assert n1["metadata"]["annotations"][A.RISK] == "0.95" and n1["metadata"]["labels"][A.RISK_LABEL] == "0.95"
     assert node(cluster, "n2")["metadata"]["labels"][A.AT_RISK_LABEL] == "true"  # 0.4 >= annotate 0.3
     assert not node(cluster, "n0")["spec"].get("unschedulable")
     assert ("n1", "Cordoned") in [(e[0], e[1]) for e in events] and ("p", "Cordoned") in [(e[0], e[1]) for e in events]
     status = result.status
     assert (status["observedNodes"], status["atRiskNodes"], status["cordonedNodes"]) == (4, 1, 1)
     assert {c["type"]: c["status"] for c in status["conditions"]} == {
-        "Ready": "True", "ModelLoaded": "True", "MetricsAvailable": "True", "RemediationAllowed": "True"}
+        "Ready": "True", "ModelLoaded": "True", "MetricsAvailable": "True", "RemediationAllowed": "True",
+        "NodesExclusive": "True"}
     assert status["recentActions"][0]["action"] == "cordon"
     nfp = cluster.objects[PREDICTIONS, None, "p.n1"]
     assert nfp["status"]["action"] == "cordon" and nfp["status"]["risk"] == 0.95 and nfp["spec"] == {"node": "n1", "policy": "p"}
@@ -212,3 +213,19 @@ def test_model_info_metric_follows_the_served_version() -> None:
     assert M.REGISTRY.get_sample_value("ftmoe_model_info", {"policy": "m", "version": "v1", "kind": "ftmoe"}) is None
     assert M.REGISTRY.get_sample_value("ftmoe_model_info", {"policy": "m", "version": "v2", "kind": "ftmoe"}) == 1.0
     assert M.REGISTRY.get_sample_value("ftmoe_model_experts", {"policy": "m"}) == 13.0
+
+
+
+async def test_a_second_policy_over_the_same_nodes_is_named_in_a_condition_and_one_event(cluster: Any) -> None:
+    other = policy("Observe")
+    other["metadata"] = {"name": "observe", "uid": "uid-o", "generation": 1}
+    cluster.objects[POLICIES, None, "observe"] = other
+    deps, events = deps_for(cluster, FixedSource({n: 0.1 for n in NODES}), FirstFeatureModel())
+    first = await asyncio.to_thread(run_interval, policy(), deps, 1_000_000.0)
+    shared = next(c for c in first.status["conditions"] if c["type"] == "NodesExclusive")
+    assert shared["status"] == "False" and shared["reason"] == "NodesSharedWithPolicy"
+    assert f"{len(NODES)} of {len(NODES)} with observe" in shared["message"]
+    assert first.status["conditions"][0]["status"] == "True", "a shared node set warns; it does not stop predictions"
+    cluster.objects[POLICIES, None, "p"]["status"] = first.status
+    await asyncio.to_thread(run_interval, cluster.objects[POLICIES, None, "p"], deps, 1_000_010.0)
+    assert [e[1] for e in events].count("NodesSharedWithPolicy") == 1, "one event when it starts, not one per interval"

@@ -4,6 +4,7 @@ early hand-over on release."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 import pytest
@@ -13,12 +14,16 @@ from ftmoe.operator.leader import LeaseElector
 pytestmark = pytest.mark.cluster
 
 
-def test_one_leader_expiry_and_release(api_client: Any, namespace: str) -> None:
+def test_one_leader_expiry_and_release(api_client: Any, namespace: str, caplog: pytest.LogCaptureFixture) -> None:
     a = LeaseElector(api_client, namespace, duration=15, me="replica-a")
     b = LeaseElector(api_client, namespace, duration=15, me="replica-b")
     t0 = dt.datetime.now(dt.timezone.utc)
     assert a.try_acquire(t0) and a.is_leader
-    assert not b.try_acquire(t0 + dt.timedelta(seconds=1)) and not b.is_leader  # held and fresh
+    with caplog.at_level(logging.INFO, logger="ftmoe.operator.leader"):
+        assert not b.try_acquire(t0 + dt.timedelta(seconds=1)) and not b.is_leader  # held and fresh
+        assert not b.try_acquire(t0 + dt.timedelta(seconds=2))
+    standby = [r.getMessage() for r in caplog.records if "standing by" in r.getMessage()]
+    assert len(standby) == 1 and "held by replica-a" in standby[0], "a standby says once whom it waits for"
     assert a.try_acquire(t0 + dt.timedelta(seconds=5))  # renewal
     # a stops renewing: after the lease duration b takes over, and a's next renewal fails
     assert b.try_acquire(t0 + dt.timedelta(seconds=25)) and b.is_leader
