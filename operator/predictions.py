@@ -35,15 +35,14 @@ def action_summary(plan: Plan, node: str, prediction: NodePrediction | None, cor
     if blocked:
         return "blocked", f"{blocked[0].kind}: {blocked[0].reason}: {blocked[0].message}"
     if prediction is None:
-        return "stale", "no complete metric window this interval: no action is taken on this node"
+        return "stale", "no complete metric window this interval: not acted on"
     if cordoned_by_us:
-        return "cordoned", "cordoned by this policy until the risk stays low for hysteresis.healthyFor"
+        return "cordoned", "cordoned by this policy; uncordon after hysteresis.healthyFor of low risk"
     if node in plan.costs and plan.costs[node][0].action == "annotate":
         return "annotate", f"the cost model rates acting costlier than the fault: {plan.costs[node][0].summary()}"
     if prediction.risk >= spec.thresholds.cordon:
-        since = plan.marks[node].risk_since
-        return "annotate", f"risk >= cordon threshold; waiting for hysteresis.riskFor ({format_duration(spec.risk_for)})" + (
-            "" if since is None else f" since {rfc3339(since)}")
+        # status.riskSince has the time; the line stays short enough for `kubectl get nfp -o wide`.
+        return "annotate", f"risk >= cordon threshold; waiting for hysteresis.riskFor ({format_duration(spec.risk_for)})"
     if prediction.risk >= spec.thresholds.annotate:
         return "annotate", f"risk {prediction.risk:.2f} >= annotate threshold {spec.thresholds.annotate:g}"
     return "none", f"risk {prediction.risk:.2f} below annotate threshold {spec.thresholds.annotate:g}"

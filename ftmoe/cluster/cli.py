@@ -41,7 +41,7 @@ def register(commands: Any) -> None:
     sub.add_parser("kubeconfig", help="print the kubeconfig path (export KUBECONFIG=$(ftmoe cluster kubeconfig))").set_defaults(func=cmd_kubeconfig)
     sub.add_parser("env", help='shell lines that point kubectl at the cluster: eval "$(ftmoe cluster env)"').set_defaults(func=cmd_env)
     kubectl = sub.add_parser("kubectl", help="run the cluster's own kubectl against it", add_help=False)
-    kubectl.add_argument("args", nargs=argparse.REMAINDER)
+    kubectl.add_argument("args", nargs=argparse.REMAINDER, help="kubectl's own arguments, passed through unchanged")
     kubectl.set_defaults(func=cmd_kubectl)
 
 

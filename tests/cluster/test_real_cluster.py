@@ -5,7 +5,9 @@ These run against the local cluster (started once per session) or FTMOE_KUBECONF
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import subprocess
 import sys
 import time
@@ -241,6 +243,26 @@ def test_cli_kubectl_lists_sixteen_ready_nodes(cluster_kubeconfig: Path, local_c
 
 
 @local_only
+def test_status_lists_components_and_the_background_processes_down_stops(local_cluster: Any, local_cluster_name: str) -> None:
+    import json
+
+    from ftmoe.cluster import processes
+
+    ftmoe = Path(sys.executable).parent / "ftmoe"
+    proc = processes.start(local_cluster.processes_dir, "sleeper", [sys.executable, "-c", "import time; time.sleep(120)", "ftmoe"])
+    try:
+        info = json.loads(subprocess.run([str(ftmoe), "cluster", "--name", local_cluster_name, "status", "-o", "json"],
+                                         capture_output=True, text=True, check=True).stdout)
+        assert "kube-apiserver" in info["components"] and isinstance(info["components"], list)
+        assert {"name": "sleeper", "pid": proc.pid, "log": str(local_cluster.processes_dir / "sleeper.log")} in info["processes"]
+        text = subprocess.run([str(ftmoe), "cluster", "--name", local_cluster_name, "status"], capture_output=True, text=True).stdout
+        assert f"sleeper:     running, pid {proc.pid}" in text
+    finally:
+        processes.stop(local_cluster.processes_dir, "sleeper")
+    assert processes.running(local_cluster.processes_dir) == [] or all(p["name"] != "sleeper" for p in processes.running(local_cluster.processes_dir))
+
+
+@local_only
 def test_second_build_reuses_the_cache(cluster_kubeconfig: Path) -> None:
     ftmoe = Path(sys.executable).parent / "ftmoe"
     proc = subprocess.run([str(ftmoe), "cluster", "build"], capture_output=True, text=True, check=True, timeout=60)
@@ -257,6 +279,7 @@ def test_up_on_a_running_cluster_brings_prometheus_scrape_jobs_up_to_date(local_
     import yaml
 
     from ftmoe.cluster.local import ClusterSettings
+    from ftmoe.cluster.progress import Progress
 
     path = local_cluster.prometheus_dir / "prometheus.yml"
     current = yaml.safe_load(path.read_text())
@@ -270,6 +293,10 @@ def test_up_on_a_running_cluster_brings_prometheus_scrape_jobs_up_to_date(local_
 
     assert "ftmoe-targets-fast" not in loaded_jobs()
     settings = json.loads(local_cluster.settings_file.read_text())
-    local_cluster.up(ClusterSettings(**settings))
+    out = io.StringIO()
+    local_cluster.up(ClusterSettings(**settings), Progress(total=7, stream=out))
+    steps = re.findall(r"^\[(\d)/7\]", out.getvalue(), flags=re.M)
+    assert sorted(set(steps)) == [str(i) for i in range(1, 8)], f"every step numbered, none missing:\n{out.getvalue()}"
+    assert "control plane: already running" in out.getvalue() and "is up" in out.getvalue()
     assert "ftmoe-targets-fast" in {j["job_name"] for j in yaml.safe_load(path.read_text())["scrape_configs"]}
     assert "ftmoe-targets-fast" in loaded_jobs()
