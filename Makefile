@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: install cluster cluster-down test test-fast demo model data clean
+.PHONY: install cluster cluster-down lint test test-fast demo model data clean
 
 install: $(STAMP)
 
@@ -28,12 +28,16 @@ cluster-down: install
 
 # Everything, the local-cluster tests included. The toolchain is built first so that its
 # progress shows on the terminal rather than inside pytest's captured output.
-test: install
+test: lint
 	$(BIN)/ftmoe cluster build
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# ruff (pyflakes, pycodestyle, isort, bugbear, pyupgrade; settings in pyproject.toml), in a second.
+lint: install
+	$(BIN)/ruff check .
+
 # Unit tests only, no cluster.
-test-fast: install
+test-fast: lint
 	$(BIN)/pytest -m "not cluster" $(PYTEST_ARGS)
 
 # The default dataset (the paper's setting) and the default model trained on it; the

@@ -96,7 +96,6 @@ def simulate(policy: str, s: Scenario, failures: np.ndarray, alarms: np.ndarray,
     """Useful training seconds over the horizon."""
     if policy == "Oracle":  # every failure announced, a full lead ahead (at least the checkpoint's time)
         alarms = np.sort(failures - max(s.lead, s.cost + s.persist + 1))
-        real = np.ones(len(alarms), bool)
     spec = spec_for(policy, s)
     calm_job = JobView((s.p_calm,), HORIZON, load=s.load) if policy == "Linear (seed)" else JobView((), HORIZON, load=s.load)
     alert_job = JobView((s.p_alarm,), HORIZON, load=s.load, alarm=True)
@@ -173,7 +172,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--days", type=float, default=30.0)
     parser.add_argument("--restart-minutes", type=float, default=10.0)
-    parser.add_argument("--interval-seconds", type=float, default=60.0, help="the operator's interval, to turn lead in intervals into seconds")
+    parser.add_argument("--interval-seconds", type=float, default=60.0,
+        help="the operator's interval, to turn lead in intervals into seconds")
     args = parser.parse_args()
     pred = predictor_numbers(args.interval_seconds)
     base = dict(recall=pred["recall"], precision=pred["precision"], lead=pred["lead_seconds"], restart=args.restart_minutes * 60,
@@ -201,17 +201,20 @@ def main() -> None:
     worst = min(sweep, key=lambda x: x["risk_aware_minus_daly_points"])
     targets = {"risk_aware_minus_daly_points_llama3_async": 100 * (ra - dl), "target_daly": 1.5,
                "risk_aware_minus_linear_points_llama3_async": 100 * (ra - ln), "target_linear": 5.0,
-               "worst_sweep_minus_daly_points": worst["risk_aware_minus_daly_points"], "worst_sweep_at": [worst["recall"], worst["precision"]]}
+               "worst_sweep_minus_daly_points": worst["risk_aware_minus_daly_points"], "worst_sweep_at": [worst["recall"],
+                   worst["precision"]]}
     md = ["| scale | checkpoint | " + " | ".join(POLICIES) + " |", "|---|---|" + "---|" * len(POLICIES)]
     for scale in SCALES:
         for mode in COSTS:
-            cells = [f"{100 * key[(scale, mode, p)]['ratio']:.2f} % ({key[(scale, mode, p)]['lost_gpu_hours'] / 1000:.0f}k)" for p in POLICIES]
+            cells = [f"{100 * key[(scale, mode, p)]['ratio']:.2f} % "
+                f"({key[(scale, mode, p)]['lost_gpu_hours'] / 1000:.0f}k)" for p in POLICIES]
             md.append(f"| {scale} | {mode} | " + " | ".join(cells) + " |")
     md.append(f"\nEffective training time ratio (lost GPU-hours over {args.days:g} days in brackets), mean of {args.seeds} seeds. "
               f"Predictor: recall {pred['recall']:.3f}, precision {pred['precision']:.3f}, lead {pred['lead_intervals']:.2f} intervals x "
               f"{args.interval_seconds:g} s ({pred['source']}); restart {args.restart_minutes:g} min; async persist 120 s.")
     md.append(f"\nTargets at llama3-16k, async: RiskAware - Daly = {targets['risk_aware_minus_daly_points_llama3_async']:+.2f} points "
-              f"(target >= +1.5); RiskAware - Linear = {targets['risk_aware_minus_linear_points_llama3_async']:+.2f} points (target >= +5); "
+              f"(target >= +1.5); RiskAware - Linear = {targets['risk_aware_minus_linear_points_llama3_async']:+.2f} points (target "
+                  f">= +5); "
               f"worst RiskAware - Daly over the recall x precision sweep = {targets['worst_sweep_minus_daly_points']:+.3f} points "
               f"at recall {worst['recall']}, precision {worst['precision']} (target >= 0).")
     md.append("\n| recall \\ precision | " + " | ".join(str(p) for p in sorted({x['precision'] for x in sweep})) + " |")

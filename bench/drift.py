@@ -83,15 +83,15 @@ def series_count(prometheus: str, query: str) -> int:
     return int(float(result[0]["value"][1])) if result else 0
 
 
-def run_live(args: argparse.Namespace, cluster: Any, workdir: Path, ports: Ports = Ports(), log: Any = print) -> dict[str, Any]:
+def run_live(args: argparse.Namespace, cluster: Any, workdir: Path, ports: Ports | None = None, log: Any = print) -> dict[str, Any]:
     """Runs the experiment on ``cluster`` (a LocalCluster that is up) and returns what was
     recorded: both policies' buffers, their status over time and the drift time."""
     from kubernetes import client, config
 
     from ftmoe.cluster import processes, waiting
-    from ftmoe.cluster.local import http_ok
     from ftmoe.cluster.operator_access import apply_operator_manifests, service_account_kubeconfig
 
+    ports = ports or Ports()
     ftmoe = str(Path(sys.executable).parent / "ftmoe")
     api = client.CustomObjectsApi(config.new_client_from_config(config_file=str(cluster.kubeconfig)))
     apply_operator_manifests(cluster.kubectl)
@@ -165,7 +165,8 @@ def run_live(args: argparse.Namespace, cluster: Any, workdir: Path, ports: Ports
                 pass
         clean_nodes(client.CoreV1Api(api.api_client), began)
     buffers = {name: dict(np.load(state_dir / "buffers" / f"{name}.npz", allow_pickle=False)) for name in (TUNED, FROZEN)}
-    models = sorted(p.name for p in (state_dir / "models" / TUNED).glob("*") if p.is_dir()) if (state_dir / "models" / TUNED).is_dir() else []
+    tuned_dir = state_dir / "models" / TUNED
+    models = sorted(p.name for p in tuned_dir.glob("*") if p.is_dir()) if tuned_dir.is_dir() else []
     return {"buffers": buffers, "timeline": timeline, "drift_time": drift_time, "started": started, "tuned_models": models,
             "restart": restart}
 
@@ -229,7 +230,8 @@ def curves(recorded: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
         times, classes = b["times"], [*map(str, b["classes"]), "unknown"]
         nodes = [str(n) for n in b["nodes"]]
 
-        def graded(lo: float, hi: float) -> dict[str, Any]:
+        def graded(lo: float, hi: float, times: np.ndarray = times, b: dict[str, Any] = b, nodes: list[str] = nodes,
+                   classes: list[str] = classes) -> dict[str, Any]:
             sel = (times >= drift + lo * step) & (times < drift + hi * step)
             g = grade(times[sel], b["risk"][sel], b["observed"][sel], b["predicted"][sel], nodes, classes, args.threshold,
                       args.horizon * step)

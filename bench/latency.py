@@ -79,7 +79,8 @@ def main() -> None:
         print(f"H={h}: median {row['median_ms']:.1f} ms, peak RSS {row['peak_rss_gib']:.2f} GiB", file=sys.stderr)
     md = ["| hosts | edges | median (ms) | p90 (ms) | peak RSS (GiB) | target | met |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        target = (f"<= {r['target_ms']:.0f} ms" if r["target_ms"] else "-") + (f", <= {r['target_rss_gib']} GiB" if r["target_rss_gib"] else "")
+        target = (f"<= {r['target_ms']:.0f} ms" if r["target_ms"] else "-") + (f", <= {r['target_rss_gib']} "
+            f"GiB" if r["target_rss_gib"] else "")
         md.append(f"| {r['hosts']} | {r['edges']} | {r['median_ms']:.1f} | {r['p90_ms']:.1f} | {r['peak_rss_gib']:.2f} | {target} | "
                   f"{'yes' if r['meets_target'] else 'NO'} |")
     md.append(f"\nMedian of {args.runs} runs after 3 warm-up runs, 2 torch threads, model `{args.model}`. "

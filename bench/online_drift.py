@@ -42,7 +42,8 @@ def main() -> None:
     from ftmoe.simulator.generate import simulate
     from ftmoe.simulator.traces import load_pool
 
-    ds = simulate(SimConfig(hosts=16, intervals=args.intervals, seed=args.seed, drift=drifted_faults(), drift_at=args.drift_at), load_pool())
+    ds = simulate(SimConfig(hosts=16, intervals=args.intervals, seed=args.seed, drift=drifted_faults(), drift_at=args.drift_at),
+        load_pool())
     frozen = load(args.model)
     tuned = copy.deepcopy(frozen)
     tuner = OnlineTuner(tuned, record_epochs=1)  # type: ignore[arg-type]
@@ -104,7 +105,8 @@ def main() -> None:
                   f"{r['frozen_accuracy']:.3f} | {r['tuned_accuracy']:.3f} | {r['experts']} |")
     md.append(f"\nSecond half after the drift: F1 frozen {summary['post_drift_f1_frozen']:.3f}, tuned {summary['post_drift_f1_tuned']:.3f} "
               f"(before the drift, frozen {summary['pre_drift_f1_frozen']:.3f}). Plot: `bench/results/online_drift.png`. "
-              f"Command: `.venv/bin/python bench/online_drift.py --intervals {args.intervals} --drift-at {args.drift_at} --chunk {args.chunk}`")
+              f"Command: `.venv/bin/python bench/online_drift.py --intervals {args.intervals} --drift-at {args.drift_at} --chunk "
+                  f"{args.chunk}`")
     write("online_drift", {"args": vars(args), "summary": summary, "curve": curve}, "\n".join(md))
 
 

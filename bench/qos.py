@@ -94,12 +94,14 @@ def main() -> None:
                                                              "std": statistics.stdev(r[k] for r in runs) if len(runs) > 1 else 0.0}
                                                          for k in KEYS}})
     base = table[0]
-    md = ["| policy | containers hit | SLA violations | avg response (ms) | downtime (pod-min) | vs none | energy (kWh) | CPU util | RAM util | migrations |",
+    md = ["| policy | containers hit | SLA violations | avg response (ms) | downtime (pod-min) | vs none | energy (kWh) | CPU util | "
+        "RAM util | migrations |",
           "|---|---|---|---|---|---|---|---|---|---|"]
     for row in table:
         dt = row["downtime_pod_minutes"]["mean"] / base["downtime_pod_minutes"]["mean"] - 1
         md.append(f"| {row['policy']} | {row['containers_hit_by_faults']['mean']:.0f} | {row['sla_violations']['mean']:.0f} | "
-                  f"{row['avg_response_time_ms']['mean']:.0f} | {row['downtime_pod_minutes']['mean']:.0f} ± {row['downtime_pod_minutes']['std']:.0f} | "
+                  f"{row['avg_response_time_ms']['mean']:.0f} | {row['downtime_pod_minutes']['mean']:.0f} ± "
+                      f"{row['downtime_pod_minutes']['std']:.0f} | "
                   f"{dt:+.1%} | {row['energy_kwh']['mean']:.1f} | {row['avg_cpu_utilisation']['mean']:.3f} | "
                   f"{row['avg_ram_utilisation']['mean']:.3f} | {row['migrations']['mean']:.0f} |")
     md.append(f"\nMeans over simulator seeds 1000..{999 + args.seeds}, 16 hosts x {args.intervals} intervals, drain budget 25 % of hosts. "

@@ -45,7 +45,8 @@ def main() -> None:
     for r in rows:
         md.append(f"| {r['hosts']} | {r['intervals']} | {r['median_s']:.1f} | "
                   f"{', '.join(f'{x:.1f}' for x in r['runs_s'])} | < {r['target_s']:.0f} | {'yes' if r['meets_target'] else 'NO'} |")
-    md.append(f"\nTrace pool load: {load_s:.1f}s (not included). Command: `.venv/bin/python bench/simulate_speed.py --repeats {args.repeats}`")
+    md.append(f"\nTrace pool load: {load_s:.1f}s (not included). Command: `.venv/bin/python bench/simulate_speed.py --repeats "
+        f"{args.repeats}`")
     write("simulate_speed", {"trace_load_s": load_s, "repeats": args.repeats, "cases": rows}, "\n".join(md))
 
 

@@ -161,13 +161,13 @@ class Story:
         ann = self.node()["metadata"]["annotations"]
         for key in ("ftmoe.io/risk", "ftmoe.io/fault-type", "ftmoe.io/cordoned-by", "ftmoe.io/cordon-reason", "ftmoe.io/decision"):
             print(f"   {key}: {ann.get(key)}")
-        print(f"\n== 4. Its pods are evicted (Eviction API) and the scheduler places them on healthy nodes")
+        print("\n== 4. Its pods are evicted (Eviction API) and the scheduler places them on healthy nodes")
         wait_for(lambda: not self.pods_on(FAULT_NODE), 120, f"no web pods on {FAULT_NODE}")
         self.kubectl("-n", "demo", "rollout", "status", "deployment/web", "--timeout=120s", timeout=150)
         self.show(f"get events --field-selector involvedObject.name={FAULT_NODE} --sort-by=.lastTimestamp")
         self.show("get nodes -L ftmoe.io/at-risk -L ftmoe.io/risk")
         self.show("-n demo get deployment web")
-        print(f"\n== 5. The fault ends; after hysteresis.healthyFor (30s) of low risk the node is uncordoned")
+        print("\n== 5. The fault ends; after hysteresis.healthyFor (30s) of low risk the node is uncordoned")
         wait_for(lambda: not self.node().get("spec", {}).get("unschedulable"), 300, f"{FAULT_NODE} uncordoned", every=2)
         self.show("get ftp demo -o wide")
         self.show(f"get nfp demo.{FAULT_NODE} -o wide")

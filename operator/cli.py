@@ -90,8 +90,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from prometheus_client import start_http_server
     from urllib3.exceptions import HTTPError
 
-    from ftmoe.operator import handlers  # noqa: F401 - registers the handlers
-    from ftmoe.operator import runtime
+    from ftmoe.operator import (
+        handlers,  # noqa: F401 - registers the handlers
+        runtime,
+    )
     from ftmoe.operator.metrics import REGISTRY
 
     connect(args.kubeconfig)  # a missing or unreadable kubeconfig is named here, not deep in kopf

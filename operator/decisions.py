@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ftmoe.operator.costs import ANNOTATE, CHECKPOINT_EVICT, CORDON as COST_CORDON, EVICT, Costed, CostWeights, NodeLoad, choose
+from ftmoe.operator.costs import ANNOTATE, CHECKPOINT_EVICT, EVICT, Costed, CostWeights, NodeLoad, choose
+from ftmoe.operator.costs import CORDON as COST_CORDON
 from ftmoe.operator.policy import Mode, PolicySpec, Thresholds, resolve_count
 
 CORDON, DRAIN, FORCE_DRAIN, UNCORDON = "cordon", "drain", "force-drain", "uncordon"

@@ -36,8 +36,17 @@ from ftmoe.operator.overlap import overlap_message, shared_nodes
 from ftmoe.operator.policy import PolicyError, PolicySpec, PrometheusSpec, node_selected
 from ftmoe.operator.predictions import action_summary, prediction_body, prediction_name
 from ftmoe.operator.remediation import EventSink, Record, Remediator, decision_text
-from ftmoe.operator.status import (EXCLUSIVE, EXCLUSIVE_OK, METRICS, MODEL, REMEDIATION, SHARED_WITH_POLICY, Condition,
-                                   merge_conditions, ready_condition)
+from ftmoe.operator.status import (
+    EXCLUSIVE,
+    EXCLUSIVE_OK,
+    METRICS,
+    MODEL,
+    REMEDIATION,
+    SHARED_WITH_POLICY,
+    Condition,
+    merge_conditions,
+    ready_condition,
+)
 from ftmoe.operator.tuning import TuningOutcome, restore, save_promoted, tune
 from ftmoe.predictor.errors import ModelFileError
 
@@ -270,7 +279,8 @@ def grading_status(g: Grade, exp: Experience) -> dict[str, Any]:
     return {
         "precision": r(g.precision), "recall": r(g.recall), "f1": r(g.f1), "meanLeadSeconds": r(g.mean_lead),
         "alarms": g.alarms, "hits": g.hits, "falseAlarms": g.false_alarms, "pending": g.pending, "faults": g.faults,
-        "caught": g.caught, "late": g.late, "meanDelaySeconds": r(g.mean_delay), "since": A.rfc3339(float(exp.times[0])) if len(exp) else None,
+        "caught": g.caught, "late": g.late, "meanDelaySeconds": r(g.mean_delay),
+            "since": A.rfc3339(float(exp.times[0])) if len(exp) else None,
         "perType": {k: {kk: (round(vv, 4) if isinstance(vv, float) else vv) for kk, vv in v.items()} for k, v in g.per_type.items()},
         "recentAlarms": [{**a, "time": A.rfc3339(float(a["time"])), "risk": round(float(a["risk"]), 3)}  # type: ignore[arg-type]
                          for a in g.recent],

@@ -18,7 +18,6 @@ from typing import Any, Protocol
 from urllib.parse import unquote
 
 import numpy as np
-
 from prometheus_api_client import PrometheusApiClientException
 
 from ftmoe.operator.durations import format_duration

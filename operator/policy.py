@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from ftmoe.operator.checkpoint_policy import POLICIES, CheckpointSpec
 from ftmoe.operator.costs import CostWeights
-from ftmoe.operator.ground_truth import DEFAULT_LABELS
 from ftmoe.operator.durations import parse_duration
+from ftmoe.operator.ground_truth import DEFAULT_LABELS
 
 GROUP = "ftmoe.io"
 VERSION = "v1alpha1"
@@ -226,7 +226,8 @@ def parse_checkpointing(cp: dict[str, Any]) -> Checkpointing:
     spec = CheckpointSpec(
         policy=policy, cost=dur("checkpointCost", "150s"), persist=dur("persistTime", "0s"),
         fixed_interval=dur("fixedInterval", "30m"), min_interval=dur("minInterval", "5m"), max_interval=dur("maxInterval", "4h"),
-        node_mtbf=dur("nodeMTBF", "720h"), recall=float(cp.get("recall", 0.9)), precision=float(cp.get("precision", 0.8)), lead=dur("leadTime", "2m"),
+        node_mtbf=dur("nodeMTBF", "720h"), recall=float(cp.get("recall", 0.9)), precision=float(cp.get("precision", 0.8)),
+            lead=dur("leadTime", "2m"),
         alpha=float(cp.get("alpha", 6)), beta=float(cp.get("beta", 1)), min_change=float(cp.get("minChange", 0.2)),
         cooldown=dur("cooldown", "10m"),
     )

@@ -13,7 +13,7 @@ from typing import Any
 
 from ftmoe.operator import annotations as A
 from ftmoe.operator.checkpoints import CheckpointGate
-from ftmoe.operator.decisions import CORDON, DRAIN, FORCE_DRAIN, UNCORDON, Action, Blocked, Plan
+from ftmoe.operator.decisions import CORDON, DRAIN, FORCE_DRAIN, UNCORDON, Action, Plan
 from ftmoe.operator.drain import to_evict
 from ftmoe.operator.kube import BLOCKED, EVICTED, Kube
 from ftmoe.operator.migrations import MigrationTracker, owner_key

@@ -142,7 +142,7 @@ class Predictor(ABC):
         (folder / CONFIG_FILE).write_text(json.dumps(doc, indent=2))
         return folder
 
-    def save_weights(self, folder: Path) -> None:
+    def save_weights(self, folder: Path) -> None:  # noqa: B027 - an optional hook: a model without tensors writes nothing
         """Subclasses with tensors write WEIGHTS_FILE here."""
 
 

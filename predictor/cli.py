@@ -14,7 +14,6 @@ from ftmoe.errors import reports
 from ftmoe.predictor.errors import ModelFileError
 from ftmoe.simulator.dataset import DatasetError
 
-
 MODEL_TYPES_HELP = ("ftmoe (FT-MoE), mlp (the second seed's sigmoid predictor), gbt (gradient-boosted trees on "
                     "windowed features), cmodlb, pregan, pregan_plus, markov (the second seed's state-transition "
                     "detector), dftm, pcft, eclb, promql (rules; see --features)")

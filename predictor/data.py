@@ -107,7 +107,8 @@ class WindowSet(torch.utils.data.Dataset):
         return x, self.y[t], torch.from_numpy(pairs.T.copy()), t
 
 
-def collate(batch: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def collate(batch: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+    torch.Tensor]:
     xs, ys, es, ts = zip(*batch)
     H = xs[0].shape[1]
     edge_index = torch.cat([e + b * H for b, e in enumerate(es)], dim=1) if es else torch.zeros((2, 0), dtype=torch.long)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
 from ftmoe.predictor.pyg import GATv2Conv
 
 

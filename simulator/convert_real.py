@@ -81,7 +81,8 @@ def from_asd(folder: str | Path) -> Dataset:
     if labels_path.is_file():
         segments = sum(len(v) for v in json.loads(labels_path.read_text()).values())
     card = {
-        "source": "ASD (zhhlee/InterFusion, KDD 2021), 12 real servers, expert-labelled incidents; values scaled to [0, 1] per metric and server by its authors",
+        "source": "ASD (zhhlee/InterFusion, KDD 2021), 12 real servers, expert-labelled incidents; values scaled to [0, 1] per metric "
+            "and server by its authors",
         "hosts": "servers omi-1 .. omi-12; no migrations between them",
         "classes": "detection only: none / anomaly (an expert-labelled incident); typing metrics do not apply",
         "features": f"{F} unnamed metrics (metric_01 .. metric_{F:02d}); the names are not published",
@@ -200,7 +201,8 @@ def from_nezha(folder: str | Path, system: str = "train-ticket", fault_minutes: 
         "fault_window": f"{fault_minutes} min from the injection minute; the fault list gives no duration: see docs/datasets.md",
         "time": "from the Time column (the 2022 folders' TimeStamp column is 200,000,000 s ahead)",
         "gaps": "a missing minute repeats the pod's previous value for up to 3 minutes; longer gaps are unlabelled",
-        "features": "per-pod metrics (CPU, memory, syscalls, network, latency percentiles, workload, success rate) and the hosting node's CPU, memory, network",
+        "features": "per-pod metrics (CPU, memory, syscalls, network, latency percentiles, workload, success rate) and the hosting "
+            "node's CPU, memory, network",
         "interval_seconds": NEZHA_INTERVAL_SECONDS,
     }
     meta = {"generator": "ftmoe dataset from-nezha", "dataset": f"nezha-{system}", "card": card, "breaks": breaks}

@@ -35,12 +35,14 @@ FEATURES: tuple[Feature, ...] = (
     Feature("memory_major_faults_per_second", "faults/s", "major page faults, the sign of swapping and memory pressure",
             "sum by (node) (rate(node_vmstat_pgmajfault{{node}}[{window}]))"),
     Feature("disk_used_fraction", "fraction 0-1", "used share of the root filesystem",
-            '1 - sum by (node) (node_filesystem_avail_bytes{mountpoint="/",{node}}) / sum by (node) (node_filesystem_size_bytes{mountpoint="/",{node}})'),
+            '1 - sum by (node) (node_filesystem_avail_bytes{mountpoint="/",{node}}) / sum by (node) '
+                '(node_filesystem_size_bytes{mountpoint="/",{node}})'),
     Feature("disk_io_utilisation", "fraction 0-1", "share of time the busiest disk was busy",
             "max by (node) (rate(node_disk_io_time_seconds_total{{node}}[{window}]))"),
     Feature("disk_io_latency_seconds", "seconds", "average time per completed disk operation",
             "sum by (node) (rate(node_disk_io_time_weighted_seconds_total{{node}}[{window}])) / clamp_min("
-            "sum by (node) (rate(node_disk_reads_completed_total{{node}}[{window}]) + rate(node_disk_writes_completed_total{{node}}[{window}])), 1e-9)"),
+            "sum by (node) (rate(node_disk_reads_completed_total{{node}}[{window}]) + "
+                "rate(node_disk_writes_completed_total{{node}}[{window}])), 1e-9)"),
     Feature("disk_read_bytes_per_second", "bytes/s", "disk read throughput",
             "sum by (node) (rate(node_disk_read_bytes_total{{node}}[{window}]))"),
     Feature("disk_write_bytes_per_second", "bytes/s", "disk write throughput",

@@ -46,7 +46,7 @@ def local_cluster_name() -> str:
 
 @pytest.fixture(scope="session")
 def api_client(cluster_kubeconfig: Path):  # type: ignore[no-untyped-def]
-    from kubernetes import client, config
+    from kubernetes import config
 
     return config.new_client_from_config(config_file=str(cluster_kubeconfig))
 

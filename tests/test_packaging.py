@@ -6,10 +6,10 @@ import importlib
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {"ftmoe": "ftmoe", "ftmoe.operator": "operator", "ftmoe.predictor": "predictor", "ftmoe.simulator": "simulator"}

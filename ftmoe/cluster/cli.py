@@ -10,7 +10,6 @@ import sys
 from typing import Any
 
 from ftmoe.cluster.errors import ClusterError
-from ftmoe.errors import reports
 from ftmoe.cluster.local import (
     DEFAULT_APISERVER_PORT,
     DEFAULT_NAME,
@@ -19,6 +18,7 @@ from ftmoe.cluster.local import (
     ClusterSettings,
     LocalCluster,
 )
+from ftmoe.errors import reports
 
 
 def register(commands: Any) -> None:
@@ -38,7 +38,8 @@ def register(commands: Any) -> None:
     status = sub.add_parser("status", help="show whether the cluster runs, its nodes and endpoints")
     status.add_argument("-o", "--output", choices=["text", "json"], default="text", help="output format")
     status.set_defaults(func=cmd_status)
-    sub.add_parser("kubeconfig", help="print the kubeconfig path (export KUBECONFIG=$(ftmoe cluster kubeconfig))").set_defaults(func=cmd_kubeconfig)
+    sub.add_parser("kubeconfig",
+        help="print the kubeconfig path (export KUBECONFIG=$(ftmoe cluster kubeconfig))").set_defaults(func=cmd_kubeconfig)
     sub.add_parser("env", help='shell lines that point kubectl at the cluster: eval "$(ftmoe cluster env)"').set_defaults(func=cmd_env)
     kubectl = sub.add_parser("kubectl", help="run the cluster's own kubectl against it", add_help=False)
     kubectl.add_argument("args", nargs=argparse.REMAINDER, help="kubectl's own arguments, passed through unchanged")

@@ -56,7 +56,8 @@ class GradientBoostedTrees(Predictor):
         preds = clf._predictors  # scikit-learn keeps the fitted trees here
         self.n_iter, k = len(preds), len(preds[0])
         width = max(t.nodes.shape[0] for it in preds for t in it)
-        out = {f: np.zeros((self.n_iter, n_classes, width), dtype=np.float64 if f in ("value", "num_threshold") else np.int64) for f in FIELDS}
+        out = {f: np.zeros((self.n_iter, n_classes, width), dtype=np.float64 if f in ("value",
+            "num_threshold") else np.int64) for f in FIELDS}
         out["is_leaf"][:] = 1  # padding and absent classes: a single leaf of value 0
         base = np.full(n_classes, -1e9)  # classes never seen in training: never predicted
         raw_base = np.asarray(clf._baseline_prediction).reshape(-1)

@@ -63,7 +63,6 @@ class MarkovDetector(Predictor):
         qs = np.linspace(0, 1, self.levels + 1)[1:-1]
         self.edges = np.array([np.quantile(x[..., self.feature_names.index(n)], qs) for n in self.used])
         s = self.states(ds.features)
-        y = ds.labels.astype(np.int64)
         S, K1 = self.n_states, len(self.class_names)
         ends = splits.train
         prev, cur = s[ends - 1].ravel(), s[ends].ravel()

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from ftmoe.predictor.pyg import GATv2Conv
 
 from ftmoe.predictor.config import ModelConfig
 from ftmoe.predictor.ftmoe_predictor import FTMoEPredictor
 from ftmoe.predictor.heads import ClassificationHead, DetectionHead
 from ftmoe.predictor.model import Output
+from ftmoe.predictor.pyg import GATv2Conv
 
 
 class PreGANNet(nn.Module):
@@ -28,7 +28,8 @@ class PreGANNet(nn.Module):
         if temporal == "gru":
             self.temporal: nn.Module = nn.GRU(c.hidden, c.hidden, batch_first=True)
         else:
-            layer = nn.TransformerEncoderLayer(c.hidden, nhead=c.cmha_heads, dim_feedforward=2 * c.hidden, dropout=c.dropout, batch_first=True)
+            layer = nn.TransformerEncoderLayer(c.hidden, nhead=c.cmha_heads, dim_feedforward=2 * c.hidden, dropout=c.dropout,
+                batch_first=True)
             self.temporal = nn.TransformerEncoder(layer, num_layers=2)
             self.position = nn.Parameter(torch.zeros(1, c.window, c.hidden))
         self.kind = temporal

@@ -23,7 +23,6 @@ from ftmoe.predictor.baselines.common import trend, windows
 from ftmoe.predictor.data import Splits
 from ftmoe.simulator.dataset import Dataset
 
-
 ROLES = ("cpu_utilisation", "memory_used_fraction", "disk_used_fraction")
 
 

@@ -6,8 +6,17 @@ import math
 
 import pytest
 
-from ftmoe.operator.checkpoint_policy import (CheckpointSpec, JobView, daly, damped, decide, job_rate, rate_from_probability,
-                                              work_at_risk, young)
+from ftmoe.operator.checkpoint_policy import (
+    CheckpointSpec,
+    JobView,
+    daly,
+    damped,
+    decide,
+    job_rate,
+    rate_from_probability,
+    work_at_risk,
+    young,
+)
 
 MIN = 60.0
 HOUR = 3600.0

@@ -20,7 +20,7 @@ from ftmoe.operator.kube import Kube
 from ftmoe.operator.metrics_source import FeatureWindow, window_times
 from ftmoe.operator.migrations import MigrationTracker
 from ftmoe.operator.models import LoadedModel, ModelStore
-from ftmoe.operator.policy import ModelRef, PrometheusSpec
+from ftmoe.operator.policy import ModelRef
 from ftmoe.predictor.base import Prediction, Predictor
 from ftmoe.predictor.errors import ModelFileError
 
@@ -36,7 +36,8 @@ class FirstFeatureModel(Predictor):
 
     def __init__(self) -> None:
         super().__init__()
-        self.feature_names, self.class_names, self.window = ["memory_used_fraction", "cpu_utilisation"], ["none", "cpu", "memory", "disk"], 3
+        self.feature_names, self.class_names, self.window = ["memory_used_fraction", "cpu_utilisation"], ["none", "cpu", "memory",
+            "disk"], 3
 
     def fit(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         raise NotImplementedError

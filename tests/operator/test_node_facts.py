@@ -32,10 +32,10 @@ def test_prediction_patch_writes_only_changes_and_labels_at_risk() -> None:
     pred = NodePrediction("n1", 0.456, "memory", {"cpu": 0.1, "memory": 0.8, "disk": 0.1})
     patch = prediction_patch(node(), "p", pred, Marks(None, 50.0), "none", SPEC, 100.0)
     ann = patch["metadata"]["annotations"]
-    assert ann[A.RISK] == "0.456" and ann[A.FAULT_TYPE] == "memory" and ann[A.HEALTHY_SINCE] == A.rfc3339(50.0)
-    assert patch["metadata"]["labels"] == {A.AT_RISK_LABEL: "true"}
+    assert ann[A.RISK] == "0.46" and ann[A.FAULT_TYPE] == "memory" and ann[A.HEALTHY_SINCE] == A.rfc3339(50.0)
+    assert patch["metadata"]["labels"] == {A.AT_RISK_LABEL: "true", A.RISK_LABEL: "0.46"}, "the risk is a label too, for -L"
     applied = node({k: v for k, v in ann.items() if v is not None})
-    applied["metadata"]["labels"] = {A.AT_RISK_LABEL: "true"}
+    applied["metadata"]["labels"] = {A.AT_RISK_LABEL: "true", A.RISK_LABEL: "0.46"}
     assert prediction_patch(applied, "p", pred, Marks(None, 50.0), "none", SPEC, 100.0) == {}
 
 

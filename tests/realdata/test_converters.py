@@ -26,7 +26,8 @@ def asd_folder(tmp_path: Path) -> Path:
         label[5:8] = 1 if i % 2 == 0 else 0
         arrays[f"{s}_test_label"] = label
     np.savez(tmp_path / "asd.npz", **arrays)
-    (tmp_path / "interpretation_labels.json").write_text(json.dumps({s: [{"start": 5, "end": 7, "metrics": [1]}] for s in ASD_SERVERS[::2]}))
+    (tmp_path / "interpretation_labels.json").write_text(json.dumps({s: [{"start": 5, "end": 7,
+        "metrics": [1]}] for s in ASD_SERVERS[::2]}))
     return tmp_path
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ftmoe.simulator.config import SimConfig
-from ftmoe.simulator.engine import F, Action, Observation, Simulator
+from ftmoe.simulator.engine import Action, F, Observation, Simulator
 from ftmoe.simulator.faults import FAULT, PRECURSOR
 from ftmoe.simulator.policies import DrainPolicy
 from ftmoe.simulator.traces import TracePool
@@ -74,7 +74,7 @@ def test_cost_policy_acts_only_when_the_model_says_so(pool: TracePool) -> None:
         policy = CostPolicy(scorer, 2, lambda p, load, c=choice: c, sim.cores.astype(float), F["cpu_utilisation"], budget=0.25)
         taken: list[Action] = []
 
-        def act(obs: Observation) -> list[Action]:
+        def act(obs: Observation, policy: CostPolicy = policy, taken: list[Action] = taken) -> list[Action]:
             out = policy(obs)
             taken.extend(out)
             return out

@@ -75,7 +75,8 @@ def test_prometheus_export(tmp_path: Path) -> None:
 
 
 def test_prometheus_export_without_node_label(tmp_path: Path) -> None:
-    export = {"cpu_utilisation": {"status": "success", "data": {"resultType": "matrix", "result": [{"metric": {"instance": "x"}, "values": [[0, "1"]]}]}}}
+    export = {"cpu_utilisation": {"status": "success", "data": {"resultType": "matrix", "result": [{"metric": {"instance": "x"},
+        "values": [[0, "1"]]}]}}}
     (tmp_path / "e.json").write_text(json.dumps(export))
     with pytest.raises(DatasetError, match=r"no 'node' label.*by \(node\)"):
         from_prometheus(tmp_path / "e.json")

@@ -57,7 +57,8 @@ def test_no_pickles_are_loaded(tmp_path: Path) -> None:
     ("fields", "message"),
     [
         ({"features": np.zeros((6, 3), np.float32)}, r"field `features`: expected 3 dimensions"),
-        ({"features": np.full((6, 3, 2), np.nan, np.float32)}, r"field `features`: 36 non-finite values .* interval 0, host 0, feature 'cpu_utilisation'"),
+        ({"features": np.full((6, 3, 2), np.nan, np.float32)},
+            r"field `features`: 36 non-finite values .* interval 0, host 0, feature 'cpu_utilisation'"),
         ({"labels": np.array([[0, 0, 7]] * 6, np.int8)}, r"field `labels`: value 7 is not a class index 0..3"),
         ({"labels": np.zeros((5, 3), np.int8)}, r"field `labels`: shape \(5, 3\), expected"),
         ({"migrations": np.array([[1, 0, 9]], np.int32)}, r"field `migrations`: target host 9 does not exist \(hosts are 0..2\)"),

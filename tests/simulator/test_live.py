@@ -4,11 +4,9 @@ Prometheus scraping it and a fault turning a node condition True."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -17,11 +15,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from ftmoe.cluster import waiting
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from ftmoe.cluster import waiting
 from ftmoe.simulator.config import SimConfig
 from ftmoe.simulator.engine import F, Simulator
 from ftmoe.simulator.features import FEATURES, render_query
