@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ftmoe.errors import reports
 
@@ -128,7 +128,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     kube = Kube(connect(args.kubeconfig))
     try:
-        policy = kube.custom.get_cluster_custom_object(GROUP, VERSION, POLICY_PLURAL, args.policy)
+        policy: dict[str, Any] = cast(dict, kube.custom.get_cluster_custom_object(GROUP, VERSION, POLICY_PLURAL, args.policy))
     except ApiException as err:
         raise OperatorError(f"FaultTolerancePolicy {args.policy!r}: {err.reason} (kubectl get ftp lists them)") from err
     except HTTPError as err:

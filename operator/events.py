@@ -56,7 +56,7 @@ class EventPoster:
     def __call__(self, obj: dict[str, Any], kind: str, reason: str, message: str) -> None:
         body = event_body(obj, kind, reason, message, dt.datetime.now(dt.timezone.utc), self.instance)
         try:
-            self.core.create_namespaced_event(body["metadata"]["namespace"], body)
+            self.core.create_namespaced_event(body["metadata"]["namespace"], body)  # type: ignore[arg-type]  # a dict body is accepted
         except (ApiException, HTTPError) as err:
             log.warning("could not post event %s on %s %s: %s", reason, body["involvedObject"].get("kind"),
                         body["involvedObject"].get("name"), getattr(err, "reason", err))

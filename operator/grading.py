@@ -40,7 +40,7 @@ class Grade:
     late: int = 0
     leads: list[float] = field(default_factory=list)
     delays: list[float] = field(default_factory=list)
-    per_type: dict[str, dict[str, float]] = field(default_factory=dict)
+    per_type: dict[str, dict[str, float | None]] = field(default_factory=dict)
     recent: list[dict[str, object]] = field(default_factory=list)
 
     @property

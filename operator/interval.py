@@ -7,6 +7,7 @@ Prometheus queries, model inference and API calls all stay off the event loop.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -165,7 +166,7 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
     patches = {nm: prediction_patch(node, name, predictions.get(nm), plan.marks[nm],
                                     decision_text(plan, nm, nm not in predictions, nm in cordoned), spec, now)
                for nm, node in by_name.items()}
-    parallel(deps, [lambda nm=nm, p=p: deps.kube.patch_node(nm, p) for nm, p in patches.items() if p])
+    parallel(deps, [functools.partial(deps.kube.patch_node, nm, p) for nm, p in patches.items() if p])
     write_predictions(deps, policy, spec, plan, predictions, cordoned, names, window, model)
     export_metrics(name, predictions, plan, records, names)
     experts = int(predictor.n_experts()) if hasattr(predictor, "n_experts") else None
@@ -345,7 +346,7 @@ def exclusive_condition(deps: Deps, policy: dict[str, Any], prev: dict[str, Any]
     if not shared:
         return Condition(EXCLUSIVE, True, EXCLUSIVE_OK, "no other policy selects these nodes")
     message = overlap_message(shared, len(names))
-    before = next((c for c in prev.get("conditions", []) if c.get("type") == EXCLUSIVE), {})
+    before: dict[str, Any] = next((c for c in prev.get("conditions", []) if c.get("type") == EXCLUSIVE), {})
     if before.get("status") != "False" or before.get("message") != message[:1000]:
         deps.events(policy, "Warning", SHARED_WITH_POLICY, message)
     return Condition(EXCLUSIVE, False, SHARED_WITH_POLICY, message)
@@ -381,7 +382,7 @@ def write_predictions(deps: Deps, policy: dict[str, Any], spec: PolicySpec, plan
         seen = {k: (round(v, 2) if k == "risk" and v is not None else v) for k, v in body["status"].items()
                 if k not in ("windowEnd", "scores", "drivers", "driversSummary", "riskShown")}
         if deps.written.get(key) != seen:
-            writes.append(lambda body=body: deps.kube.upsert_prediction(body))
+            writes.append(functools.partial(deps.kube.upsert_prediction, body))
             deps.written[key] = seen
     parallel(deps, writes)
     wanted = {prediction_name(pname, nm) for nm in names}

@@ -129,6 +129,6 @@ class Kube:
 
 def api_message(err: ApiException) -> str:
     try:
-        return str(json.loads(err.body).get("message", err.reason))
+        return str(json.loads(err.body or "").get("message", err.reason))
     except (TypeError, ValueError):
         return str(err.reason)

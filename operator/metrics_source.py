@@ -167,7 +167,7 @@ def unreachable_message(err: Exception, url: str, timeout: float) -> str:
     """Why Prometheus could not be reached, in words, instead of requests' nested, URL-encoded repr."""
     import requests
 
-    chain = []
+    chain: list[BaseException] = []
     cause: BaseException | None = err
     while cause is not None and len(chain) < 10:
         chain.append(cause)

@@ -45,6 +45,7 @@ class OnlineTuner:
         self.lr = lr
         self.batch_size = batch_size
         self.min_experts = min_experts
+        self._moe_inputs: torch.Tensor | None = None  # the MoE's input of the last forward pass (a pre-hook sets it)
         self.reset_counters()
 
     @property
@@ -74,7 +75,7 @@ class OnlineTuner:
         self.activations += g.activatable.sum(dim=0).cpu()
         none = ~g.activatable.any(dim=1)
         self.inputs_seen += int(g.activatable.shape[0])
-        if none.any():
+        if none.any() and self._moe_inputs is not None:
             self.orphans.append(self._moe_inputs[none].detach().cpu())
 
     def apply_rules(self) -> dict[str, Any]:

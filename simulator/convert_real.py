@@ -161,7 +161,8 @@ def from_nezha(folder: str | Path, system: str = "train-ticket", fault_minutes: 
         per_day.append((grid, aligned, faults))
         services |= set(aligned)
     hosts = sorted(services)
-    blocks, label_blocks, known_blocks, breaks, type_counts = [], [], [], [], {}
+    blocks, label_blocks, known_blocks, breaks = [], [], [], []
+    type_counts: dict[str, int] = {}
     offset = 0
     used, skipped = 0, []
     for grid, aligned, faults in per_day:
@@ -172,15 +173,15 @@ def from_nezha(folder: str | Path, system: str = "train-ticket", fault_minutes: 
                 x[:, h] = aligned[svc]
         x, known = _fill_forward(x, limit=3)
         y = np.zeros((T, len(hosts)), dtype=np.int8)
-        for f in faults:
-            svc = _service(f["inject_pod"])
-            cls = NEZHA_TYPE_TO_CLASS.get(f["inject_type"])
-            t0 = int(np.floor((_parse_time(f["inject_time"]) - grid[0]) / 60))
+        for fault in faults:
+            svc = _service(fault["inject_pod"])
+            cls = NEZHA_TYPE_TO_CLASS.get(fault["inject_type"])
+            t0 = int(np.floor((_parse_time(fault["inject_time"]) - grid[0]) / 60))
             if cls is None or svc not in hosts or not 0 <= t0 < T:
-                skipped.append(f"{f['inject_pod']} {f['inject_type']} {f['inject_time']}")
+                skipped.append(f"{fault['inject_pod']} {fault['inject_type']} {fault['inject_time']}")
                 continue
             y[t0 : t0 + fault_minutes, hosts.index(svc)] = NEZHA_CLASSES.index(cls)
-            type_counts[f["inject_type"]] = type_counts.get(f["inject_type"], 0) + 1
+            type_counts[fault["inject_type"]] = type_counts.get(fault["inject_type"], 0) + 1
             used += 1
         if offset:
             breaks.append(offset)

@@ -204,7 +204,7 @@ class Simulator:
         return active & np.isin(self.faults.cause, idx)
 
     def _view(self, demand: np.ndarray | None = None, ids: np.ndarray | None = None) -> HostView:
-        if demand is None:
+        if demand is None or ids is None:
             ids = self.alive_ids()
             demand = self._demand(ids) if ids.size else np.zeros((0, 6))
         cpu_used = np.bincount(self.c_host[ids], weights=demand[:, 0], minlength=self.H) if ids.size else np.zeros(self.H)

@@ -409,7 +409,8 @@ def discover_nodes(kubeconfig: Path) -> list[str]:
     from kubernetes import client, config
 
     api = client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
-    names = [n.metadata.name for n in api.list_node().items if (n.metadata.annotations or {}).get("kwok.x-k8s.io/node") == "fake"]
+    names = [str(n.metadata.name) for n in api.list_node().items
+             if n.metadata is not None and (n.metadata.annotations or {}).get("kwok.x-k8s.io/node") == "fake"]
 
     def key(name: str) -> tuple[int, str]:
         tail = name.rsplit("-", 1)[-1]

@@ -32,7 +32,7 @@ class DrainPolicy:
         cordon state after them."""
         actions: list[Action] = []
         cordoned = obs.cordoned.copy()
-        for h in np.flatnonzero(cordoned):
+        for h in map(int, np.flatnonzero(cordoned)):
             self.calm[h] = 0 if flagged[h] else self.calm.get(h, 0) + 1
             if self.calm[h] >= self.healthy_for:
                 actions.append(Action("uncordon", host=int(h)))

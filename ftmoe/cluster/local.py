@@ -262,7 +262,7 @@ class LocalCluster:
 
     def _ensure_nodes(self, count: int, progress: Progress) -> None:
         with progress.step(f"{count} fake nodes (kwok), waiting until all are Ready"):
-            manifests = {"apiVersion": "v1", "kind": "List", "items": node_manifests(count)}
+            manifests: dict[str, Any] = {"apiVersion": "v1", "kind": "List", "items": node_manifests(count)}
             self.kubectl("apply", "--server-side", "--field-manager=ftmoe-cluster", "-f", "-", input=json.dumps(manifests))
             names = [m["metadata"]["name"] for m in manifests["items"]]
             deadline = time.monotonic() + 180
