@@ -41,7 +41,7 @@ lint: install
 TYPECHECK := build/typecheck
 typecheck: install
 	@rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)/ftmoe
-	@for f in ftmoe/*.py ftmoe/cluster; do ln -s $(CURDIR)/$$f $(TYPECHECK)/ftmoe/; done
+	@for f in ftmoe/*; do case $$f in *__pycache__) ;; *) ln -s $(CURDIR)/$$f $(TYPECHECK)/ftmoe/ ;; esac; done
 	@for d in operator predictor simulator; do ln -s $(CURDIR)/$$d $(TYPECHECK)/ftmoe/$$d; done
 	cd $(TYPECHECK) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml --cache-dir $(CURDIR)/build/.mypy_cache -p ftmoe
 

@@ -31,7 +31,7 @@ def measure(hosts: int, runs: int, model_dir: str) -> dict:
     import numpy as np
     import torch
 
-    from ftmoe.predictor.base import load
+    from ftmoe.predictor.registry import load
 
     torch.set_num_threads(2)
     model = load(model_dir)

@@ -36,8 +36,8 @@ def main() -> None:
     import numpy as np
 
     from ftmoe.predictor import metrics
-    from ftmoe.predictor.base import load
     from ftmoe.predictor.online import OnlineTuner
+    from ftmoe.predictor.registry import load
     from ftmoe.simulator.config import SimConfig, drifted_faults
     from ftmoe.simulator.generate import simulate
     from ftmoe.simulator.traces import load_pool

@@ -37,10 +37,10 @@ def scorer_for(model: Any):  # type: ignore[no-untyped-def]
 
 
 def trained(kind: str, data: str, epochs: int, cache: Path) -> Any:
-    from ftmoe.predictor.base import TrainOptions, load
+    from ftmoe.contract.dataset import load as load_ds
+    from ftmoe.predictor.base import TrainOptions
     from ftmoe.predictor.data import temporal_split
-    from ftmoe.predictor.registry import predictor_class
-    from ftmoe.simulator.dataset import load as load_ds
+    from ftmoe.predictor.registry import load, predictor_class
 
     if kind == "ftmoe" and Path("predictor/models/default/config.json").is_file():
         return load("predictor/models/default")

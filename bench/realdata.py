@@ -64,11 +64,11 @@ def ensure(name: str) -> Path:
 
 def run_one(name: str, model_type: str, seed: int, epochs: int, overrides: dict[str, Any],
             options_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    from ftmoe.contract.dataset import load
     from ftmoe.predictor.base import TrainOptions, fit_model
     from ftmoe.predictor.cli import protocol_splits
     from ftmoe.predictor.evaluate import evaluate
     from ftmoe.predictor.registry import predictor_class
-    from ftmoe.simulator.dataset import load
 
     spec = DATASETS[name]
     ds = load(ensure(name))
@@ -90,9 +90,9 @@ def run_one(name: str, model_type: str, seed: int, epochs: int, overrides: dict[
 
 def everything_row(name: str) -> dict[str, Any]:
     """An alarm on every host-window of the test split."""
+    from ftmoe.contract.dataset import load
     from ftmoe.predictor.cli import protocol_splits
     from ftmoe.predictor.data import targets
-    from ftmoe.simulator.dataset import load
 
     spec = DATASETS[name]
     ds = load(ensure(name))

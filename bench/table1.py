@@ -59,11 +59,11 @@ def main() -> None:
     parser.add_argument("--report-only", action="store_true", help="write the table from the partial results; train nothing")
     args = parser.parse_args()
 
+    from ftmoe.contract.dataset import load
     from ftmoe.predictor.base import TrainOptions
     from ftmoe.predictor.data import temporal_split
     from ftmoe.predictor.evaluate import evaluate
     from ftmoe.predictor.registry import predictor_class
-    from ftmoe.simulator.dataset import load
 
     ds = load(args.data)
     rows = [r for r in ROWS if not args.rows or r[0] in args.rows.split(",") or r[1] in args.rows.split(",")]

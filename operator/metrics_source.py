@@ -1,7 +1,7 @@
 """Each node's feature window from Prometheus: one range query per feature.
 
 The model's feature names are the contract. Every name needs a query: the policy's own
-(``spec.prometheus.queries``) or the default for that name (ftmoe.simulator.features,
+(``spec.prometheus.queries``) or the default for that name (ftmoe.contract.features,
 node_exporter/kubelet series with a ``node`` label). A feature without a query, or whose
 query returns nothing, is reported, never filled in. A node is usable only when every
 feature has a value at every step of its window; anything less leaves the node without
@@ -20,9 +20,9 @@ from urllib.parse import unquote
 import numpy as np
 from prometheus_api_client import PrometheusApiClientException
 
+from ftmoe.contract.features import BY_NAME
 from ftmoe.operator.durations import format_duration
 from ftmoe.operator.policy import PrometheusSpec
-from ftmoe.simulator.features import BY_NAME
 
 
 @dataclass

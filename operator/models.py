@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from ftmoe.operator.policy import ModelRef
-from ftmoe.predictor.base import CONFIG_FILE, WEIGHTS_FILE, Predictor, load
+from ftmoe.predictor.base import CONFIG_FILE, WEIGHTS_FILE, Predictor
 from ftmoe.predictor.errors import ModelFileError
+from ftmoe.predictor.registry import load
 
 ConfigMapReader = Callable[[str, str], dict[str, Any]]  # (namespace, name) -> ConfigMap as a dict
 

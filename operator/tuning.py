@@ -24,7 +24,7 @@ import numpy as np
 from ftmoe.operator.experience import Experience
 from ftmoe.operator.grading import grade
 from ftmoe.operator.models import LoadedModel, model_version
-from ftmoe.predictor.base import load
+from ftmoe.predictor.registry import load
 
 
 @dataclass

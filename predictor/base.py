@@ -17,10 +17,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ftmoe import __version__
+from ftmoe.contract.dataset import Dataset
 from ftmoe.predictor.calibration import Calibrator
 from ftmoe.predictor.data import Splits
-from ftmoe.predictor.errors import ModelFileError
-from ftmoe.simulator.dataset import Dataset
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -144,42 +143,6 @@ class Predictor(ABC):
 
     def save_weights(self, folder: Path) -> None:  # noqa: B027 - an optional hook: a model without tensors writes nothing
         """Subclasses with tensors write WEIGHTS_FILE here."""
-
-
-def load(folder: str | Path) -> Predictor:
-    from ftmoe.predictor.registry import predictor_class
-
-    folder = Path(folder)
-    path = folder / CONFIG_FILE
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such file; a model folder holds {CONFIG_FILE} (and {WEIGHTS_FILE})")
-    try:
-        doc = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ModelFileError(f"{path}: not valid JSON ({err})") from err
-    for key in ("kind", "feature_names", "class_names", "window", "lead", "threshold", "state"):
-        if key not in doc:
-            raise ModelFileError(f"{path}: missing key {key!r}")
-    cls = predictor_class(doc["kind"])
-    model = cls()
-    model.feature_names = list(doc["feature_names"])
-    model.class_names = list(doc["class_names"])
-    model.window = int(doc["window"])
-    model.lead = int(doc["lead"])
-    model.horizon = int(doc.get("horizon", 1))  # files before horizons: the next interval only
-    model.threshold = float(doc["threshold"])
-    try:
-        model.calibrator = Calibrator.from_dict(doc.get("calibration"))
-    except TypeError as err:
-        raise ModelFileError(f"{path}: bad 'calibration' entry ({err})") from err
-    model.info = dict(doc.get("info", {}))
-    from safetensors import SafetensorError
-
-    try:
-        model.load_state(doc["state"], folder)
-    except (KeyError, ValueError, RuntimeError, OSError, SafetensorError) as err:
-        raise ModelFileError(f"{folder}: cannot load the {doc['kind']} model ({type(err).__name__}: {err})") from err
-    return model
 
 
 def best_threshold(prob: np.ndarray, faulty: np.ndarray) -> float:

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from ftmoe.contract.dataset import DatasetError
 from ftmoe.errors import reports
 from ftmoe.predictor.errors import ModelFileError
-from ftmoe.simulator.dataset import DatasetError
 
 MODEL_TYPES_HELP = ("ftmoe (FT-MoE), mlp (the second seed's sigmoid predictor), gbt (gradient-boosted trees on "
                     "windowed features), cmodlb, pregan, pregan_plus, markov (the second seed's state-transition "
@@ -139,10 +139,10 @@ def protocol_splits(ds: Any, window: int, lead: int, horizon: int, test_share: f
 def cmd_train(args: argparse.Namespace) -> int:
     import time
 
+    from ftmoe.contract.dataset import load
     from ftmoe.predictor.base import TrainOptions, fit_model
     from ftmoe.predictor.evaluate import evaluate, format_report
     from ftmoe.predictor.registry import predictor_class
-    from ftmoe.simulator.dataset import load
 
     set_threads(args.threads)
     cls = predictor_class(args.model_type)
@@ -182,10 +182,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 @reports(DatasetError, ModelFileError, ValueError)
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from ftmoe.predictor.base import load as load_model
+    from ftmoe.contract.dataset import load
     from ftmoe.predictor.data import window_ends
     from ftmoe.predictor.evaluate import evaluate, format_report
-    from ftmoe.simulator.dataset import load
+    from ftmoe.predictor.registry import load as load_model
 
     set_threads(args.threads)
     model = load_model(args.model)

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from ftmoe.simulator.dataset import Dataset
+from ftmoe.contract.dataset import Dataset
 
 
 @dataclass

@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from ftmoe.contract.dataset import Dataset
+from ftmoe.contract.oracle import oracle_scores
 from ftmoe.predictor import calibration, metrics
 from ftmoe.predictor.base import Prediction, Predictor
 from ftmoe.predictor.data import targets
-from ftmoe.simulator.dataset import Dataset
-from ftmoe.simulator.oracle import oracle_scores
 
 
 def score(pred: Prediction, labels: np.ndarray, ends: np.ndarray, lead: int, records: list[dict[str, Any]], classes: int,

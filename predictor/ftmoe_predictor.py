@@ -13,12 +13,12 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from ftmoe.contract.dataset import Dataset
 from ftmoe.predictor import losses
 from ftmoe.predictor.base import WEIGHTS_FILE, Prediction, Predictor, TrainOptions
 from ftmoe.predictor.config import ModelConfig
 from ftmoe.predictor.data import Normaliser, Splits, WindowSet, collate, migration_edges
 from ftmoe.predictor.model import FTMoE
-from ftmoe.simulator.dataset import Dataset
 
 
 def average_precision(prob: np.ndarray, positive: np.ndarray) -> float:

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ftmoe.contract.dataset import DatasetError
 from ftmoe.errors import reports
-from ftmoe.simulator.dataset import DatasetError
 from ftmoe.simulator.traces import TraceError
 
 
@@ -95,7 +95,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 @reports(DatasetError, TraceError, ValueError)
 def cmd_card(args: argparse.Namespace) -> int:
-    from ftmoe.simulator.dataset import load
+    from ftmoe.contract.dataset import load
     from ftmoe.simulator.generate import card, format_card
 
     c = card(load(args.path))

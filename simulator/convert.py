@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from ftmoe.contract.dataset import Dataset, DatasetError
 from ftmoe.simulator.config import CLASS_NAMES
-from ftmoe.simulator.dataset import Dataset, DatasetError
 
 PREGAN_FEATURES = ("cpu_utilisation", "memory_used_fraction", "disk_used_fraction")
 

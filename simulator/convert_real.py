@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ftmoe.simulator.dataset import Dataset, DatasetError
+from ftmoe.contract.dataset import Dataset, DatasetError
 
 ASD_SERVERS = [f"omi-{i}" for i in range(1, 13)]
 ASD_INTERVAL_SECONDS = 300.0

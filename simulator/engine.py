@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ftmoe.contract.features import FEATURE_NAMES
 from ftmoe.simulator.config import CPU, DISK, MEMORY, SimConfig
 from ftmoe.simulator.faults import FAULT, PRECURSOR, FaultProcess
-from ftmoe.simulator.features import FEATURE_NAMES
 from ftmoe.simulator.scheduler import HostView, LeastLoaded, Scheduler
 from ftmoe.simulator.traces import TracePool
 

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 
 from ftmoe import __version__
+from ftmoe.contract.dataset import Dataset
+from ftmoe.contract.features import FEATURE_NAMES
+from ftmoe.contract.oracle import oracle_scores, predictable_share
 from ftmoe.simulator.config import CLASS_NAMES, PAPER_SHARES, SimConfig
-from ftmoe.simulator.dataset import Dataset
 from ftmoe.simulator.engine import Simulator
-from ftmoe.simulator.features import FEATURE_NAMES
-from ftmoe.simulator.oracle import oracle_scores, predictable_share
 from ftmoe.simulator.traces import TracePool
 
 GENERATOR = f"ftmoe.simulator {__version__}"

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+from ftmoe.contract.dataset import Dataset
 from ftmoe.predictor.base import WEIGHTS_FILE, Prediction, Predictor, TrainOptions
 from ftmoe.predictor.baselines.common import windows
 from ftmoe.predictor.data import Normaliser, Splits
-from ftmoe.simulator.dataset import Dataset
 
 
 class CMODLB(Predictor):

@@ -15,10 +15,10 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 
+from ftmoe.contract.dataset import Dataset
 from ftmoe.predictor.base import WEIGHTS_FILE, Prediction, Predictor, TrainOptions
 from ftmoe.predictor.baselines.common import tabular
 from ftmoe.predictor.data import Splits
-from ftmoe.simulator.dataset import Dataset
 
 FIELDS = ("value", "feature_idx", "num_threshold", "missing_go_to_left", "left", "right", "is_leaf")
 

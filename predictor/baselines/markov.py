@@ -21,9 +21,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ftmoe.contract.dataset import Dataset
 from ftmoe.predictor.base import WEIGHTS_FILE, Prediction, Predictor, TrainOptions
 from ftmoe.predictor.data import Splits
-from ftmoe.simulator.dataset import Dataset
 
 STATE_FEATURES = ("cpu_utilisation", "cpu_frequency_ratio", "memory_used_fraction", "memory_major_faults_per_second",
                   "disk_used_fraction", "disk_io_utilisation")

@@ -11,9 +11,9 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from ftmoe.contract.dataset import Dataset
 from ftmoe.predictor.base import WEIGHTS_FILE, Prediction, Predictor, TrainOptions
 from ftmoe.predictor.data import Normaliser, Splits
-from ftmoe.simulator.dataset import Dataset
 
 
 class SeedMLP(Predictor):

@@ -18,10 +18,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ftmoe.contract.dataset import Dataset
 from ftmoe.predictor.base import Prediction, Predictor, TrainOptions
 from ftmoe.predictor.baselines.common import trend, windows
 from ftmoe.predictor.data import Splits
-from ftmoe.simulator.dataset import Dataset
 
 ROLES = ("cpu_utilisation", "memory_used_fraction", "disk_used_fraction")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ftmoe.contract.features import FEATURE_NAMES
 from ftmoe.operator.metrics_source import FeatureWindow, fill, promql_regex_literal, queries_for, render, window_times
 from ftmoe.operator.policy import PrometheusSpec
-from ftmoe.simulator.features import FEATURE_NAMES
 
 
 def test_every_simulator_feature_has_a_default_query_and_unknown_ones_are_reported() -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ftmoe.predictor.base import Prediction, TrainOptions, load
+from ftmoe.contract.dataset import Dataset
+from ftmoe.predictor.base import Prediction, TrainOptions
 from ftmoe.predictor.data import temporal_split
-from ftmoe.predictor.registry import kinds, predictor_class
+from ftmoe.predictor.registry import kinds, load, predictor_class
 from ftmoe.simulator.config import SimConfig
-from ftmoe.simulator.dataset import Dataset
 from ftmoe.simulator.generate import simulate
 from ftmoe.simulator.traces import load_pool
 

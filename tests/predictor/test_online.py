@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from ftmoe.predictor.base import TrainOptions, load
+from ftmoe.contract.dataset import Dataset
+from ftmoe.predictor.base import TrainOptions
 from ftmoe.predictor.data import temporal_split
 from ftmoe.predictor.ftmoe_predictor import FTMoEPredictor
 from ftmoe.predictor.online import OnlineTuner
+from ftmoe.predictor.registry import load
 from ftmoe.simulator.config import SimConfig
-from ftmoe.simulator.dataset import Dataset
 from ftmoe.simulator.generate import simulate
 from ftmoe.simulator.traces import load_pool
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from ftmoe.cli import main
-from ftmoe.predictor.base import ModelFileError, load
+from ftmoe.predictor.base import ModelFileError
 from ftmoe.predictor.data import temporal_split
+from ftmoe.predictor.registry import load
 from ftmoe.simulator.config import SimConfig
 from ftmoe.simulator.generate import simulate
 from ftmoe.simulator.traces import load_pool
@@ -45,7 +46,7 @@ def test_train_writes_a_complete_model_folder(trained: Path) -> None:
 
 
 def test_loaded_model_predicts_like_the_trained_one(trained: Path, tiny: Path) -> None:
-    from ftmoe.simulator.dataset import load as load_ds
+    from ftmoe.contract.dataset import load as load_ds
 
     ds = load_ds(tiny)
     m1, m2 = load(trained), load(trained)
@@ -65,9 +66,9 @@ def test_evaluate_all_and_test_split(trained: Path, tiny: Path, tmp_path: Path, 
 
 
 def test_normalisation_comes_from_the_intervals_before_the_test_split(trained: Path, tiny: Path) -> None:
+    from ftmoe.contract.dataset import load as load_ds
     from ftmoe.predictor.cli import protocol_splits
     from ftmoe.predictor.data import TEST, Normaliser
-    from ftmoe.simulator.dataset import load as load_ds
 
     ds = load_ds(tiny)
     split = protocol_splits(ds, 6, 1, 3, 0.2, 0.2)  # the CLI's defaults

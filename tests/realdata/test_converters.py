@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from ftmoe.cli import main
+from ftmoe.contract.dataset import DatasetError, load
 from ftmoe.simulator.convert_real import ASD_SERVERS, NEZHA_COLUMNS, from_asd, from_nezha
-from ftmoe.simulator.dataset import DatasetError, load
 
 
 @pytest.fixture()

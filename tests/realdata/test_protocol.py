@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from ftmoe.cli import main
+from ftmoe.contract.dataset import Dataset, labelled_segments
+from ftmoe.contract.dataset import load as load_dataset
 from ftmoe.predictor import calibration
-from ftmoe.predictor.base import TrainOptions, fit_model, load
+from ftmoe.predictor.base import TrainOptions, fit_model
 from ftmoe.predictor.data import TEST, TRAIN, VAL, blocked_split, targets, window_ends
-from ftmoe.predictor.registry import predictor_class
-from ftmoe.simulator.dataset import Dataset, labelled_segments
-from ftmoe.simulator.dataset import load as load_dataset
+from ftmoe.predictor.registry import load, predictor_class
 
 
 def test_horizon_targets_ask_about_the_next_h_intervals() -> None:

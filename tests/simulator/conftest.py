@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from ftmoe.contract.dataset import Dataset
 from ftmoe.simulator.config import SimConfig
-from ftmoe.simulator.dataset import Dataset
 from ftmoe.simulator.generate import simulate
 from ftmoe.simulator.traces import TracePool, load_pool
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ftmoe.contract.dataset import DatasetError, load
 from ftmoe.simulator.convert import from_pregan, from_prometheus, migrations_from_assignments
-from ftmoe.simulator.dataset import DatasetError, load
 
 
 def test_pregan_fixture(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ftmoe.simulator.dataset import Dataset, DatasetError, load
+from ftmoe.contract.dataset import Dataset, DatasetError, load
 
 
 def small() -> Dataset:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ftmoe.contract.dataset import Dataset
+from ftmoe.contract.features import FEATURE_NAMES
+from ftmoe.contract.oracle import detectable_mask, oracle_scores
 from ftmoe.simulator.config import PAPER_SHARES, FaultConfig
-from ftmoe.simulator.dataset import Dataset
 from ftmoe.simulator.faults import hazards
-from ftmoe.simulator.features import FEATURE_NAMES
 from ftmoe.simulator.generate import card
-from ftmoe.simulator.oracle import detectable_mask, oracle_scores
 
 
 def test_default_config_reproduces_the_papers_shares(default_run: Dataset) -> None:

@@ -19,9 +19,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ftmoe.cluster import waiting
+from ftmoe.contract.features import FEATURES, render_query
 from ftmoe.simulator.config import SimConfig
 from ftmoe.simulator.engine import F, Simulator
-from ftmoe.simulator.features import FEATURES, render_query
 from ftmoe.simulator.live import LiveState, NodeExporterCollector, parse_injection
 from ftmoe.simulator.traces import TracePool
 
