@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from ftmoe.cli import main
-from ftmoe.predictor.base import ModelFileError
 from ftmoe.predictor.data import temporal_split
+from ftmoe.predictor.errors import ModelFileError
 from ftmoe.predictor.registry import load
 from ftmoe.simulator.config import SimConfig
 from ftmoe.simulator.generate import simulate
