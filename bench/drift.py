@@ -222,7 +222,7 @@ def restart_operator(api: Any, cluster: Any, state_dir: Path, argv: list[str], p
 def curves(recorded: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     """Self-graded F1 per chunk of ``--chunk`` intervals counted from the drift, and pooled
     over the pre-drift intervals and over the second half after the drift."""
-    from ftmoe.operator.grading import grade
+    from ftmoe.operator.learning.grading import grade
 
     drift, step = recorded["drift_time"], args.step
     out: dict[str, Any] = {}

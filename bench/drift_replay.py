@@ -3,10 +3,10 @@ fault pattern, with and without online tuning.
 
 This replays, at simulator speed, exactly what the operator does each interval for one
 policy (operator/interval.py): predict every node with the serving model, record the
-interval in the experience buffer (operator/experience.py), grade the alarms against the
-faults that happened (operator/grading.py, the same alarm = risk >= cordon threshold,
+interval in the experience buffer (operator/learning/experience.py), grade the alarms against the
+faults that happened (operator/learning/grading.py, the same alarm = risk >= cordon threshold,
 hit within the horizon), and every --tune-every intervals run champion / challenger
-online tuning (operator/tuning.py) and serve the challenger if it is no worse on the
+online tuning (operator/learning/tuning.py) and serve the challenger if it is no worse on the
 newest holdout. What it does not replay is Kubernetes and Prometheus: the features come
 from the simulator directly (live, the same loop takes 5 s per interval).
 
@@ -29,11 +29,11 @@ from common import write  # noqa: E402
 
 
 def run(tuning: bool, args: argparse.Namespace) -> dict[str, Any]:
-    from ftmoe.operator.experience import Experience
-    from ftmoe.operator.grading import grade
+    from ftmoe.operator.learning.experience import Experience
+    from ftmoe.operator.learning.grading import grade
+    from ftmoe.operator.learning.tuning import tune
     from ftmoe.operator.models import ModelStore
     from ftmoe.operator.policy import ModelRef
-    from ftmoe.operator.tuning import tune
     from ftmoe.simulator.config import SimConfig, drifted_faults
     from ftmoe.simulator.generate import simulate
     from ftmoe.simulator.traces import load_pool

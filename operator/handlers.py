@@ -66,6 +66,8 @@ async def reconcile_policy(body: kopf.Body, stopped: kopf.DaemonStopped, **_: An
                 rt.deps.events(policy, "Warning", "IntervalFailed", f"interval failed: {type(err).__name__}: {err}")
         # A steady cadence (not interval + work time); a late interval starts the next one at once.
         await stopped.wait(max(0.0, started + interval_seconds(policy) - time.monotonic()))
+    # The policy was deleted (or the operator stops): its in-memory state goes with it.
+    rt.deps.release(body["metadata"]["name"])
 
 
 def interval_seconds(policy: dict[str, Any]) -> float:

@@ -11,7 +11,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,11 +23,11 @@ from ftmoe.operator import annotations as A
 from ftmoe.operator import metrics as M
 from ftmoe.operator.checkpoints import CheckpointGate, plan_jobs
 from ftmoe.operator.decisions import CORDON, UNCORDON, Plan, Rules, decide
-from ftmoe.operator.experience import Experience
-from ftmoe.operator.grading import Grade, grade
-from ftmoe.operator.ground_truth import observed_fault
 from ftmoe.operator.inference import NodePrediction, predict
 from ftmoe.operator.kube import Kube
+from ftmoe.operator.learning.experience import Experience
+from ftmoe.operator.learning.grading import Grade
+from ftmoe.operator.learning.learner import Learner
 from ftmoe.operator.metrics_source import FeatureWindow, MetricsSource, PrometheusSource
 from ftmoe.operator.migrations import MigrationTracker
 from ftmoe.operator.models import LoadedModel, ModelStore
@@ -48,7 +48,6 @@ from ftmoe.operator.status import (
     merge_conditions,
     ready_condition,
 )
-from ftmoe.operator.tuning import TuningOutcome, restore, save_promoted, tune
 from ftmoe.predictor.errors import ModelFileError
 
 log = logging.getLogger("ftmoe.operator")
@@ -66,27 +65,27 @@ class Deps:
     sources: dict[str, MetricsSource] = field(default_factory=dict)
     written: dict[str, dict[str, Any]] = field(default_factory=dict)  # NodeFaultPrediction status last written
     state_dir: Path | None = None  # where experience buffers and tuned models persist (a volume in the Deployment)
-    experiences: dict[str, Experience] = field(default_factory=dict)
-    tuned: dict[str, LoadedModel] = field(default_factory=dict)  # policy -> promoted challenger
-    tuning: dict[str, Future[tuple[TuningOutcome, Any]]] = field(default_factory=dict)
-    last_tuning: dict[str, TuningOutcome] = field(default_factory=dict)
-    since_tuning: dict[str, int] = field(default_factory=dict)
+    learners: dict[str, Learner] = field(default_factory=dict)  # policy -> its learning state (operator/learning/)
     tuner: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="tuning"))
     writers: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="api"))
     # status.recentActions as this process last wrote it: the policy body kopf hands over may
     # lag one status write behind, and rebuilding from it would drop the last interval's actions.
     recent_actions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
-    def experience(self, policy: str, features: list[str], classes: list[str]) -> Experience:
-        exp = self.experiences.get(policy)
-        if exp is None or exp.features != list(features) or exp.classes != list(classes):
-            exp = Experience.load(self.buffer_path(policy), features, classes) if self.state_dir else Experience([], features, classes)
-            self.experiences[policy] = exp
-        return exp
+    def learner(self, policy: str) -> Learner:
+        if policy not in self.learners:
+            self.learners[policy] = Learner(policy, self.state_dir)
+        return self.learners[policy]
 
-    def buffer_path(self, policy: str) -> Path:
-        assert self.state_dir is not None
-        return self.state_dir / "buffers" / f"{policy}.npz"
+    def release(self, policy: str) -> None:
+        """Forget a policy that went away: its learning state, what was written for it, its
+        metric series. A tuning still running finishes into the void. Files under the state
+        dir stay (a policy created again under the same name picks them up)."""
+        self.learners.pop(policy, None)
+        self.recent_actions.pop(policy, None)
+        for key in [k for k in self.written if k.startswith(f"{policy}.")]:
+            del self.written[key]
+        M.forget_policy(policy)
 
     def source(self, spec: PolicySpec) -> MetricsSource:
         token = None
@@ -136,7 +135,8 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
                                           Condition(METRICS, None, "ModelNotLoaded", "no model, so no metrics were read"),
                                           Condition(REMEDIATION, False, "ModelNotLoaded", "no predictions, so no actions")]))
 
-    model = serving_model(deps, name, spec, model, now)
+    learner = deps.learner(name)
+    model = learner.serving(spec, model, now)
     nodes = [n for n in deps.kube.list_nodes() if node_selected(n["metadata"].get("labels") or {}, spec)]
     names = [n["metadata"]["name"] for n in nodes]
     by_name = dict(zip(names, nodes))
@@ -158,8 +158,8 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
     gate = CheckpointGate(spec.checkpointing, deps.kube.patch_pod) if spec.checkpointing else None
     records = Remediator(deps.kube, policy, deps.events, deps.tracker, spec.drain.grace_period_seconds, gate).run(
         plan, by_name, previous, now)
-    graded = learn(deps, name, spec, predictor, by_name, pods, predictions, window, now)
-    schedule_tuning(deps, name, spec, model, now)
+    graded = learner.record(spec, predictor, by_name, pods, predictions, window, now)
+    learner.schedule(deps.tuner, spec, model, now)
     if spec.checkpointing is not None:
         records += update_checkpoints(deps, policy, with_graded_inputs(spec, graded), predictions, window, now)
     cordoned = cordoned_after(node_facts, plan, name)
@@ -181,9 +181,9 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
         "missingFeatures": window.missing_features,
         "model": {"kind": predictor.kind, "version": model.version, "source": model.source, "features": len(predictor.feature_names),
                   **({"experts": experts} if experts is not None else {}),
-                  **({"lastTuning": deps.last_tuning[name].to_status()} if name in deps.last_tuning else {})},
+                  **({"lastTuning": learner.last_tuning.to_status()} if learner.last_tuning is not None else {})},
         "recentActions": recent_actions(deps, name, prev, records),
-        "selfGrading": grading_status(graded, deps.experiences[name]),
+        "selfGrading": grading_status(graded, learner.buffer(list(predictor.feature_names), list(predictor.class_names))),
     }
     allowed, reason, message = plan.remediation
     conditions = [Condition(MODEL, True, "Loaded", f"{model.version} from {model.source}"),
@@ -193,74 +193,7 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
     return IntervalResult(finish(status, conditions), plan, predictions, records, window)
 
 
-def serving_model(deps: Deps, policy: str, spec: PolicySpec, base: LoadedModel, now: float) -> LoadedModel:
-    """The base model, or the challenger online tuning promoted for this policy (this run
-    or, through the state dir, an earlier one). A finished tuning is applied here."""
-    job = deps.tuning.get(policy)
-    if job is not None and job.done():
-        del deps.tuning[policy]
-        try:
-            outcome, challenger = job.result()
-        except Exception as err:  # noqa: BLE001 - a failed tuning leaves the champion serving
-            outcome, challenger = TuningOutcome(now, "skipped", f"tuning failed: {type(err).__name__}: {err}"), None
-        if challenger is not None and deps.state_dir is not None:
-            deps.tuned[policy] = save_promoted(challenger, deps.state_dir, policy, spec.model.key(), now)
-            outcome.version = deps.tuned[policy].version
-        elif challenger is not None:
-            deps.tuned[policy] = LoadedModel(challenger, f"{base.version}-tuned-{int(now)}", "tuned in memory", base.folder)
-            outcome.version = deps.tuned[policy].version
-        deps.last_tuning[policy] = outcome
-        M.TUNINGS.labels(policy, outcome.outcome).inc()
-        log.info("%s: online tuning %s: %s", policy, outcome.outcome, outcome.reason)
-    if policy not in deps.tuned:
-        restored = restore(deps.state_dir, policy, spec.model.key())
-        if restored is not None:
-            deps.tuned[policy] = restored
-    return deps.tuned.get(policy, base)
-
-
-def schedule_tuning(deps: Deps, policy: str, spec: PolicySpec, model: LoadedModel, now: float) -> None:
-    if spec.tune_every <= 0 or policy in deps.tuning:
-        return
-    deps.since_tuning[policy] = deps.since_tuning.get(policy, 0) + 1
-    if deps.since_tuning[policy] < spec.tune_every:
-        return
-    deps.since_tuning[policy] = 0
-    exp = deps.experiences[policy]
-    snapshot = Experience(list(exp.nodes), list(exp.features), list(exp.classes), exp.times.copy(), exp.values.copy(),
-                          exp.risk.copy(), exp.predicted.copy(), exp.observed.copy())
-    deps.tuning[policy] = deps.tuner.submit(tune, model, snapshot, spec.tune_epochs, spec.holdout, now,
-                                            spec.thresholds.cordon, spec.horizon)
-
-
 MIN_FAULTS_TO_TRUST = 5  # below this many graded faults, the policy's own recall/precision stand
-
-
-def learn(deps: Deps, policy: str, spec: PolicySpec, predictor: Any, nodes: dict[str, dict[str, Any]], pods: list[dict[str, Any]],
-          predictions: dict[str, NodePrediction], window: FeatureWindow, now: float) -> Grade:
-    """Record this interval (features, risk, predicted and observed fault) and grade the alarms."""
-    classes = list(predictor.class_names)
-    exp = deps.experience(policy, list(predictor.feature_names), classes)
-    on: dict[str, list[dict[str, Any]]] = {}
-    for p in pods:
-        on.setdefault((p.get("spec") or {}).get("nodeName") or "", []).append(p)
-    names = list(nodes)
-    codes = {c: i for i, c in enumerate(classes)}
-    observed = [observed_fault(nodes[n], on.get(n, []), now - spec.interval, spec.learning_labels) for n in names]
-    last = window.values[-1] if len(window.times) else np.full((len(names), len(predictor.feature_names)), np.nan)
-    exp.append(now, names, last.astype(np.float32),
-               np.array([predictions[n].risk if n in predictions else np.nan for n in names], np.float32),
-               np.array([codes.get(predictions[n].fault_type, 0) if n in predictions else 0 for n in names], np.int8),
-               np.array([0 if o is None else codes.get(o, len(classes)) for o in observed], np.int8),
-               spec.buffer_intervals, spec.retention)
-    if deps.state_dir is not None:
-        exp.save(deps.buffer_path(policy))
-    g = grade(exp.times, exp.risk, exp.observed, exp.predicted, exp.nodes, [*classes, "unknown"], spec.thresholds.cordon,
-              spec.horizon)
-    M.SELF_GRADE.labels(policy, "precision").set(g.precision if g.precision is not None else float("nan"))
-    M.SELF_GRADE.labels(policy, "recall").set(g.recall if g.recall is not None else float("nan"))
-    M.SELF_GRADE.labels(policy, "mean_lead_seconds").set(g.mean_lead if g.mean_lead is not None else float("nan"))
-    return g
 
 
 def with_graded_inputs(spec: PolicySpec, g: Grade) -> PolicySpec:

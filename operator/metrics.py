@@ -40,3 +40,19 @@ def set_model(policy: str, version: str, kind: str, experts: int | None) -> None
     MODEL_INFO.labels(policy, version, kind).set(1)
     if experts is not None:
         MODEL_EXPERTS.labels(policy).set(experts)
+
+
+def forget_policy(policy: str) -> None:
+    """Remove every series labelled with ``policy``: a deleted policy exports nothing."""
+    for metric in (PREDICTION_SECONDS, INTERVAL_SECONDS, NODE_RISK, ACTIONS, BLOCKED, QUERY_ERRORS, STALE_NODES, SELF_GRADE,
+                   MODEL_INFO, MODEL_EXPERTS, TUNINGS):
+        names = list(metric._labelnames)
+        for family in metric.collect():
+            for sample in family.samples:
+                if sample.labels.get("policy") == policy:
+                    values = tuple(sample.labels[n] for n in names)
+                    try:
+                        metric.remove(*values)
+                    except KeyError:
+                        pass  # a histogram's _bucket/_sum samples name the same series more than once
+    SERVED.pop(policy, None)

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from ftmoe.operator.checkpoint_policy import POLICIES, CheckpointSpec
 from ftmoe.operator.costs import CostWeights
 from ftmoe.operator.durations import parse_duration
-from ftmoe.operator.ground_truth import DEFAULT_LABELS
+from ftmoe.operator.learning.ground_truth import DEFAULT_LABELS
 
 GROUP = "ftmoe.io"
 VERSION = "v1alpha1"

@@ -195,7 +195,7 @@ async def test_self_grading_scores_alarms_against_observed_faults_and_survives_a
     assert (g["alarms"], g["hits"], g["falseAlarms"], g["faults"], g["caught"]) == (2, 1, 1, 1, 1)
     assert g["precision"] == 0.5 and g["recall"] == 1.0 and g["meanLeadSeconds"] == 10.0
     assert {a["node"]: a["outcome"] for a in g["recentAlarms"]} == {"n1": "hit", "n2": "false alarm"}
-    assert (tmp_path / "buffers" / "p.npz").is_file() and len(restarted.experiences["p"]) == 3
+    assert (tmp_path / "buffers" / "p.npz").is_file() and len(restarted.learners["p"].experience or []) == 3
     # The operator's metrics carry the same scores and the model it serves.
     from ftmoe.operator import metrics as M
 
@@ -230,3 +230,30 @@ async def test_a_second_policy_over_the_same_nodes_is_named_in_a_condition_and_o
     cluster.objects[POLICIES, None, "p"]["status"] = first.status
     await asyncio.to_thread(run_interval, cluster.objects[POLICIES, None, "p"], deps, 1_000_010.0)
     assert [e[1] for e in events].count("NodesSharedWithPolicy") == 1, "one event when it starts, not one per interval"
+
+
+async def test_a_changed_model_drops_the_challenger_tuned_from_the_old_one(cluster: Any) -> None:
+    deps, _ = deps_for(cluster, FixedSource({n: 0.1 for n in NODES}), FirstFeatureModel())
+    first = await asyncio.to_thread(run_interval, policy(), deps, 1_000_000.0)
+    assert first.status["model"]["version"] == "test-1"
+    learner = deps.learners["p"]
+    learner.tuned = LoadedModel(FirstFeatureModel(), "test-1-tuned", "tuned in memory", Path("."))
+    second = await asyncio.to_thread(run_interval, policy(), deps, 1_000_010.0)
+    assert second.status["model"]["version"] == "test-1-tuned", "the promoted challenger serves"
+    deps.models.put(ModelRef("Path", "/models/b"), LoadedModel(FirstFeatureModel(), "b-1", "Path", Path("/models/b")))
+    third = await asyncio.to_thread(run_interval, policy(model={"source": "Path", "path": "/models/b"}), deps, 1_000_020.0)
+    assert third.status["model"]["version"] == "b-1", "a challenger of the old model must not serve the new one"
+    assert learner.tuned is None and learner.model_key == "Path:/models/b:"
+
+
+async def test_a_released_policy_leaves_no_state_and_no_metric_series(cluster: Any) -> None:
+    from ftmoe.operator import metrics as M
+
+    deps, _ = deps_for(cluster, FixedSource({n: 0.1 for n in NODES}), FirstFeatureModel())
+    await asyncio.to_thread(run_interval, policy(), deps, 1_000_000.0)
+    assert "p" in deps.learners and any(k.startswith("p.") for k in deps.written)
+    assert M.REGISTRY.get_sample_value("ftmoe_node_risk", {"policy": "p", "node": "n1"}) is not None
+    deps.release("p")
+    assert "p" not in deps.learners and not any(k.startswith("p.") for k in deps.written)
+    assert M.REGISTRY.get_sample_value("ftmoe_node_risk", {"policy": "p", "node": "n1"}) is None
+    assert M.REGISTRY.get_sample_value("ftmoe_stale_nodes", {"policy": "p"}) is None

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from ftmoe.operator.experience import Experience
-from ftmoe.operator.grading import grade
-from ftmoe.operator.ground_truth import observed_fault
+from ftmoe.operator.learning.experience import Experience
+from ftmoe.operator.learning.grading import grade
+from ftmoe.operator.learning.ground_truth import observed_fault
 
 CLASSES = ["none", "cpu", "memory", "disk"]
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ftmoe.operator.experience import Experience
+from ftmoe.operator.learning.experience import Experience
+from ftmoe.operator.learning.tuning import restore, save_promoted, tune
 from ftmoe.operator.models import ModelStore
 from ftmoe.operator.policy import ModelRef
-from ftmoe.operator.tuning import restore, save_promoted, tune
 from ftmoe.simulator.config import SimConfig
 from ftmoe.simulator.generate import simulate
 from ftmoe.simulator.traces import load_pool

@@ -5,7 +5,7 @@ FT-MoE model (the champion), tune the copy's MoE on the older part of the experi
 buffer with the predictor's OnlineTuner (the paper's scheme: everything else frozen,
 experts added and removed), and score both on the newest ``holdout`` share of the buffer.
 The challenger replaces the champion only when its self-graded F1 there (the policy's
-alarms, threshold and horizon: operator/grading.py) is at least the champion's;
+alarms, threshold and horizon: operator/learning/grading.py) is at least the champion's;
 it is saved with safetensors under ``<state-dir>/models/<policy>/<version>`` and recorded in
 ``current.json`` there, so a restarted operator serves it again.
 """
@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from ftmoe.operator.experience import Experience
-from ftmoe.operator.grading import grade
+from ftmoe.operator.learning.experience import Experience
+from ftmoe.operator.learning.grading import grade
 from ftmoe.operator.models import LoadedModel, model_version
 from ftmoe.predictor.registry import load
 
@@ -63,7 +63,7 @@ def training_arrays(exp: Experience, n_classes: int) -> tuple[np.ndarray, np.nda
 
 def graded_f1(model: Any, features: np.ndarray, labels: np.ndarray, times: np.ndarray, ends: np.ndarray, threshold: float,
               horizon: float) -> float:
-    """The self-grading F1 (operator/grading.py) of the model's alarms on the windows
+    """The self-grading F1 (operator/learning/grading.py) of the model's alarms on the windows
     ending at ``ends``: the score the policy reports, so a challenger that trades caught
     onsets for fewer alarm intervals is not promoted. No alarm at all scores 0."""
     risk = model.predict_arrays(features, np.zeros((0, 3), np.int64), ends).fault_probability
