@@ -94,7 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         handlers,  # noqa: F401 - registers the handlers
         runtime,
     )
-    from ftmoe.operator.metrics import REGISTRY
+    from ftmoe.operator.own_metrics import REGISTRY
 
     connect(args.kubeconfig)  # a missing or unreadable kubeconfig is named here, not deep in kopf
     if args.kubeconfig:

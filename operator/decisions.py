@@ -130,7 +130,7 @@ def decide(rules: Rules, nodes: list[NodeFacts], now: float) -> Plan:
     for n in nodes:
         plan.marks[n.name] = next_marks(n, rules, now)
     fresh = [n for n in nodes if n.risk is not None]
-    plan.at_risk = sorted(n.name for n in fresh if n.risk >= rules.thresholds.cordon)  # type: ignore[operator]
+    plan.at_risk = sorted(n.name for n in fresh if n.risk >= rules.thresholds.cordon)  # type: ignore[operator]  # fresh nodes have a risk
     plan.storm = len(plan.at_risk) > rules.storm_max_at_risk
     plan.unavailable = sum(1 for n in nodes if not n.ready or n.unschedulable)
     plan.budget = rules.max_unavailable
@@ -148,7 +148,7 @@ def decide(rules: Rules, nodes: list[NodeFacts], now: float) -> Plan:
                                        f"risk below {rules.thresholds.cordon:g} for {now - since:.0f}s", dry))
 
     left = rules.max_unavailable - plan.unavailable
-    candidates = sorted((n for n in actionable if not n.unschedulable and n.risk >= rules.thresholds.cordon),  # type: ignore[operator]
+    candidates = sorted((n for n in actionable if not n.unschedulable and n.risk >= rules.thresholds.cordon),  # type: ignore[operator]  # actionable nodes have a risk
                         key=lambda n: (-(n.risk or 0.0), n.name))
     cordoned_now: list[NodeFacts] = []
     evict_now: set[str] = set()

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ftmoe.operator.metrics_source import FeatureWindow
+from ftmoe.operator.node_metrics import FeatureWindow
 from ftmoe.predictor.base import Predictor
 
 

@@ -20,19 +20,19 @@ import numpy as np
 from kubernetes.client.exceptions import ApiException
 
 from ftmoe.operator import annotations as A
-from ftmoe.operator import metrics as M
-from ftmoe.operator.checkpoints import CheckpointGate, plan_jobs
+from ftmoe.operator import own_metrics as M
+from ftmoe.operator.checkpoint_requests import CheckpointGate, plan_jobs
 from ftmoe.operator.decisions import CORDON, UNCORDON, Plan, Rules, decide
 from ftmoe.operator.inference import NodePrediction, predict
 from ftmoe.operator.kube import Kube
 from ftmoe.operator.learning.experience import Experience
 from ftmoe.operator.learning.grading import Grade
 from ftmoe.operator.learning.learner import Learner
-from ftmoe.operator.metrics_source import FeatureWindow, MetricsSource, PrometheusSource
 from ftmoe.operator.migrations import MigrationTracker
 from ftmoe.operator.models import LoadedModel, ModelStore
 from ftmoe.operator.node_facts import facts, prediction_patch
 from ftmoe.operator.node_load import node_loads
+from ftmoe.operator.node_metrics import FeatureWindow, MetricsSource, PrometheusSource
 from ftmoe.operator.overlap import overlap_message, shared_nodes
 from ftmoe.operator.policy import PolicyError, PolicySpec, PrometheusSpec, node_selected
 from ftmoe.operator.predictions import action_summary, prediction_body, prediction_name
@@ -216,7 +216,7 @@ def grading_status(g: Grade, exp: Experience) -> dict[str, Any]:
         "caught": g.caught, "late": g.late, "meanDelaySeconds": r(g.mean_delay),
             "since": A.rfc3339(float(exp.times[0])) if len(exp) else None,
         "perType": {k: {kk: (round(vv, 4) if isinstance(vv, float) else vv) for kk, vv in v.items()} for k, v in g.per_type.items()},
-        "recentAlarms": [{**a, "time": A.rfc3339(float(a["time"])), "risk": round(float(a["risk"]), 3)}  # type: ignore[arg-type]
+        "recentAlarms": [{**a, "time": A.rfc3339(float(a["time"])), "risk": round(float(a["risk"]), 3)}  # type: ignore[arg-type]  # recent entries are dict[str, object]; time is a float
                          for a in g.recent],
     }
 

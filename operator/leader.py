@@ -20,7 +20,7 @@ import uuid
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from ftmoe.operator import metrics as M
+from ftmoe.operator import own_metrics as M
 
 log = logging.getLogger("ftmoe.operator.leader")
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from ftmoe.operator import annotations as A
 from ftmoe.operator.checkpoint_policy import work_at_risk
-from ftmoe.operator.checkpoints import CHECKPOINT_AT, COST, REQUESTED_AT, annotation_float, selected, start_time
+from ftmoe.operator.checkpoint_requests import CHECKPOINT_AT, COST, REQUESTED_AT, annotation_float, selected, start_time
 from ftmoe.operator.costs import NodeLoad
 from ftmoe.operator.drain import to_evict
 from ftmoe.operator.migrations import MigrationTracker

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ftmoe.operator import annotations as A
-from ftmoe.operator.checkpoints import CheckpointGate
+from ftmoe.operator.checkpoint_requests import CheckpointGate
 from ftmoe.operator.decisions import CORDON, DRAIN, FORCE_DRAIN, UNCORDON, Action, Plan
 from ftmoe.operator.drain import to_evict
 from ftmoe.operator.kube import BLOCKED, EVICTED, Kube

@@ -232,7 +232,7 @@ def make_handler(live: LiveState, registry: CollectorRegistry) -> type[BaseHTTPR
             else:
                 self._reply(404, b'{"error": "try /metrics, /state or POST /inject"}')
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:  # noqa: N802 - http.server's method name
             url = urlparse(self.path)
             q = {k: v[0] for k, v in parse_qs(url.query).items()}
             try:

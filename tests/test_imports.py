@@ -52,7 +52,7 @@ def test_rooms_import_only_what_they_may(room: str, forbidden: tuple[str, ...]) 
 def test_the_walk_sees_imports() -> None:
     """The rules above would pass on a walk that found nothing."""
     found = imports(ROOMS["operator"])
-    assert "ftmoe.contract.features" in found["operator/metrics_source.py"]
+    assert "ftmoe.contract.features" in found["operator/node_metrics.py"]
     assert "ftmoe.predictor.base" in imports(ROOMS["predictor"])["predictor/registry.py"]
 
 

@@ -133,5 +133,5 @@ def grade(times: np.ndarray, risk: np.ndarray, observed: np.ndarray, predicted: 
             g.delays.append(float(times[after[0]] - times[t]))
     g.per_type = {k: {"precision": v["hits"] / v["alarms"] if v["alarms"] else None,
                       "recall": v["caught"] / v["faults"] if v["faults"] else None, **v} for k, v in by_type.items()}
-    g.recent = sorted(g.recent, key=lambda r: -float(r["time"]))[:keep_recent]  # type: ignore[arg-type]
+    g.recent = sorted(g.recent, key=lambda r: -float(r["time"]))[:keep_recent]  # type: ignore[arg-type]  # entries are dict[str, object]; time is a float
     return g

@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from ftmoe.operator import metrics as M
+from ftmoe.operator import own_metrics as M
 from ftmoe.operator.learning.experience import Experience
 from ftmoe.operator.learning.grading import Grade, grade
 from ftmoe.operator.learning.ground_truth import observed_fault
 from ftmoe.operator.learning.tuning import TuningOutcome, restore, save_promoted, tune
-from ftmoe.operator.metrics_source import FeatureWindow
 from ftmoe.operator.models import LoadedModel
+from ftmoe.operator.node_metrics import FeatureWindow
 from ftmoe.operator.policy import PolicySpec
 
 log = logging.getLogger("ftmoe.operator.learning")

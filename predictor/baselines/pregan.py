@@ -61,8 +61,8 @@ class PreGANPredictor(FTMoEPredictor):
     temporal = "gru"
 
     def build(self, config: ModelConfig) -> PreGANNet:
-        self.model = PreGANNet(config, self.temporal)  # type: ignore[assignment]
-        return self.model  # type: ignore[return-value]
+        self.model = PreGANNet(config, self.temporal)  # type: ignore[assignment]  # PreGAN keeps its own net type where the base names the FT-MoE one
+        return self.model  # type: ignore[return-value]  # as above
 
 
 class PreGANPlusPredictor(PreGANPredictor):

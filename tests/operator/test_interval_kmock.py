@@ -17,9 +17,9 @@ from kubernetes import client
 from ftmoe.operator import annotations as A
 from ftmoe.operator.interval import Deps, run_interval
 from ftmoe.operator.kube import Kube
-from ftmoe.operator.metrics_source import FeatureWindow, window_times
 from ftmoe.operator.migrations import MigrationTracker
 from ftmoe.operator.models import LoadedModel, ModelStore
+from ftmoe.operator.node_metrics import FeatureWindow, window_times
 from ftmoe.operator.policy import ModelRef
 from ftmoe.predictor.base import Prediction, Predictor
 from ftmoe.predictor.errors import ModelFileError
@@ -197,7 +197,7 @@ async def test_self_grading_scores_alarms_against_observed_faults_and_survives_a
     assert {a["node"]: a["outcome"] for a in g["recentAlarms"]} == {"n1": "hit", "n2": "false alarm"}
     assert (tmp_path / "buffers" / "p.npz").is_file() and len(restarted.learners["p"].experience or []) == 3
     # The operator's metrics carry the same scores and the model it serves.
-    from ftmoe.operator import metrics as M
+    from ftmoe.operator import own_metrics as M
 
     assert M.REGISTRY.get_sample_value("ftmoe_self_grade", {"policy": "p", "metric": "precision"}) == 0.5
     assert M.REGISTRY.get_sample_value("ftmoe_self_grade", {"policy": "p", "metric": "recall"}) == 1.0
@@ -207,7 +207,7 @@ async def test_self_grading_scores_alarms_against_observed_faults_and_survives_a
 
 
 def test_model_info_metric_follows_the_served_version() -> None:
-    from ftmoe.operator import metrics as M
+    from ftmoe.operator import own_metrics as M
 
     M.set_model("m", "v1", "ftmoe", 12)
     M.set_model("m", "v2", "ftmoe", 13)
@@ -247,7 +247,7 @@ async def test_a_changed_model_drops_the_challenger_tuned_from_the_old_one(clust
 
 
 async def test_a_released_policy_leaves_no_state_and_no_metric_series(cluster: Any) -> None:
-    from ftmoe.operator import metrics as M
+    from ftmoe.operator import own_metrics as M
 
     deps, _ = deps_for(cluster, FixedSource({n: 0.1 for n in NODES}), FirstFeatureModel())
     await asyncio.to_thread(run_interval, policy(), deps, 1_000_000.0)

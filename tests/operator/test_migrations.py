@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ftmoe.operator.metrics_source import window_times
 from ftmoe.operator.migrations import MigrationTracker, owner_key
+from ftmoe.operator.node_metrics import window_times
 
 
 def pod(uid: str, node: str | None, owner: str = "rs-a", deleting: bool = False) -> dict[str, Any]:

@@ -56,7 +56,7 @@ def granted() -> set[tuple[str, str, str, str]]:
 
 def test_every_client_call_is_known() -> None:
     used = set()
-    for path in (ROOT / "operator").glob("*.py"):
+    for path in (ROOT / "operator").rglob("*.py"):
         used |= set(re.findall(r"self\.((?:core|custom|coord)\.[a-z_]+)\b", path.read_text()))
     assert used == set(CALLS), "update CALLS and deploy/base/rbac.yaml together"
 

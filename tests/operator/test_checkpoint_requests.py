@@ -6,7 +6,7 @@ from typing import Any
 
 from ftmoe.checkpoint import ACK, INTERVAL, REQUEST
 from ftmoe.operator import annotations as A
-from ftmoe.operator.checkpoints import REQUESTED_AT, CheckpointGate, plan_jobs
+from ftmoe.operator.checkpoint_requests import REQUESTED_AT, CheckpointGate, plan_jobs
 from ftmoe.operator.policy import PolicySpec
 
 SPEC = PolicySpec.from_dict({"prometheus": {"url": "http://p"}, "checkpointing": {

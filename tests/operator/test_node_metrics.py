@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ftmoe.contract.features import FEATURE_NAMES
-from ftmoe.operator.metrics_source import FeatureWindow, fill, promql_regex_literal, queries_for, render, window_times
+from ftmoe.operator.node_metrics import FeatureWindow, fill, promql_regex_literal, queries_for, render, window_times
 from ftmoe.operator.policy import PrometheusSpec
 
 
