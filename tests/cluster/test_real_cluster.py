@@ -258,7 +258,9 @@ def test_status_lists_components_and_the_background_processes_down_stops(local_c
         text = subprocess.run([str(ftmoe), "cluster", "--name", local_cluster_name, "status"], capture_output=True, text=True).stdout
         assert f"sleeper:     running, pid {proc.pid}" in text
     finally:
-        processes.stop(local_cluster.processes_dir, "sleeper")
+        proc.terminate()
+        proc.wait(timeout=30)  # reaped here: a child of this process would linger as a zombie for stop()
+        (local_cluster.processes_dir / "sleeper.pid").unlink(missing_ok=True)
     assert all(p["name"] != "sleeper" for p in processes.running(local_cluster.processes_dir))
 
 
