@@ -155,12 +155,13 @@ def format_report(name: str, spec: dict[str, Any], g: dict[str, Any]) -> str:
         f"horizon {spec.get('horizon', '5m')}, graded since {g.get('since') or '-'}",
         f"  precision {pct(g.get('precision'))} ({g.get('hits', 0)} hits, {g.get('falseAlarms', 0)} false alarms, "
         f"{g.get('pending', 0)} pending)",
-        f"  recall    {pct(g.get('recall'))} ({g.get('caught', 0)} of {g.get('faults', 0)} faults alarmed before their onset, "
+        f"  recall    {pct(g.get('recall'))} ({g.get('caught', 0)} of {g.get('faults', 0)} faults alarmed at or before their onset, "
         f"mean lead {secs(g.get('meanLeadSeconds'))}; {g.get('late', 0)} more detected after it, "
         f"mean delay {secs(g.get('meanDelaySeconds'))})",
         "  onset = the first interval the operator saw the fault's signal on the node (a condition from",
         "  spec.learning.labels set True, an OOM kill, a kubelet eviction, NotReady); that signal comes after",
-        "  the node began to degrade, so a lead is measured against it, not against the cause.",
+        "  the node began to degrade, so a lead is measured against it, not against the cause; a lead of 0s",
+        "  means the alarm came in the same interval as the signal.",
     ]
     per_type = g.get("perType") or {}
     if per_type:

@@ -15,7 +15,8 @@ fault codes [T, H] with 0 for none, predicted type codes [T, H]):
 - the fault's onset is the first interval the operator *observed* it (a node condition,
   an OOM kill, a kubelet eviction, NotReady), which is later than the node began to
   degrade. A fault was caught when an alarm on that node was up within
-  [onset - horizon, onset]; its lead is onset - the first such alarm interval. A fault
+  [onset - horizon, onset]; its lead is onset - the first such alarm interval (0 when the
+  alarm came in the interval the signal was first seen: detection, not a forecast). A fault
   whose first alarm came after the onset (within the horizon) was detected late; its
   delay is that alarm - onset. Late detections are not recall.
 

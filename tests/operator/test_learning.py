@@ -98,6 +98,6 @@ def test_report_formats_scores_types_and_recent_alarms() -> None:
          "perType": {"memory": {"alarms": 2, "hits": 1, "precision": 0.5, "faults": 1, "caught": 1, "recall": 1.0}},
          "recentAlarms": [{"time": "2026-01-01T00:00:10Z", "node": "n1", "risk": 0.9, "predictedType": "memory", "outcome": "hit"}]}
     text = format_report("p", {"thresholds": {"cordon": 0.6}, "horizon": "30s"}, g)
-    assert "precision 50.0%" in text and "recall    100.0% (1 of 1 faults alarmed before their onset" in text
+    assert "precision 50.0%" in text and "recall    100.0% (1 of 1 faults alarmed at or before their onset" in text
     assert "mean lead 10s" in text and "onset = the first interval the operator saw" in text
     assert "memory" in text and "n1" in text and "hit" in text

@@ -226,7 +226,7 @@ def test_the_story_predict_cordon_evict_reschedule_uncordon(env: Env, namespace:
         report = subprocess.run([FTMOE, "operator", "report", policy, "--kubeconfig", str(env.sa_kubeconfig.parent / "admin")],
                                 capture_output=True, text=True, check=False)
         assert report.returncode == 0 and "node-1" in report.stdout and "hit" in report.stdout, report.stderr
-        assert "of 1 faults alarmed before their onset" in report.stdout and "onset = the first interval" in report.stdout
+        assert "of 1 faults alarmed at or before their onset" in report.stdout and "onset = the first interval" in report.stdout
         # Online tuning ran in the operator's background thread on what it recorded (30 intervals in).
         tuning = wait_for(lambda: env.policy(policy)["status"]["model"].get("lastTuning"), 150, "a first online tuning")
         assert tuning["outcome"] in ("promoted", "kept", "skipped") and tuning["reason"], tuning
