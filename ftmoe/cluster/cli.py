@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import sys
+from pathlib import Path
 from typing import Any
 
 from ftmoe.cluster.errors import ClusterError
@@ -98,13 +99,19 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
     return 0
 
 
+def running_cluster(name: str) -> tuple[LocalCluster, Path]:
+    """The cluster and its kubectl, or the error that says to start it."""
+    cluster = LocalCluster(name)
+    kubectl = cluster.toolchain.binaries().kubectl
+    if not cluster.kubeconfig.is_file() or not kubectl.exists():
+        raise ClusterError(f"cluster {name!r} is not up: run `ftmoe cluster up` first")
+    return cluster, kubectl
+
+
 @reports(ClusterError)
 def cmd_env(args: argparse.Namespace) -> int:
     """KUBECONFIG and the cluster's own kubectl on PATH, for `eval` in the user's shell."""
-    cluster = LocalCluster(args.name)
-    kubectl = cluster.toolchain.binaries().kubectl
-    if not cluster.kubeconfig.is_file() or not kubectl.exists():
-        raise ClusterError(f"cluster {args.name!r} is not up: run `ftmoe cluster up` first")
+    cluster, kubectl = running_cluster(args.name)
     print(f"export KUBECONFIG={shlex.quote(str(cluster.kubeconfig))}")
     print(f'export PATH={shlex.quote(str(kubectl.parent))}:"$PATH"')
     return 0
@@ -112,10 +119,7 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 @reports(ClusterError)
 def cmd_kubectl(args: argparse.Namespace) -> int:
-    cluster = LocalCluster(args.name)
-    kubectl = cluster.toolchain.binaries().kubectl
-    if not cluster.kubeconfig.is_file() or not kubectl.exists():
-        raise ClusterError(f"cluster {args.name!r} is not up: run `ftmoe cluster up` first")
+    cluster, kubectl = running_cluster(args.name)
     argv = [str(kubectl), "--kubeconfig", str(cluster.kubeconfig), *args.args]
     sys.stdout.flush()
     os.execv(argv[0], argv)
