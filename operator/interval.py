@@ -63,7 +63,8 @@ class Deps:
     namespace: str  # the operator's namespace: bearer-token Secrets live there
     make_source: Callable[[PrometheusSpec, str | None], MetricsSource] = PrometheusSource
     sources: dict[str, MetricsSource] = field(default_factory=dict)
-    written: dict[str, dict[str, Any]] = field(default_factory=dict)  # NodeFaultPrediction status last written
+    # policy -> NodeFaultPrediction name -> the status last written (by policy: a policy's name may hold dots)
+    written: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     state_dir: Path | None = None  # where experience buffers and tuned models persist (a volume in the Deployment)
     learners: dict[str, Learner] = field(default_factory=dict)  # policy -> its learning state (operator/learning/)
     tuner: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="tuning"))
@@ -83,8 +84,7 @@ class Deps:
         dir stay (a policy created again under the same name picks them up)."""
         self.learners.pop(policy, None)
         self.recent_actions.pop(policy, None)
-        for key in [k for k in self.written if k.startswith(f"{policy}.")]:
-            del self.written[key]
+        self.written.pop(policy, None)
         M.forget_policy(policy)
 
     def source(self, spec: PolicySpec) -> MetricsSource:
@@ -214,7 +214,7 @@ def grading_status(g: Grade, exp: Experience) -> dict[str, Any]:
         "precision": r(g.precision), "recall": r(g.recall), "f1": r(g.f1), "meanLeadSeconds": r(g.mean_lead),
         "alarms": g.alarms, "hits": g.hits, "falseAlarms": g.false_alarms, "pending": g.pending, "faults": g.faults,
         "caught": g.caught, "late": g.late, "meanDelaySeconds": r(g.mean_delay),
-            "since": A.rfc3339(float(exp.times[0])) if len(exp) else None,
+        "since": A.rfc3339(float(exp.times[0])) if len(exp) else None,
         "perType": {k: {kk: (round(vv, 4) if isinstance(vv, float) else vv) for kk, vv in v.items()} for k, v in g.per_type.items()},
         "recentAlarms": [{**a, "time": A.rfc3339(float(a["time"])), "risk": round(float(a["risk"]), 3)}  # type: ignore[arg-type]  # recent entries are dict[str, object]; time is a float
                          for a in g.recent],
@@ -305,6 +305,7 @@ def parallel(deps: Deps, calls: list[Callable[[], None]]) -> None:
 def write_predictions(deps: Deps, policy: dict[str, Any], spec: PolicySpec, plan: Plan, predictions: dict[str, NodePrediction],
                       cordoned: set[str], names: list[str], window: FeatureWindow, model: LoadedModel) -> None:
     pname = policy["metadata"]["name"]
+    written = deps.written.setdefault(pname, {})
     writes: list[Callable[[], None]] = []
     for nm in names:
         pred = predictions.get(nm)
@@ -314,15 +315,15 @@ def write_predictions(deps: Deps, policy: dict[str, Any], spec: PolicySpec, plan
         # Skip writes that change nothing a reader would notice (the window end moves every interval).
         seen = {k: (round(v, 2) if k == "risk" and v is not None else v) for k, v in body["status"].items()
                 if k not in ("windowEnd", "scores", "drivers", "driversSummary", "riskShown")}
-        if deps.written.get(key) != seen:
+        if written.get(key) != seen:
             writes.append(functools.partial(deps.kube.upsert_prediction, body))
-            deps.written[key] = seen
+            written[key] = seen
     parallel(deps, writes)
     wanted = {prediction_name(pname, nm) for nm in names}
     for obj in deps.kube.list_predictions(pname):
         if obj["metadata"]["name"] not in wanted:
             deps.kube.delete_prediction(obj["metadata"]["name"])
-            deps.written.pop(obj["metadata"]["name"], None)
+            written.pop(obj["metadata"]["name"], None)
 
 
 def export_metrics(policy: str, predictions: dict[str, NodePrediction], plan: Plan, records: list[Record], names: list[str]) -> None:

@@ -77,9 +77,10 @@ def fault_onsets(times: np.ndarray, faulty: np.ndarray, merge_gap: float) -> lis
     """(onset row, host) of every fault: runs of ``faulty`` [T, H], a run that starts within
     ``merge_gap`` seconds of the previous run's last row on that host joined to it."""
     onsets = []
+    begins = starts(faulty)
     for h in range(faulty.shape[1]):
         last_end: float | None = None
-        for t in np.flatnonzero(starts(faulty[:, h:h + 1])[:, 0]):
+        for t in np.flatnonzero(begins[:, h]):
             if last_end is None or times[t] - last_end > merge_gap:
                 onsets.append((int(t), h))
             rest = np.flatnonzero(~faulty[t:, h])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ class Learner:
     tuning_key: str | None = None  # the base model the running tuning started from
     last_tuning: TuningOutcome | None = None
     since_tuning: int = 0
-    restored: bool = field(default=False)  # the state dir was read for this base model
+    restored: bool = False  # the state dir was read for this base model
 
     @property
     def buffer_path(self) -> Path:

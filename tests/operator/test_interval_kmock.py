@@ -251,9 +251,13 @@ async def test_a_released_policy_leaves_no_state_and_no_metric_series(cluster: A
 
     deps, _ = deps_for(cluster, FixedSource({n: 0.1 for n in NODES}), FirstFeatureModel())
     await asyncio.to_thread(run_interval, policy(), deps, 1_000_000.0)
-    assert "p" in deps.learners and any(k.startswith("p.") for k in deps.written)
+    dotted = {**policy(), "metadata": {"name": "p.x", "uid": "uid-px", "generation": 1}}
+    cluster.objects[POLICIES, None, "p.x"] = dotted
+    await asyncio.to_thread(run_interval, dotted, deps, 1_000_000.0)
+    assert "p" in deps.learners and deps.written.get("p") and deps.written.get("p.x")
     assert M.REGISTRY.get_sample_value("ftmoe_node_risk", {"policy": "p", "node": "n1"}) is not None
     deps.release("p")
-    assert "p" not in deps.learners and not any(k.startswith("p.") for k in deps.written)
+    assert "p" not in deps.learners and "p" not in deps.written
+    assert deps.written.get("p.x") and "p.x" in deps.learners, "another policy whose name starts with 'p.' keeps its state"
     assert M.REGISTRY.get_sample_value("ftmoe_node_risk", {"policy": "p", "node": "n1"}) is None
     assert M.REGISTRY.get_sample_value("ftmoe_stale_nodes", {"policy": "p"}) is None
