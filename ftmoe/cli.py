@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     # cannot stop the others from loading.
     from ftmoe.cluster import cli as cluster_cli
     from ftmoe.operator import cli as operator_cli
+    from ftmoe.operator.api import cli as crds_cli
     from ftmoe.predictor import cli as predictor_cli
     from ftmoe.simulator import cli as simulator_cli
 
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulator_cli.register(commands)
     predictor_cli.register(commands)
     operator_cli.register(commands)
+    crds_cli.register(commands)
     for sub in subparsers(parser):
         if sub.formatter_class in (argparse.HelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
             sub.formatter_class = HelpFormatter

@@ -31,10 +31,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
 
-Policy = Literal["RiskAware", "Daly", "Young", "Fixed", "Linear"]
-POLICIES: tuple[str, ...] = ("RiskAware", "Daly", "Young", "Fixed", "Linear")
+from ftmoe.operator.api.policy_types import CHECKPOINT_POLICIES as POLICIES
+from ftmoe.operator.api.policy_types import CheckpointPolicyName as Policy
+from ftmoe.operator.api.policy_types import CheckpointSpec  # the knobs, declared once with the policy's fields
+
+__all__ = ["POLICIES", "CheckpointSpec", "JobView", "Policy", "decide"]
 
 
 def young(cost: float, mtbf: float) -> float:
@@ -57,28 +59,6 @@ def rate_from_probability(p: float, horizon: float) -> float:
 def job_rate(node_risks: list[float], horizon: float, baseline_per_node: float) -> float:
     """A job fails when any of its nodes fails: the sum of its nodes' rates."""
     return sum(rate_from_probability(p, horizon) + baseline_per_node for p in node_risks)
-
-
-@dataclass(frozen=True)
-class CheckpointSpec:
-    policy: Policy = "RiskAware"
-    cost: float = 150.0  # C, seconds of stalled training per checkpoint
-    persist: float = 0.0  # seconds until an asynchronous checkpoint is durable
-    fixed_interval: float = 1800.0
-    min_interval: float = 300.0
-    max_interval: float = 14400.0
-    node_mtbf: float = 30 * 86400.0  # fleet baseline per node, for faults no model predicts
-    recall: float = 0.9
-    precision: float = 0.8
-    lead: float = 120.0  # the predictor's mean lead time, seconds
-    alpha: float = 6.0  # Linear: checkpoints per hour per unit of P(fault)
-    beta: float = 1.0  # Linear: checkpoints per hour per unit of load
-    min_change: float = 0.2  # damping: a new interval must differ by more than this fraction
-    cooldown: float = 600.0  # damping: at least this long between interval changes
-
-    def clamp(self, interval: float) -> float:
-        low = max(self.min_interval, self.persist)  # an async checkpoint must finish persisting first
-        return min(max(interval, low), self.max_interval)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ COST = "ftmoe.io/checkpoint-cost-seconds"
 
 def selected(pod: dict[str, Any], cp: Checkpointing) -> bool:
     meta = pod.get("metadata", {})
-    return not meta.get("deletionTimestamp") and selector_matches(meta.get("labels") or {}, cp.match_labels, cp.match_expressions)
+    return not meta.get("deletionTimestamp") and selector_matches(meta.get("labels") or {}, cp.pod_selector)
 
 
 def annotation_float(pod: dict[str, Any], key: str) -> float | None:
@@ -79,10 +79,10 @@ def plan_job(cp: Checkpointing, pods: list[dict[str, Any]], risks: dict[str, flo
         horizon=horizon,
         load=statistics.fmean(loads.get(n, 1.0) for n in nodes),
         alarm=any(risks.get(n, 0.0) >= alarm_threshold for n in nodes),
-        work_at_risk=work_at_risk(now, anchor, period or cp.policy.max_interval),
+        work_at_risk=work_at_risk(now, anchor, period or cp.max_interval),
         cost=max(costs) if costs else None,
     )
-    decision = decide(cp.policy, job)
+    decision = decide(cp, job)
     if decision.checkpoint_now and any(pending(p, cp.ack_timeout, now) for p in pods):
         # The job has not handled the last request yet: a newer id would only hide that one.
         decision = replace(decision, checkpoint_now=False, reason=decision.reason + " (previous request still pending)")
@@ -90,7 +90,7 @@ def plan_job(cp: Checkpointing, pods: list[dict[str, Any]], risks: dict[str, flo
     updates = []
     for pod, cur in zip(pods, current):
         ann = pod["metadata"].get("annotations") or {}
-        interval = damped(cp.policy, cur, decision.interval, A.parse_time(ann.get(CHANGED_AT)), now)
+        interval = damped(cp, cur, decision.interval, A.parse_time(ann.get(CHANGED_AT)), now)
         want: dict[str, str | None] = {INTERVAL: str(int(round(interval)))}
         if cur is None or int(round(interval)) != int(round(cur)):
             want[CHANGED_AT] = A.rfc3339(now)

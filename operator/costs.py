@@ -21,16 +21,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ftmoe.operator.api.policy_types import CostWeights  # spec.costModel, declared once with the policy's fields
+
 ANNOTATE, CORDON, EVICT, CHECKPOINT_EVICT = "annotate", "cordon", "evict", "checkpoint-then-evict"
-
-
-@dataclass(frozen=True)
-class CostWeights:
-    resource: float = 1.0  # l1
-    impact: float = 1.0  # l2
-    restart_seconds: float = 30.0  # a moved pod is unavailable this long
-    fault_seconds: float = 600.0  # a pod on a failing node is unavailable this long
-    capacity_seconds: float = 0.0  # cost per cordoned core over the horizon (0: spare capacity is free)
 
 
 @dataclass(frozen=True)

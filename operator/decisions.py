@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ftmoe.operator.costs import ANNOTATE, CHECKPOINT_EVICT, EVICT, Costed, CostWeights, NodeLoad, choose
+from ftmoe.operator.costs import ANNOTATE, CHECKPOINT_EVICT, EVICT, Costed, NodeLoad, choose
 from ftmoe.operator.costs import CORDON as COST_CORDON
-from ftmoe.operator.policy import Mode, PolicySpec, Thresholds, resolve_count
+from ftmoe.operator.policy import Mode, PolicySpec, resolve_count
 
 CORDON, DRAIN, FORCE_DRAIN, UNCORDON = "cordon", "drain", "force-drain", "uncordon"
 
@@ -46,32 +46,17 @@ class NodeFacts:
 
 @dataclass(frozen=True)
 class Rules:
-    """A policy's spec resolved against the number of selected nodes."""
+    """A policy's typed spec, with its counts resolved against the number of selected nodes."""
 
     policy: str
-    mode: Mode = "Observe"
-    paused: bool = False
-    thresholds: Thresholds = Thresholds()
-    max_unavailable: int = 1
-    storm_max_at_risk: int = 5
-    risk_for: float = 60.0
-    healthy_for: float = 600.0
-    drain_timeout: float = 600.0
-    force: bool = False
-    max_cordons: int = 3
-    escalation_window: float = 86400.0
-    costs: CostWeights | None = None  # spec.costModel: choose among actions by L = l1 cost + l2 impact
+    spec: PolicySpec
+    max_unavailable: int
+    storm_max_at_risk: int
 
     @classmethod
     def from_spec(cls, policy: str, spec: PolicySpec, selected: int) -> Rules:
-        return cls(
-            policy=policy, mode=spec.mode, paused=spec.paused, thresholds=spec.thresholds,
-            max_unavailable=resolve_count(spec.max_unavailable, selected, "spec.maxUnavailable"),
-            storm_max_at_risk=resolve_count(spec.storm_max_at_risk, selected, "spec.stormBreaker.maxAtRisk"),
-            risk_for=spec.risk_for, healthy_for=spec.healthy_for, drain_timeout=spec.drain.timeout,
-            force=spec.drain.force, max_cordons=spec.max_cordons_per_node, escalation_window=spec.escalation_window,
-            costs=spec.cost_model,
-        )
+        return cls(policy, spec, resolve_count(spec.max_unavailable, selected, "spec.maxUnavailable"),
+                   resolve_count(spec.storm_breaker.max_at_risk, selected, "spec.stormBreaker.maxAtRisk"))
 
 
 @dataclass(frozen=True)
@@ -119,7 +104,7 @@ def next_marks(n: NodeFacts, rules: Rules, now: float) -> Marks:
     Without fresh data the clocks neither start nor reset: no data is no evidence."""
     if n.risk is None:
         return Marks(n.risk_since, n.healthy_since)
-    if n.risk >= rules.thresholds.cordon:
+    if n.risk >= rules.spec.thresholds.cordon:
         return Marks(n.risk_since if n.risk_since is not None else now, None)
     healthy = n.ready and not n.pressure
     return Marks(None, (n.healthy_since if n.healthy_since is not None else now) if healthy else None)
@@ -130,45 +115,45 @@ def decide(rules: Rules, nodes: list[NodeFacts], now: float) -> Plan:
     for n in nodes:
         plan.marks[n.name] = next_marks(n, rules, now)
     fresh = [n for n in nodes if n.risk is not None]
-    plan.at_risk = sorted(n.name for n in fresh if n.risk >= rules.thresholds.cordon)  # type: ignore[operator]  # fresh nodes have a risk
+    plan.at_risk = sorted(n.name for n in fresh if n.risk >= rules.spec.thresholds.cordon)  # type: ignore[operator]  # fresh nodes have a risk
     plan.storm = len(plan.at_risk) > rules.storm_max_at_risk
     plan.unavailable = sum(1 for n in nodes if not n.ready or n.unschedulable)
     plan.budget = rules.max_unavailable
     plan.remediation = remediation_condition(rules, plan)
-    if rules.paused:
+    if rules.spec.paused:
         return plan
-    dry = rules.mode == "Observe"
+    dry = rules.spec.mode == "Observe"
     actionable = [n for n in fresh if not n.excluded]
     ours = [n for n in actionable if n.unschedulable and n.cordoned_by == rules.policy]
 
     for n in ours:
         since = plan.marks[n.name].healthy_since
-        if since is not None and now - since >= rules.healthy_for:
+        if since is not None and now - since >= rules.spec.hysteresis.healthy_for:
             plan.actions.append(Action(n.name, UNCORDON, "Recovered",
-                                       f"risk below {rules.thresholds.cordon:g} for {now - since:.0f}s", dry))
+                                       f"risk below {rules.spec.thresholds.cordon:g} for {now - since:.0f}s", dry))
 
     left = rules.max_unavailable - plan.unavailable
-    candidates = sorted((n for n in actionable if not n.unschedulable and n.risk >= rules.thresholds.cordon),  # type: ignore[operator]  # actionable nodes have a risk
+    candidates = sorted((n for n in actionable if not n.unschedulable and n.risk >= rules.spec.thresholds.cordon),  # type: ignore[operator]  # actionable nodes have a risk
                         key=lambda n: (-(n.risk or 0.0), n.name))
     cordoned_now: list[NodeFacts] = []
     evict_now: set[str] = set()
     for n in candidates:
         since = plan.marks[n.name].risk_since
-        if since is None or now - since < rules.risk_for:
+        if since is None or now - since < rules.spec.hysteresis.risk_for:
             continue  # hysteresis: not high for long enough yet
-        what = f"risk {n.risk:.2f} >= {rules.thresholds.cordon:g} for {now - since:.0f}s"
-        if rules.costs is not None:
-            chosen, options = choose(float(n.risk or 0.0), n.load, rules.costs, allowed_actions(rules.mode))
+        what = f"risk {n.risk:.2f} >= {rules.spec.thresholds.cordon:g} for {now - since:.0f}s"
+        if rules.spec.cost_model is not None:
+            chosen, options = choose(float(n.risk or 0.0), n.load, rules.spec.cost_model, allowed_actions(rules.spec.mode))
             plan.costs[n.name] = (chosen, options)
             if chosen.action == ANNOTATE:
                 continue  # acting would cost more than the fault it may prevent
             what += f"; cheapest action {chosen.summary()}"
             if chosen.action in (EVICT, CHECKPOINT_EVICT):
                 evict_now.add(n.name)
-        recent = [t for t in n.cordon_history if now - t <= rules.escalation_window]
+        recent = [t for t in n.cordon_history if now - t <= rules.spec.escalation.window]
         if plan.storm:
             plan.blocked.append(Blocked(n.name, CORDON, "StormBreakerTripped", storm_message(rules, plan)))
-        elif len(recent) >= rules.max_cordons:
+        elif len(recent) >= rules.spec.escalation.max_cordons_per_node:
             plan.blocked.append(Blocked(n.name, CORDON, "Escalated",
                                         f"{what}, but the node was cordoned {len(recent)} times in the escalation window; "
                                         "a human should look at it"))
@@ -181,10 +166,10 @@ def decide(rules: Rules, nodes: list[NodeFacts], now: float) -> Plan:
             plan.actions.append(Action(n.name, CORDON, "RiskAboveThreshold", what, dry))
             cordoned_now.append(replace(n, unschedulable=True, cordoned_by=rules.policy))
 
-    if rules.mode == "Evict":
+    if rules.spec.mode == "Evict":
         for n in ours:
-            if rules.costs is not None and n.drain_started is None and n.risk is not None:
-                chosen, options = choose(n.risk, n.load, rules.costs, allowed_actions(rules.mode))
+            if rules.spec.cost_model is not None and n.drain_started is None and n.risk is not None:
+                chosen, options = choose(n.risk, n.load, rules.spec.cost_model, allowed_actions(rules.spec.mode))
                 plan.costs[n.name] = (chosen, options)
                 if chosen.action in (EVICT, CHECKPOINT_EVICT):
                     evict_now.add(n.name)
@@ -205,27 +190,27 @@ def allowed_actions(mode: Mode) -> tuple[str, ...]:
 def drain_decision(n: NodeFacts, rules: Rules, plan: Plan, now: float, cost_says_evict: bool = False) -> Action | Blocked | None:
     """Start, continue, force or give up the drain of a node this policy cordoned. With the
     cost model, a drain starts when eviction is the cheapest action, not at thresholds.evict."""
-    if n.drain_state in ("done", "timed-out") or n.risk is None or n.risk < rules.thresholds.cordon:
+    if n.drain_state in ("done", "timed-out") or n.risk is None or n.risk < rules.spec.thresholds.cordon:
         return None  # finished, no fresh data, or the risk fell: stop moving pods
-    start = cost_says_evict if rules.costs is not None else n.risk >= rules.thresholds.evict
+    start = cost_says_evict if rules.spec.cost_model is not None else n.risk >= rules.spec.thresholds.evict
     if n.drain_started is None and not start:
         return None
     if plan.storm:
         return Blocked(n.name, DRAIN, "StormBreakerTripped", storm_message(rules, plan))
-    if n.drain_started is not None and now - n.drain_started > rules.drain_timeout:
-        if rules.force:
+    if n.drain_started is not None and now - n.drain_started > rules.spec.drain.timeout:
+        if rules.spec.drain.force:
             return Action(n.name, FORCE_DRAIN, "DrainTimedOut",
                           f"drain ran {now - n.drain_started:.0f}s; deleting the remaining pods (drain.force is set)")
         return Blocked(n.name, DRAIN, "DrainTimedOut",
-                       f"drain ran {now - n.drain_started:.0f}s (timeout {rules.drain_timeout:.0f}s); remaining pods stay. "
+                       f"drain ran {now - n.drain_started:.0f}s (timeout {rules.spec.drain.timeout:.0f}s); remaining pods stay. "
                        "Set spec.drain.force to delete them, or drain the node by hand")
     verb = "continuing" if n.drain_started is not None else "starting"
-    if rules.costs is not None:
+    if rules.spec.cost_model is not None:
         chosen = plan.costs.get(n.name)
         return Action(n.name, DRAIN, "CheapestAction", f"{verb} drain: risk {n.risk:.2f}"
                       + (f", {chosen[0].summary()}" if chosen else ""))
     return Action(n.name, DRAIN, "RiskAboveEvictThreshold",
-                  f"{verb} drain: risk {n.risk:.2f} (evict threshold {rules.thresholds.evict:g})")
+                  f"{verb} drain: risk {n.risk:.2f} (evict threshold {rules.spec.thresholds.evict:g})")
 
 
 def storm_message(rules: Rules, plan: Plan) -> str:
@@ -234,11 +219,11 @@ def storm_message(rules: Rules, plan: Plan) -> str:
 
 
 def remediation_condition(rules: Rules, plan: Plan) -> tuple[bool, str, str]:
-    if rules.paused:
+    if rules.spec.paused:
         return False, "Paused", "spec.paused is true: predictions continue, no node is cordoned, drained or uncordoned"
     if plan.storm:
         return False, "StormBreakerTripped", storm_message(rules, plan)
-    if rules.mode == "Observe":
+    if rules.spec.mode == "Observe":
         return False, "ObserveMode", "mode is Observe: actions are reported (would-*), never taken"
     if plan.unavailable >= rules.max_unavailable:
         return False, "BudgetExhausted", (f"{plan.unavailable} selected nodes are unavailable, "

@@ -26,7 +26,7 @@ def parse_duration(text: str, field: str = "duration") -> float:
 
 def format_duration(seconds: float) -> str:
     """The shortest Go-style spelling of a whole number of seconds (sub-second as ms)."""
-    if seconds < 1:
+    if 0 < seconds < 1:
         return f"{round(seconds * 1000)}ms"
     s = int(round(seconds))
     h, rem = divmod(s, 3600)

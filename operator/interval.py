@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,7 @@ class Deps:
     def source(self, spec: PolicySpec) -> MetricsSource:
         token = None
         if spec.prometheus.bearer_token_secret:
-            name, key = spec.prometheus.bearer_token_secret
+            name, key = spec.prometheus.bearer_token_secret.name, spec.prometheus.bearer_token_secret.key
             token = self.kube.read_secret_key(self.namespace, name, key)
         key = f"{spec.prometheus!r}:{hash(token)}"
         if key not in self.sources:
@@ -201,9 +201,9 @@ def with_graded_inputs(spec: PolicySpec, g: Grade) -> PolicySpec:
     cp = spec.checkpointing
     if cp is None or g.faults < MIN_FAULTS_TO_TRUST or g.precision is None or g.recall is None:
         return spec
-    tuned = replace(cp.policy, recall=g.recall, precision=max(g.precision, 0.01),
-                    lead=g.mean_lead if g.mean_lead else cp.policy.lead)
-    return replace(spec, checkpointing=replace(cp, policy=tuned))
+    tuned = cp.model_copy(update={"recall": g.recall, "precision": max(g.precision, 0.01),
+                                  "lead": g.mean_lead if g.mean_lead else cp.lead})
+    return spec.model_copy(update={"checkpointing": tuned})
 
 
 def grading_status(g: Grade, exp: Experience) -> dict[str, Any]:
@@ -226,7 +226,7 @@ def update_checkpoints(deps: Deps, policy: dict[str, Any], spec: PolicySpec, pre
     """Write each training job's interval and checkpoint requests on its pods."""
     cp = spec.checkpointing
     assert cp is not None
-    selector = ",".join(f"{k}={v}" for k, v in cp.match_labels.items())
+    selector = ",".join(f"{k}={v}" for k, v in cp.pod_selector.match_labels.items())
     loads: dict[str, float] = {}
     if "cpu_utilisation" in window.features and len(window.times):
         col = window.features.index("cpu_utilisation")

@@ -83,7 +83,7 @@ class ModelStore:
 
     def _from_config_map(self, ref: ModelRef) -> LoadedModel:
         assert ref.config_map is not None
-        namespace, name = ref.config_map
+        namespace, name = ref.config_map.namespace, ref.config_map.name
         if self.read_config_map is None:
             raise ModelFileError("model.source is ConfigMap but the operator has no API access to read it")
         cm = self.read_config_map(namespace, name)

@@ -45,11 +45,11 @@ def node_loads(nodes: dict[str, dict[str, Any]], pods: list[dict[str, Any]], spe
         evictable = to_evict(on.get(n, []))
         training = [p for p in evictable if cp is not None and selected(p, cp)]
         risk_work = 0.0
-        cost = cp.policy.cost if cp is not None else 0.0
+        cost = cp.cost if cp is not None else 0.0
         for p in training:
             ann = p["metadata"].get("annotations") or {}
             anchor = annotation_float(p, CHECKPOINT_AT) or A.parse_time(ann.get(REQUESTED_AT)) or start_time(p) or now
-            interval = annotation_float(p, "ftmoe.io/checkpoint-interval-seconds") or (cp.policy.max_interval if cp else 0.0)
+            interval = annotation_float(p, "ftmoe.io/checkpoint-interval-seconds") or (cp.max_interval if cp else 0.0)
             risk_work = max(risk_work, work_at_risk(now, anchor, interval))
             cost = max(cost, annotation_float(p, COST) or 0.0)
         loads[n] = NodeLoad(pods=len(evictable), training_pods=len(training), cpu_requests=sum(pod_cpu(p) for p in evictable),

@@ -42,7 +42,7 @@ def action_summary(plan: Plan, node: str, prediction: NodePrediction | None, cor
         return "annotate", f"the cost model rates acting costlier than the fault: {plan.costs[node][0].summary()}"
     if prediction.risk >= spec.thresholds.cordon:
         # status.riskSince has the time; the line stays short enough for `kubectl get nfp -o wide`.
-        return "annotate", f"risk >= cordon threshold; waiting for hysteresis.riskFor ({format_duration(spec.risk_for)})"
+        return "annotate", f"risk >= cordon threshold; waiting for hysteresis.riskFor ({format_duration(spec.hysteresis.risk_for)})"
     if prediction.risk >= spec.thresholds.annotate:
         return "annotate", f"risk {prediction.risk:.2f} >= annotate threshold {spec.thresholds.annotate:g}"
     return "none", f"risk {prediction.risk:.2f} below annotate threshold {spec.thresholds.annotate:g}"

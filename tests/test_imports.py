@@ -5,7 +5,9 @@ the source, so a forbidden import fails here before it ships:
 - ``predictor`` imports neither kopf nor kubernetes, nor the operator or the simulator;
 - ``operator`` imports no simulator module;
 - ``simulator`` does not import the operator;
-- ``predictor.base`` does not import ``predictor.registry`` (the registry sits above it).
+- ``predictor.base`` does not import ``predictor.registry`` (the registry sits above it);
+- ``operator.api`` (the API types the CRDs are generated from) imports nothing of the project
+  but the duration parser, so every other module may import it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ROOMS = {"contract": ROOT / "ftmoe" / "contract", "predictor": ROOT / "predictor", "operator": ROOT / "operator",
-         "simulator": ROOT / "simulator"}
+         "simulator": ROOT / "simulator", "api": ROOT / "operator" / "api"}
 
 
 def imports(folder: Path) -> dict[str, set[str]]:
@@ -58,3 +60,11 @@ def test_the_walk_sees_imports() -> None:
 
 def test_base_does_not_import_the_registry() -> None:
     assert "ftmoe.predictor.registry" not in imports(ROOMS["predictor"])["predictor/base.py"]
+
+
+def test_the_api_types_import_only_themselves_and_durations() -> None:
+    allowed = ("ftmoe.operator.api", "ftmoe.operator.durations")
+    found = sorted(f"{path}: {name}" for path, names in imports(ROOMS["api"]).items() for name in names
+                   if name.startswith("ftmoe") and not any(name == a or name.startswith(a + ".") for a in allowed))
+    assert found == []
+    assert "ftmoe.operator.api.policy_types" in imports(ROOMS["api"])["operator/api/crds.py"]

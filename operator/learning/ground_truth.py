@@ -13,12 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from ftmoe.operator.annotations import parse_time
+from ftmoe.operator.api.policy_types import DEFAULT_LABELS  # spec.learning.labels' default, declared with the field
 from ftmoe.operator.node_status import condition
-
-DEFAULT_LABELS: dict[str, str] = {
-    "MemoryPressure": "memory", "DiskPressure": "disk", "PIDPressure": "cpu",
-    "KernelDeadlock": "cpu", "ReadonlyFilesystem": "disk", "Ready": "unknown",
-}
 
 
 def rfc3339_any(text: str | None) -> float | None:

@@ -87,17 +87,17 @@ class Learner:
     def schedule(self, tuner: ThreadPoolExecutor, spec: PolicySpec, model: LoadedModel, now: float) -> None:
         """Every ``spec.learning.tuneEvery`` intervals, a copy of the serving model is tuned in
         the background on a snapshot of the buffer."""
-        if spec.tune_every <= 0 or self.tuning is not None or self.experience is None:
+        if spec.learning.tune_every <= 0 or self.tuning is not None or self.experience is None:
             return
         self.since_tuning += 1
-        if self.since_tuning < spec.tune_every:
+        if self.since_tuning < spec.learning.tune_every:
             return
         self.since_tuning = 0
         exp = self.experience
         snapshot = Experience(list(exp.nodes), list(exp.features), list(exp.classes), exp.times.copy(), exp.values.copy(),
                               exp.risk.copy(), exp.predicted.copy(), exp.observed.copy())
         self.tuning_key = self.model_key
-        self.tuning = tuner.submit(tune, model, snapshot, spec.tune_epochs, spec.holdout, now, spec.thresholds.cordon,
+        self.tuning = tuner.submit(tune, model, snapshot, spec.learning.tune_epochs, spec.learning.holdout, now, spec.thresholds.cordon,
                                    spec.horizon)
 
     def buffer(self, features: list[str], classes: list[str]) -> Experience:
@@ -117,13 +117,13 @@ class Learner:
             on.setdefault((p.get("spec") or {}).get("nodeName") or "", []).append(p)
         names = list(nodes)
         codes = {c: i for i, c in enumerate(classes)}
-        observed = [observed_fault(nodes[n], on.get(n, []), now - spec.interval, spec.learning_labels) for n in names]
+        observed = [observed_fault(nodes[n], on.get(n, []), now - spec.interval, spec.learning.labels) for n in names]
         last = window.values[-1] if len(window.times) else np.full((len(names), len(predictor.feature_names)), np.nan)
         exp.append(now, names, last.astype(np.float32),
                    np.array([predictions[n].risk if n in predictions else np.nan for n in names], np.float32),
                    np.array([codes.get(predictions[n].fault_type, 0) if n in predictions else 0 for n in names], np.int8),
                    np.array([0 if o is None else codes.get(o, len(classes)) for o in observed], np.int8),
-                   spec.buffer_intervals, spec.retention)
+                   spec.learning.buffer_intervals, spec.learning.retention)
         if self.state_dir is not None:
             exp.save(self.buffer_path)
         g = grade(exp.times, exp.risk, exp.observed, exp.predicted, exp.nodes, [*classes, "unknown"], spec.thresholds.cordon,

@@ -5,19 +5,24 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ftmoe.operator.api.policy_types import DrainSpec, Escalation, Hysteresis, Mode, PolicySpec, PrometheusSpec, Thresholds
 from ftmoe.operator.costs import ANNOTATE, CostWeights, NodeLoad
 from ftmoe.operator.decisions import CORDON, DRAIN, FORCE_DRAIN, UNCORDON, NodeFacts, Rules, decide
-from ftmoe.operator.policy import Thresholds
 
 NOW = 1_000_000.0
 POLICY = "p"
 
 
-def rules(**kw: object) -> Rules:
-    base: dict[str, object] = dict(policy=POLICY, mode="Evict", max_unavailable=2, storm_max_at_risk=4, risk_for=60, healthy_for=300,
-                                   drain_timeout=600, thresholds=Thresholds(0.3, 0.6, 0.8))
-    base.update(kw)
-    return Rules(**base)  # type: ignore[arg-type]
+def rules(*, mode: Mode = "Evict", paused: bool = False, max_unavailable: int = 2, storm_max_at_risk: int = 4,
+          risk_for: float = 60, healthy_for: float = 300, drain_timeout: float = 600, force: bool = False,
+          max_cordons: int = 3, costs: CostWeights | None = None) -> Rules:
+    """Rules over a typed spec, as the operator builds them, with the counts already resolved."""
+    spec = PolicySpec(prometheus=PrometheusSpec(url="http://p"), mode=mode, paused=paused,
+                      thresholds=Thresholds(annotate=0.3, cordon=0.6, evict=0.8),
+                      hysteresis=Hysteresis(risk_for=risk_for, healthy_for=healthy_for),
+                      drain=DrainSpec(timeout=drain_timeout, force=force),
+                      escalation=Escalation(max_cordons_per_node=max_cordons), cost_model=costs)
+    return Rules(POLICY, spec, max_unavailable, storm_max_at_risk)
 
 
 def kinds(plan, node: str | None = None) -> list[str]:  # type: ignore[no-untyped-def]
@@ -155,33 +160,33 @@ def test_safety_properties(r: Rules, nodes: list[NodeFacts]) -> None:
     cordons = [a for a in real if a.kind == CORDON]
     # The budget: new cordons never take the unavailable count over maxUnavailable.
     assert len(cordons) <= max(0, r.max_unavailable - unavailable)
-    if r.paused:
+    if r.spec.paused:
         assert plan.actions == [] and plan.blocked == []
-    if r.mode == "Observe":
+    if r.spec.mode == "Observe":
         assert real == []
     if plan.storm:
         assert not [a for a in plan.actions if a.kind in (CORDON, DRAIN, FORCE_DRAIN)]
-    assert plan.storm == (sum(1 for n in nodes if n.risk is not None and n.risk >= r.thresholds.cordon) > r.storm_max_at_risk)
+    assert plan.storm == (sum(1 for n in nodes if n.risk is not None and n.risk >= r.spec.thresholds.cordon) > r.storm_max_at_risk)
     for a in plan.actions:
         n = by_name[a.node]
         assert not n.excluded and n.risk is not None, "never on excluded nodes or stale data"
         if a.kind == CORDON:
-            assert n.risk >= r.thresholds.cordon and not n.unschedulable
+            assert n.risk >= r.spec.thresholds.cordon and not n.unschedulable
             since = plan.marks[n.name].risk_since
-            assert since is not None and NOW - since >= r.risk_for
+            assert since is not None and NOW - since >= r.spec.hysteresis.risk_for
         if a.kind == UNCORDON:
             assert n.cordoned_by == POLICY and n.unschedulable
             since = plan.marks[n.name].healthy_since
-            assert since is not None and NOW - since >= r.healthy_for
-            assert n.ready and not n.pressure and n.risk < r.thresholds.cordon
+            assert since is not None and NOW - since >= r.spec.hysteresis.healthy_for
+            assert n.ready and not n.pressure and n.risk < r.spec.thresholds.cordon
         if a.kind in (DRAIN, FORCE_DRAIN):
-            assert r.mode == "Evict"
+            assert r.spec.mode == "Evict"
             assert n.cordoned_by == POLICY or any(c.node == n.name and c.kind == CORDON for c in plan.actions)
             if a.kind == FORCE_DRAIN:
-                assert r.force
+                assert r.spec.drain.force
     # The cost model never picks an action it rates costlier than doing nothing, and when
     # doing nothing is cheapest, nothing is done.
-    if r.costs is not None:
+    if r.spec.cost_model is not None:
         for name, (chosen, options) in plan.costs.items():
             annotate = next(o for o in options if o.action == ANNOTATE)
             assert chosen.total <= annotate.total
@@ -204,7 +209,7 @@ def test_hysteresis_clocks(r: Rules, nodes: list[NodeFacts]) -> None:
         m = plan.marks[n.name]
         if n.risk is None:
             assert (m.risk_since, m.healthy_since) == (n.risk_since, n.healthy_since)
-        elif n.risk >= r.thresholds.cordon:
+        elif n.risk >= r.spec.thresholds.cordon:
             assert m.healthy_since is None and m.risk_since == (n.risk_since if n.risk_since is not None else NOW)
         else:
             assert m.risk_since is None

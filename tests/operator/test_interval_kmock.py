@@ -15,6 +15,8 @@ import pytest
 from kubernetes import client
 
 from ftmoe.operator import annotations as A
+from ftmoe.operator.api.prediction_types import PredictionSpec, PredictionStatus
+from ftmoe.operator.api.status_types import PolicyStatus
 from ftmoe.operator.interval import Deps, run_interval
 from ftmoe.operator.kube import Kube
 from ftmoe.operator.migrations import MigrationTracker
@@ -120,6 +122,21 @@ async def test_cordon_mode_cordons_the_risky_node_and_reports(cluster: Any) -> N
     assert nfp["status"]["action"] == "cordon" and nfp["status"]["risk"] == 0.95 and nfp["spec"] == {"node": "n1", "policy": "p"}
     assert nfp["metadata"]["ownerReferences"][0]["uid"] == "uid-p"
     assert cluster.objects[POLICIES, None, "p"]["status"]["cordonedNodes"] == 1
+    as_declared(status, nfp)
+
+
+def as_declared(status: dict[str, Any], *predictions: dict[str, Any]) -> None:
+    """What the operator writes is what the CRD declares: the API server would prune a field
+    the schema lacks (the models refuse unknown fields)."""
+    PolicyStatus.model_validate(status)
+    for nfp in predictions:
+        PredictionSpec.model_validate(nfp["spec"])
+        PredictionStatus.model_validate(nfp["status"])
+
+
+def test_the_schema_check_refuses_a_field_the_crd_lacks() -> None:
+    with pytest.raises(ValueError, match="riskScore"):
+        PredictionStatus.model_validate({"risk": 0.5, "riskScore": 0.5})
 
 
 async def test_observe_mode_changes_no_node_spec(cluster: Any) -> None:
@@ -177,6 +194,7 @@ async def test_cost_model_terms_reach_the_prediction_and_the_event(cluster: Any)
     assert empty["cost"]["chosen"] == "annotate" and empty["action"] == "annotate"  # nothing on it to protect
     assert node(cluster, "n1")["spec"]["unschedulable"] is True and not node(cluster, "n2")["spec"].get("unschedulable")
     assert any(e[0] == "n1" and e[1] == "Cordoned" and "L=" in e[2] for e in events)
+    as_declared(cluster.objects[POLICIES, None, "p"]["status"], *(cluster.objects[PREDICTIONS, None, f"p.{n}"] for n in NODES))
 
 
 async def test_self_grading_scores_alarms_against_observed_faults_and_survives_a_restart(cluster: Any, tmp_path: Path) -> None:
@@ -195,6 +213,7 @@ async def test_self_grading_scores_alarms_against_observed_faults_and_survives_a
     assert (g["alarms"], g["hits"], g["falseAlarms"], g["faults"], g["caught"]) == (2, 1, 1, 1, 1)
     assert g["precision"] == 0.5 and g["recall"] == 1.0 and g["meanLeadSeconds"] == 10.0
     assert {a["node"]: a["outcome"] for a in g["recentAlarms"]} == {"n1": "hit", "n2": "false alarm"}
+    as_declared(result.status)
     assert (tmp_path / "buffers" / "p.npz").is_file() and len(restarted.learners["p"].experience or []) == 3
     # The operator's metrics carry the same scores and the model it serves.
     from ftmoe.operator import own_metrics as M
@@ -240,7 +259,7 @@ async def test_a_changed_model_drops_the_challenger_tuned_from_the_old_one(clust
     learner.tuned = LoadedModel(FirstFeatureModel(), "test-1-tuned", "tuned in memory", Path("."))
     second = await asyncio.to_thread(run_interval, policy(), deps, 1_000_010.0)
     assert second.status["model"]["version"] == "test-1-tuned", "the promoted challenger serves"
-    deps.models.put(ModelRef("Path", "/models/b"), LoadedModel(FirstFeatureModel(), "b-1", "Path", Path("/models/b")))
+    deps.models.put(ModelRef(source="Path", path="/models/b"), LoadedModel(FirstFeatureModel(), "b-1", "Path", Path("/models/b")))
     third = await asyncio.to_thread(run_interval, policy(model={"source": "Path", "path": "/models/b"}), deps, 1_000_020.0)
     assert third.status["model"]["version"] == "b-1", "a challenger of the old model must not serve the new one"
     assert learner.tuned is None and learner.model_key == "Path:/models/b:"
