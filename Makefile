@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: install cluster cluster-down lint typecheck test test-fast demo model data clean
+.PHONY: install cluster cluster-down lint format typecheck test test-fast demo model data clean
 
 install: $(STAMP)
 
@@ -36,7 +36,13 @@ test: lint
 # second, then mypy on the installed layout (about a minute cold, seconds warm).
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	@$(MAKE) --no-print-directory typecheck
+
+# Rewrite the code in the house style that `make lint` checks.
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 TYPECHECK := build/typecheck
 typecheck: install

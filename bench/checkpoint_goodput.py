@@ -87,9 +87,20 @@ def spec_for(policy: str, s: Scenario) -> CheckpointSpec:
     """The operator's own policy functions, with the job as one 'node' of MTBF M."""
     name = {"Fixed 30 min": "Fixed", "Linear (seed)": "Linear", "Oracle": "RiskAware"}.get(policy, policy)
     recall, precision = (1.0, 1.0) if policy == "Oracle" else (s.recall, s.precision)
-    return CheckpointSpec(policy=name, cost=s.cost, persist=s.persist, fixed_interval=1800.0, min_interval=s.min_interval,
-                          max_interval=s.max_interval, node_mtbf=s.mtbf, recall=recall, precision=precision,
-                          lead=1e12 if policy == "Oracle" else s.lead, alpha=s.alpha, beta=s.beta)
+    return CheckpointSpec(
+        policy=name,
+        cost=s.cost,
+        persist=s.persist,
+        fixed_interval=1800.0,
+        min_interval=s.min_interval,
+        max_interval=s.max_interval,
+        node_mtbf=s.mtbf,
+        recall=recall,
+        precision=precision,
+        lead=1e12 if policy == "Oracle" else s.lead,
+        alpha=s.alpha,
+        beta=s.beta,
+    )
 
 
 def simulate(policy: str, s: Scenario, failures: np.ndarray, alarms: np.ndarray, real: np.ndarray) -> float:
@@ -162,9 +173,13 @@ def predictor_numbers(interval_seconds: float) -> dict[str, float]:
     path = RESULTS / "table1.json"
     doc = json.loads(path.read_text())
     row = next(r for r in doc["rows"] if r["model"] == "FT-MoE")
-    return {"recall": row["recall"]["mean"], "precision": row["precision"]["mean"],
-            "lead_intervals": row["mean_lead_intervals"]["mean"], "lead_seconds": row["mean_lead_intervals"]["mean"] * interval_seconds,
-            "source": f"{path.relative_to(RESULTS.parent.parent)} (FT-MoE, {row['seeds']} seeds)"}
+    return {
+        "recall": row["recall"]["mean"],
+        "precision": row["precision"]["mean"],
+        "lead_intervals": row["mean_lead_intervals"]["mean"],
+        "lead_seconds": row["mean_lead_intervals"]["mean"] * interval_seconds,
+        "source": f"{path.relative_to(RESULTS.parent.parent)} (FT-MoE, {row['seeds']} seeds)",
+    }
 
 
 def main() -> None:
@@ -172,58 +187,92 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--days", type=float, default=30.0)
     parser.add_argument("--restart-minutes", type=float, default=10.0)
-    parser.add_argument("--interval-seconds", type=float, default=60.0,
-        help="the operator's interval, to turn lead in intervals into seconds")
+    parser.add_argument(
+        "--interval-seconds", type=float, default=60.0, help="the operator's interval, to turn lead in intervals into seconds"
+    )
     args = parser.parse_args()
     pred = predictor_numbers(args.interval_seconds)
-    base = dict(recall=pred["recall"], precision=pred["precision"], lead=pred["lead_seconds"], restart=args.restart_minutes * 60,
-                horizon=args.days * 24 * HOUR)
+    base = dict(
+        recall=pred["recall"],
+        precision=pred["precision"],
+        lead=pred["lead_seconds"],
+        restart=args.restart_minutes * 60,
+        horizon=args.days * 24 * HOUR,
+    )
     table: list[dict[str, Any]] = []
     for scale, (gpus, mtbf) in SCALES.items():
         for mode, (cost, persist) in COSTS.items():
             res = run(Scenario(mtbf=mtbf, cost=cost, persist=persist, **base), args.seeds)
             for p in POLICIES:
                 r = res[p]
-                table.append({"scale": scale, "gpus": gpus, "mtbf_hours": mtbf / HOUR, "checkpoint": mode, "policy": p,
-                              "ratio": r["ratio"], "std": r["std"], "lost_gpu_hours": (1 - r["ratio"]) * args.days * 24 * gpus,
-                              "runs": r["runs"]})
+                table.append(
+                    {
+                        "scale": scale,
+                        "gpus": gpus,
+                        "mtbf_hours": mtbf / HOUR,
+                        "checkpoint": mode,
+                        "policy": p,
+                        "ratio": r["ratio"],
+                        "std": r["std"],
+                        "lost_gpu_hours": (1 - r["ratio"]) * args.days * 24 * gpus,
+                        "runs": r["runs"],
+                    }
+                )
     gpus, mtbf = SCALES["llama3-16k"]
     sweep = []
     for recall in (0.0, 0.25, 0.5, 0.75, 0.9, round(pred["recall"], 3)):
         for precision in (0.1, 0.3, 0.5, 0.8, round(pred["precision"], 3), 1.0):
             s = Scenario(mtbf=mtbf, cost=6.0, persist=120.0, **{**base, "recall": recall, "precision": precision})
             res = run(s, args.seeds)
-            sweep.append({"recall": recall, "precision": precision, "risk_aware": res["RiskAware"]["ratio"], "daly": res["Daly"]["ratio"],
-                          "linear": res["Linear (seed)"]["ratio"],
-                          "risk_aware_minus_daly_points": 100 * (res["RiskAware"]["ratio"] - res["Daly"]["ratio"])})
+            sweep.append(
+                {
+                    "recall": recall,
+                    "precision": precision,
+                    "risk_aware": res["RiskAware"]["ratio"],
+                    "daly": res["Daly"]["ratio"],
+                    "linear": res["Linear (seed)"]["ratio"],
+                    "risk_aware_minus_daly_points": 100 * (res["RiskAware"]["ratio"] - res["Daly"]["ratio"]),
+                }
+            )
     key = {(r["scale"], r["checkpoint"], r["policy"]): r for r in table}
     ra, dl, ln = (key[("llama3-16k", "async", p)]["ratio"] for p in ("RiskAware", "Daly", "Linear (seed)"))
     worst = min(sweep, key=lambda x: x["risk_aware_minus_daly_points"])
-    targets = {"risk_aware_minus_daly_points_llama3_async": 100 * (ra - dl), "target_daly": 1.5,
-               "risk_aware_minus_linear_points_llama3_async": 100 * (ra - ln), "target_linear": 5.0,
-               "worst_sweep_minus_daly_points": worst["risk_aware_minus_daly_points"], "worst_sweep_at": [worst["recall"],
-                   worst["precision"]]}
+    targets = {
+        "risk_aware_minus_daly_points_llama3_async": 100 * (ra - dl),
+        "target_daly": 1.5,
+        "risk_aware_minus_linear_points_llama3_async": 100 * (ra - ln),
+        "target_linear": 5.0,
+        "worst_sweep_minus_daly_points": worst["risk_aware_minus_daly_points"],
+        "worst_sweep_at": [worst["recall"], worst["precision"]],
+    }
     md = ["| scale | checkpoint | " + " | ".join(POLICIES) + " |", "|---|---|" + "---|" * len(POLICIES)]
     for scale in SCALES:
         for mode in COSTS:
-            cells = [f"{100 * key[(scale, mode, p)]['ratio']:.2f} % "
-                f"({key[(scale, mode, p)]['lost_gpu_hours'] / 1000:.0f}k)" for p in POLICIES]
+            cells = [
+                f"{100 * key[(scale, mode, p)]['ratio']:.2f} % ({key[(scale, mode, p)]['lost_gpu_hours'] / 1000:.0f}k)" for p in POLICIES
+            ]
             md.append(f"| {scale} | {mode} | " + " | ".join(cells) + " |")
-    md.append(f"\nEffective training time ratio (lost GPU-hours over {args.days:g} days in brackets), mean of {args.seeds} seeds. "
-              f"Predictor: recall {pred['recall']:.3f}, precision {pred['precision']:.3f}, lead {pred['lead_intervals']:.2f} intervals x "
-              f"{args.interval_seconds:g} s ({pred['source']}); restart {args.restart_minutes:g} min; async persist 120 s.")
-    md.append(f"\nTargets at llama3-16k, async: RiskAware - Daly = {targets['risk_aware_minus_daly_points_llama3_async']:+.2f} points "
-              f"(target >= +1.5); RiskAware - Linear = {targets['risk_aware_minus_linear_points_llama3_async']:+.2f} points (target "
-                  f">= +5); "
-              f"worst RiskAware - Daly over the recall x precision sweep = {targets['worst_sweep_minus_daly_points']:+.3f} points "
-              f"at recall {worst['recall']}, precision {worst['precision']} (target >= 0).")
-    md.append("\n| recall \\ precision | " + " | ".join(str(p) for p in sorted({x['precision'] for x in sweep})) + " |")
-    md.append("|---|" + "---|" * len({x['precision'] for x in sweep}))
+    md.append(
+        f"\nEffective training time ratio (lost GPU-hours over {args.days:g} days in brackets), mean of {args.seeds} seeds. "
+        f"Predictor: recall {pred['recall']:.3f}, precision {pred['precision']:.3f}, lead {pred['lead_intervals']:.2f} intervals x "
+        f"{args.interval_seconds:g} s ({pred['source']}); restart {args.restart_minutes:g} min; async persist 120 s."
+    )
+    md.append(
+        f"\nTargets at llama3-16k, async: RiskAware - Daly = {targets['risk_aware_minus_daly_points_llama3_async']:+.2f} points "
+        f"(target >= +1.5); RiskAware - Linear = {targets['risk_aware_minus_linear_points_llama3_async']:+.2f} points (target "
+        f">= +5); "
+        f"worst RiskAware - Daly over the recall x precision sweep = {targets['worst_sweep_minus_daly_points']:+.3f} points "
+        f"at recall {worst['recall']}, precision {worst['precision']} (target >= 0)."
+    )
+    md.append("\n| recall \\ precision | " + " | ".join(str(p) for p in sorted({x["precision"] for x in sweep})) + " |")
+    md.append("|---|" + "---|" * len({x["precision"] for x in sweep}))
     for recall in sorted({x["recall"] for x in sweep}):
         row = sorted((x for x in sweep if x["recall"] == recall), key=lambda x: x["precision"])
         md.append(f"| {recall} | " + " | ".join(f"{x['risk_aware_minus_daly_points']:+.2f}" for x in row) + " |")
-    md.append("\nSweep: RiskAware - Daly in points of effective training time, llama3-16k, async checkpoints. "
-              f"Command: `.venv/bin/python bench/checkpoint_goodput.py --seeds {args.seeds} --days {args.days:g}`")
+    md.append(
+        "\nSweep: RiskAware - Daly in points of effective training time, llama3-16k, async checkpoints. "
+        f"Command: `.venv/bin/python bench/checkpoint_goodput.py --seeds {args.seeds} --days {args.days:g}`"
+    )
     write("checkpoint_goodput", {"predictor": pred, "args": vars(args), "table": table, "sweep": sweep, "targets": targets}, "\n".join(md))
 
 

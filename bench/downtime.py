@@ -38,13 +38,24 @@ TARGET = -0.30  # FT-MoE must cut downtime by at least 30 % against no fault tol
 def cost_chooser(interval_seconds: float, fault_intervals: float, migration_share: float, capacity_seconds: float):  # type: ignore[no-untyped-def]
     from ftmoe.operator.costs import CostWeights, NodeLoad, choose
 
-    weights = CostWeights(restart_seconds=migration_share * interval_seconds, fault_seconds=fault_intervals * interval_seconds,
-                          capacity_seconds=capacity_seconds)
+    weights = CostWeights(
+        restart_seconds=migration_share * interval_seconds,
+        fault_seconds=fault_intervals * interval_seconds,
+        capacity_seconds=capacity_seconds,
+    )
 
     def pick(p: float, load: dict[str, float]) -> str:
-        chosen, _ = choose(p, NodeLoad(pods=int(load["pods"]), cpu_requests=load["cpu_requests"], cores=load["cores"],
-                                       free_cores_elsewhere=load["free_cores_elsewhere"]), weights,
-                           ("annotate", "cordon", "evict"))
+        chosen, _ = choose(
+            p,
+            NodeLoad(
+                pods=int(load["pods"]),
+                cpu_requests=load["cpu_requests"],
+                cores=load["cores"],
+                free_cores_elsewhere=load["free_cores_elsewhere"],
+            ),
+            weights,
+            ("annotate", "cordon", "evict"),
+        )
         return chosen.action
 
     return pick
@@ -71,13 +82,18 @@ def main() -> None:
 
     def oracle(sim: Any) -> Any:
         drain = DrainPolicy()
-        return lambda obs: drain.decide(obs, (sim.faults.phase == PRECURSOR) & (sim.faults.until - sim.t <= 2),
-                                        (sim.faults.until - sim.t).astype(float) * -1.0)
+        return lambda obs: drain.decide(
+            obs, (sim.faults.phase == PRECURSOR) & (sim.faults.until - sim.t <= 2), (sim.faults.until - sim.t).astype(float) * -1.0
+        )
 
     def cost_policy(capacity_seconds: float) -> Any:
-        return lambda sim: CostPolicy(scorer_for(ftmoe), ftmoe.window,
-                                      cost_chooser(config.interval_seconds, mean_fault, MIGRATION_DOWNTIME, capacity_seconds),
-                                      sim.cores.astype(float), F["cpu_utilisation"])
+        return lambda sim: CostPolicy(
+            scorer_for(ftmoe),
+            ftmoe.window,
+            cost_chooser(config.interval_seconds, mean_fault, MIGRATION_DOWNTIME, capacity_seconds),
+            sim.cores.astype(float),
+            F["cpu_utilisation"],
+        )
 
     # The one weight the simulator cannot tell us: what a core taken out of service costs
     # (moving its load concentrates it elsewhere). Fitted on a validation run (seed 3000),
@@ -110,19 +126,39 @@ def main() -> None:
             rows.setdefault(name, []).append(sim.qos.summary()["downtime_pod_minutes"])
             print(f"{name} seed {seed}: downtime {rows[name][-1]:.0f} pod-min ({time.monotonic() - t0:.0f}s)", file=sys.stderr, flush=True)
     base = statistics.fmean(rows["none"])
-    table = [{"policy": k, "downtime_pod_minutes": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0,
-              "vs_none": statistics.fmean(v) / base - 1, "runs": v} for k, v in rows.items()]
+    table = [
+        {
+            "policy": k,
+            "downtime_pod_minutes": statistics.fmean(v),
+            "std": statistics.stdev(v) if len(v) > 1 else 0.0,
+            "vs_none": statistics.fmean(v) / base - 1,
+            "runs": v,
+        }
+        for k, v in rows.items()
+    ]
     md = ["| policy | downtime (pod-min) | vs none |", "|---|---|---|"]
     md += [f"| {r['policy']} | {r['downtime_pod_minutes']:.0f} ± {r['std']:.0f} | {r['vs_none']:+.1%} |" for r in table]
     ft = next(r for r in table if r["policy"] == "FT-MoE + cost model")
-    md.append(f"\nTarget: FT-MoE cuts downtime by at least 30 % against none: {ft['vs_none']:+.1%} "
-              f"({'met' if ft['vs_none'] <= TARGET else 'not met'}). Cost model: restart = migration downtime, fault = mean "
-              f"fault duration, capacityCostPerCore {capacity:.0f} s fitted on validation seed 3000 (grid {grid}). "
-              f"Means over simulator seeds 2000..{1999 + args.seeds}, "
-              f"16 hosts x {args.intervals} intervals. Command: `.venv/bin/python bench/downtime.py --seeds {args.seeds} "
-              f"--intervals {args.intervals}`")
-    write("downtime", {"seeds": args.seeds, "intervals": args.intervals, "rows": table, "target_vs_none": TARGET,
-                       "capacity_seconds": capacity, "validation": validation}, "\n".join(md))
+    md.append(
+        f"\nTarget: FT-MoE cuts downtime by at least 30 % against none: {ft['vs_none']:+.1%} "
+        f"({'met' if ft['vs_none'] <= TARGET else 'not met'}). Cost model: restart = migration downtime, fault = mean "
+        f"fault duration, capacityCostPerCore {capacity:.0f} s fitted on validation seed 3000 (grid {grid}). "
+        f"Means over simulator seeds 2000..{1999 + args.seeds}, "
+        f"16 hosts x {args.intervals} intervals. Command: `.venv/bin/python bench/downtime.py --seeds {args.seeds} "
+        f"--intervals {args.intervals}`"
+    )
+    write(
+        "downtime",
+        {
+            "seeds": args.seeds,
+            "intervals": args.intervals,
+            "rows": table,
+            "target_vs_none": TARGET,
+            "capacity_seconds": capacity,
+            "validation": validation,
+        },
+        "\n".join(md),
+    )
 
 
 if __name__ == "__main__":

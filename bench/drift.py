@@ -53,15 +53,16 @@ class Ports:
 def policy(name: str, tune_every: int, args: argparse.Namespace, prometheus_url: str) -> dict[str, Any]:
     step = f"{args.step:g}s"
     return {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "FaultTolerancePolicy", "metadata": {"name": name},
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "FaultTolerancePolicy",
+        "metadata": {"name": name},
         "spec": {
             "mode": "Observe",
             "interval": step,
             "horizon": f"{args.horizon * args.step:g}s",
             # One scrape (1 s) more than a step: rate() sees exactly one interval's worth.
             "prometheus": {"url": prometheus_url, "rateWindow": f"{args.step + 1:g}s"},
-            "learning": {"bufferIntervals": args.pre + args.post + 200, "tuneEvery": tune_every, "tuneEpochs": args.epochs,
-                         "holdout": 0.2},
+            "learning": {"bufferIntervals": args.pre + args.post + 200, "tuneEvery": tune_every, "tuneEpochs": args.epochs, "holdout": 0.2},
         },
     }
 
@@ -95,11 +96,16 @@ def run_live(args: argparse.Namespace, cluster: Any, workdir: Path, ports: Ports
     ftmoe = str(Path(sys.executable).parent / "ftmoe")
     api = client.CustomObjectsApi(config.new_client_from_config(config_file=str(cluster.kubeconfig)))
     apply_operator_manifests(cluster.kubectl)
-    others = [p["metadata"]["name"] for p in api.list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"]
-              if p["metadata"]["name"] not in (TUNED, FROZEN)]
+    others = [
+        p["metadata"]["name"]
+        for p in api.list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"]
+        if p["metadata"]["name"] not in (TUNED, FROZEN)
+    ]
     if others:
-        raise RuntimeError(f"other FaultTolerancePolicies exist ({', '.join(others)}); they would act on the drift's "
-                           "faults. Delete them (kubectl delete ftp NAME) or use a fresh cluster")
+        raise RuntimeError(
+            f"other FaultTolerancePolicies exist ({', '.join(others)}); they would act on the drift's "
+            "faults. Delete them (kubectl delete ftp NAME) or use a fresh cluster"
+        )
     for name in ("simulator", "operator"):  # the demo's: same nodes, same Lease
         if processes.stop(cluster.processes_dir, name):
             log(f"stopped the demo's {name}")
@@ -108,14 +114,44 @@ def run_live(args: argparse.Namespace, cluster: Any, workdir: Path, ports: Ports
     began = time.time()
     sim = f"http://127.0.0.1:{ports.simulator}"
     try:
-        processes.start(cluster.processes_dir, "drift-simulator",
-                        [ftmoe, "simulate", "serve", "--cluster", cluster.name, "--port", str(ports.simulator),
-                         "--step-seconds", f"{args.step:g}", "--seed", str(args.seed),
-                         "--targets-dir", str(cluster.fast_targets_dir)])
-        waiting.wait_for(lambda: series_count(cluster.prometheus_url, "count(ftmoe_sim_interval)") >= 16, 120,
-                         "the simulator's 16 nodes in Prometheus", error=RuntimeError)
-        operator_argv = [ftmoe, "operator", "run", "--kubeconfig", str(kubeconfig), "--metrics-port", str(ports.metrics),
-                         "--health-port", str(ports.health), "--state-dir", str(state_dir)]
+        processes.start(
+            cluster.processes_dir,
+            "drift-simulator",
+            [
+                ftmoe,
+                "simulate",
+                "serve",
+                "--cluster",
+                cluster.name,
+                "--port",
+                str(ports.simulator),
+                "--step-seconds",
+                f"{args.step:g}",
+                "--seed",
+                str(args.seed),
+                "--targets-dir",
+                str(cluster.fast_targets_dir),
+            ],
+        )
+        waiting.wait_for(
+            lambda: series_count(cluster.prometheus_url, "count(ftmoe_sim_interval)") >= 16,
+            120,
+            "the simulator's 16 nodes in Prometheus",
+            error=RuntimeError,
+        )
+        operator_argv = [
+            ftmoe,
+            "operator",
+            "run",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--metrics-port",
+            str(ports.metrics),
+            "--health-port",
+            str(ports.health),
+            "--state-dir",
+            str(state_dir),
+        ]
         start_operator(cluster, operator_argv, ports)
         for name, every in ((TUNED, args.tune_every), (FROZEN, 0)):
             body = policy(name, every, args, cluster.prometheus_url)
@@ -128,11 +164,13 @@ def run_live(args: argparse.Namespace, cluster: Any, workdir: Path, ports: Ports
 
         def ready(name: str) -> bool:
             status = api.get_cluster_custom_object(GROUP, VERSION, PLURAL, name).get("status") or {}
-            return status.get("staleNodes") == 0 and any(c["type"] == "Ready" and c["status"] == "True"
-                                                         for c in status.get("conditions", []))
+            return status.get("staleNodes") == 0 and any(
+                c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", [])
+            )
 
-        waiting.wait_for(lambda: ready(TUNED) and ready(FROZEN), 180, "both policies Ready with a prediction for every node",
-                         every=2, error=RuntimeError)
+        waiting.wait_for(
+            lambda: ready(TUNED) and ready(FROZEN), 180, "both policies Ready with a prediction for every node", every=2, error=RuntimeError
+        )
         timeline: list[dict[str, Any]] = []
         started = time.time()
         drift_time = None
@@ -146,13 +184,20 @@ def run_live(args: argparse.Namespace, cluster: Any, workdir: Path, ports: Ports
             for name in (TUNED, FROZEN):
                 status = api.get_cluster_custom_object(GROUP, VERSION, PLURAL, name).get("status") or {}
                 grading, model = status.get("selfGrading") or {}, status.get("model") or {}
-                sample[name] = {"f1": grading.get("f1"), "precision": grading.get("precision"), "recall": grading.get("recall"),
-                                "version": model.get("version"), "experts": model.get("experts"),
-                                "lastTuning": (model.get("lastTuning") or {}).get("outcome")}
+                sample[name] = {
+                    "f1": grading.get("f1"),
+                    "precision": grading.get("precision"),
+                    "recall": grading.get("recall"),
+                    "version": model.get("version"),
+                    "experts": model.get("experts"),
+                    "lastTuning": (model.get("lastTuning") or {}).get("outcome"),
+                }
             timeline.append(sample)
             t, f = sample[TUNED], sample[FROZEN]
-            log(f"interval {int(elapsed / args.step)}/{total}: status F1 tuned {t['f1']} ({t['version']}, {t['experts']} experts, "
-                f"last tuning {t['lastTuning']}), frozen {f['f1']}")
+            log(
+                f"interval {int(elapsed / args.step)}/{total}: status F1 tuned {t['f1']} ({t['version']}, {t['experts']} experts, "
+                f"last tuning {t['lastTuning']}), frozen {f['f1']}"
+            )
             time.sleep(min(args.report_every, max(0.0, total * args.step - (time.time() - started))))
         restart = restart_operator(api, cluster, state_dir, operator_argv, ports, log) if args.restart else None
     finally:
@@ -167,8 +212,14 @@ def run_live(args: argparse.Namespace, cluster: Any, workdir: Path, ports: Ports
     buffers = {name: dict(np.load(state_dir / "buffers" / f"{name}.npz", allow_pickle=False)) for name in (TUNED, FROZEN)}
     tuned_dir = state_dir / "models" / TUNED
     models = sorted(p.name for p in tuned_dir.glob("*") if p.is_dir()) if tuned_dir.is_dir() else []
-    return {"buffers": buffers, "timeline": timeline, "drift_time": drift_time, "started": started, "tuned_models": models,
-            "restart": restart}
+    return {
+        "buffers": buffers,
+        "timeline": timeline,
+        "drift_time": drift_time,
+        "started": started,
+        "tuned_models": models,
+        "restart": restart,
+    }
 
 
 def clean_nodes(core: Any, since: float) -> None:
@@ -190,8 +241,9 @@ def start_operator(cluster: Any, argv: list[str], ports: Ports) -> None:
     from ftmoe.cluster.local import http_ok
 
     processes.start(cluster.processes_dir, "drift-operator", argv)
-    waiting.wait_for(lambda: http_ok(f"http://127.0.0.1:{ports.health}/healthz"), 120, "the operator's liveness endpoint",
-                     error=RuntimeError)
+    waiting.wait_for(
+        lambda: http_ok(f"http://127.0.0.1:{ports.health}/healthz"), 120, "the operator's liveness endpoint", error=RuntimeError
+    )
 
 
 def restart_operator(api: Any, cluster: Any, state_dir: Path, argv: list[str], ports: Ports, log: Any) -> dict[str, Any]:
@@ -203,19 +255,29 @@ def restart_operator(api: Any, cluster: Any, state_dir: Path, argv: list[str], p
         status = api.get_cluster_custom_object(GROUP, VERSION, PLURAL, TUNED).get("status") or {}
         with np.load(state_dir / "buffers" / f"{TUNED}.npz", allow_pickle=False) as z:
             first, length = float(z["times"][0]), len(z["times"])
-        return {"version": (status.get("model") or {}).get("version"), "lastRun": status.get("lastRun"),
-                "buffer_intervals": length, "buffer_since": first}
+        return {
+            "version": (status.get("model") or {}).get("version"),
+            "lastRun": status.get("lastRun"),
+            "buffer_intervals": length,
+            "buffer_since": first,
+        }
 
     before = seen()
     processes.stop(cluster.processes_dir, "drift-operator")
     stopped = seen()
     start_operator(cluster, argv, ports)
     runs: set[str] = set()
-    waiting.wait_for(lambda: runs.add(str(seen()["lastRun"])) or len(runs - {str(stopped["lastRun"])}) >= 3, 120,
-                     "three intervals of the restarted operator", error=RuntimeError)
+    waiting.wait_for(
+        lambda: runs.add(str(seen()["lastRun"])) or len(runs - {str(stopped["lastRun"])}) >= 3,
+        120,
+        "three intervals of the restarted operator",
+        error=RuntimeError,
+    )
     after = seen()
-    log(f"restart: model {before['version']} -> {after['version']}, buffer {stopped['buffer_intervals']} -> "
-        f"{after['buffer_intervals']} intervals")
+    log(
+        f"restart: model {before['version']} -> {after['version']}, buffer {stopped['buffer_intervals']} -> "
+        f"{after['buffer_intervals']} intervals"
+    )
     return {"before": before, "stopped": stopped, "after": after}
 
 
@@ -230,13 +292,23 @@ def curves(recorded: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
         times, classes = b["times"], [*map(str, b["classes"]), "unknown"]
         nodes = [str(n) for n in b["nodes"]]
 
-        def graded(lo: float, hi: float, times: np.ndarray = times, b: dict[str, Any] = b, nodes: list[str] = nodes,
-                   classes: list[str] = classes) -> dict[str, Any]:
+        def graded(
+            lo: float, hi: float, times: np.ndarray = times, b: dict[str, Any] = b, nodes: list[str] = nodes, classes: list[str] = classes
+        ) -> dict[str, Any]:
             sel = (times >= drift + lo * step) & (times < drift + hi * step)
-            g = grade(times[sel], b["risk"][sel], b["observed"][sel], b["predicted"][sel], nodes, classes, args.threshold,
-                      args.horizon * step)
-            return {"from": lo, "to": hi, "intervals": int(sel.sum()), "f1": g.f1, "precision": g.precision,
-                    "recall": g.recall, "faults": g.faults, "alarms": g.alarms}
+            g = grade(
+                times[sel], b["risk"][sel], b["observed"][sel], b["predicted"][sel], nodes, classes, args.threshold, args.horizon * step
+            )
+            return {
+                "from": lo,
+                "to": hi,
+                "intervals": int(sel.sum()),
+                "f1": g.f1,
+                "precision": g.precision,
+                "recall": g.recall,
+                "faults": g.faults,
+                "alarms": g.alarms,
+            }
 
         starts = range(-(args.pre // args.chunk) * args.chunk, args.post, args.chunk)
         chunks = [c for c in (graded(s, s + args.chunk) for s in starts) if c["intervals"] >= args.chunk // 2]
@@ -254,15 +326,17 @@ def summarise(c: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         after = [r for r in c[name]["chunks"] if r["from"] >= 0 and r["f1"] is not None]
         within = [pre is not None and r["f1"] >= pre - args.tolerance for r in after]
         first = next((i for i, w in enumerate(within) if w), None)
-        s[name] = {"pre_drift_f1": pre, "late_f1": c[name]["late"]["f1"],
-                   "chunks_within_tolerance": f"{sum(within)}/{len(within)}",
-                   "first_back_within_after_intervals": after[first]["to"] if first is not None else None,
-                   "within_from_then_on": f"{sum(within[first:])}/{len(within) - first}" if first is not None else None}
+        s[name] = {
+            "pre_drift_f1": pre,
+            "late_f1": c[name]["late"]["f1"],
+            "chunks_within_tolerance": f"{sum(within)}/{len(within)}",
+            "first_back_within_after_intervals": after[first]["to"] if first is not None else None,
+            "within_from_then_on": f"{sum(within[first:])}/{len(within) - first}" if first is not None else None,
+        }
     return s
 
 
-def markdown(c: dict[str, Any], s: dict[str, Any], timeline: list[dict[str, Any]], args: argparse.Namespace,
-             seconds: float) -> str:
+def markdown(c: dict[str, Any], s: dict[str, Any], timeline: list[dict[str, Any]], args: argparse.Namespace, seconds: float) -> str:
     md = ["| intervals from the drift | frozen F1 | tuned F1 | faults |", "|---|---|---|---|"]
     by_from = {r["from"]: r for r in c[FROZEN]["chunks"]}
     for r in c[TUNED]["chunks"]:
@@ -271,9 +345,12 @@ def markdown(c: dict[str, Any], s: dict[str, Any], timeline: list[dict[str, Any]
         md.append(f"| {r['from']}..{r['to']} | {fmt(f.get('f1'))} | {fmt(r['f1'])} | {r['faults']} |")
     t, f = s[TUNED], s[FROZEN]
     versions = sorted({x[TUNED]["version"] for x in timeline if x[TUNED]["version"]})
-    back = (f"the tuned curve is first back within {args.tolerance} of its pre-drift F1 {t['first_back_within_after_intervals']} "
-            f"intervals after the drift and within for {t['within_from_then_on']} chunks from then on"
-            if t["first_back_within_after_intervals"] is not None else f"the tuned curve never came back within {args.tolerance}")
+    back = (
+        f"the tuned curve is first back within {args.tolerance} of its pre-drift F1 {t['first_back_within_after_intervals']} "
+        f"intervals after the drift and within for {t['within_from_then_on']} chunks from then on"
+        if t["first_back_within_after_intervals"] is not None
+        else f"the tuned curve never came back within {args.tolerance}"
+    )
     md.append(
         f"\nLive on the local cluster: one operator, two Observe policies over the same 16 nodes, {args.step:g} s intervals, "
         f"drift after {args.pre} intervals, self-graded F1 per {args.chunk}-interval chunk (alarm: risk >= {args.threshold}; "
@@ -282,7 +359,8 @@ def markdown(c: dict[str, Any], s: dict[str, Any], timeline: list[dict[str, Any]
         f"{args.tolerance} of the policy's pre-drift F1: tuned {t['chunks_within_tolerance']}, frozen "
         f"{f['chunks_within_tolerance']}; {back} (tuning every {args.tune_every} intervals; {len(versions)} model versions "
         f"served). Command: `.venv/bin/python bench/drift.py --step {args.step:g} --pre {args.pre} --post {args.post} "
-        f"--tune-every {args.tune_every} --chunk {args.chunk}` ({seconds / 60:.0f} min)")
+        f"--tune-every {args.tune_every} --chunk {args.chunk}` ({seconds / 60:.0f} min)"
+    )
     return "\n".join(md)
 
 
@@ -324,9 +402,17 @@ def main() -> None:
     c = curves(recorded, args)
     s = summarise(c, args)
     timeline = [{"t": round(x["time"] - recorded["drift_time"], 1), TUNED: x[TUNED], FROZEN: x[FROZEN]} for x in recorded["timeline"]]
-    write("drift", {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, "summary": s,
-                    "curves": c, "status_timeline": timeline, "seconds": time.monotonic() - t0},
-          markdown(c, s, timeline, args, time.monotonic() - t0))
+    write(
+        "drift",
+        {
+            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            "summary": s,
+            "curves": c,
+            "status_timeline": timeline,
+            "seconds": time.monotonic() - t0,
+        },
+        markdown(c, s, timeline, args, time.monotonic() - t0),
+    )
 
 
 if __name__ == "__main__":

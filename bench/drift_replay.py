@@ -38,8 +38,9 @@ def run(tuning: bool, args: argparse.Namespace) -> dict[str, Any]:
     from ftmoe.simulator.generate import simulate
     from ftmoe.simulator.traces import load_pool
 
-    ds = simulate(SimConfig(hosts=16, intervals=args.intervals, seed=args.seed, drift=drifted_faults(), drift_at=args.drift_at),
-                  load_pool())
+    ds = simulate(
+        SimConfig(hosts=16, intervals=args.intervals, seed=args.seed, drift=drifted_faults(), drift_at=args.drift_at), load_pool()
+    )
     serving = ModelStore().get(ModelRef())
     model = serving.predictor
     cols = [ds.feature_names.index(f) for f in model.feature_names]
@@ -51,19 +52,42 @@ def run(tuning: bool, args: argparse.Namespace) -> dict[str, Any]:
     curve, tunings = [], []
     for t in range(model.window - 1, args.intervals):
         pred = serving.predictor.predict_arrays(feats[: t + 1], np.zeros((0, 3), np.int64), np.array([t]))
-        exp.append(t * step, nodes, feats[t], pred.fault_probability[0].astype(np.float32), pred.fault_type[0].astype(np.int8),
-                   ds.labels[t].astype(np.int8), max_intervals=args.buffer, retention=1e12)
+        exp.append(
+            t * step,
+            nodes,
+            feats[t],
+            pred.fault_probability[0].astype(np.float32),
+            pred.fault_type[0].astype(np.int8),
+            ds.labels[t].astype(np.int8),
+            max_intervals=args.buffer,
+            retention=1e12,
+        )
         if tuning and t >= args.drift_at and (t - args.drift_at) % args.tune_every == args.tune_every - 1:
             outcome, challenger = tune(serving, exp, args.epochs, 0.2, t * step, args.threshold, horizon)
             if challenger is not None:
                 serving = type(serving)(challenger, f"tuned-{t}", "tuned", serving.folder)
-            tunings.append({"interval": t, "outcome": outcome.outcome, "champion_f1": outcome.champion_f1,
-                            "challenger_f1": outcome.challenger_f1, "experts": outcome.experts_after})
+            tunings.append(
+                {
+                    "interval": t,
+                    "outcome": outcome.outcome,
+                    "champion_f1": outcome.champion_f1,
+                    "challenger_f1": outcome.challenger_f1,
+                    "experts": outcome.experts_after,
+                }
+            )
             print(f"  t={t}: tuning {outcome.outcome} ({outcome.reason})", file=sys.stderr, flush=True)
         if (t + 1) % args.chunk == 0:
             recent = exp.times >= (t + 1 - args.chunk) * step  # grade this chunk's alarms and faults
-            g = grade(exp.times[recent], exp.risk[recent], exp.observed[recent], exp.predicted[recent], exp.nodes,
-                      [*classes, "unknown"], args.threshold, horizon)
+            g = grade(
+                exp.times[recent],
+                exp.risk[recent],
+                exp.observed[recent],
+                exp.predicted[recent],
+                exp.nodes,
+                [*classes, "unknown"],
+                args.threshold,
+                horizon,
+            )
             curve.append({"interval": t + 1, "f1": g.f1, "precision": g.precision, "recall": g.recall, "faults": g.faults})
             print(f"{'tuned' if tuning else 'frozen'} t={t + 1}: self-graded F1 {g.f1}", file=sys.stderr, flush=True)
     return {"curve": curve, "tunings": tunings}
@@ -90,22 +114,34 @@ def main() -> None:
 
     pre = mean(frozen["curve"], 0, args.drift_at)
     late = args.drift_at + (args.intervals - args.drift_at) // 2
-    recovered_at = next((c["interval"] for c in tuned["curve"] if c["interval"] > args.drift_at + args.chunk
-                         and c["f1"] is not None and c["f1"] >= pre - 0.05), None)
-    summary = {"pre_drift_f1": pre, "frozen_late_f1": mean(frozen["curve"], late, args.intervals),
-               "tuned_late_f1": mean(tuned["curve"], late, args.intervals), "tuned_recovered_at_interval": recovered_at}
+    recovered_at = next(
+        (
+            c["interval"]
+            for c in tuned["curve"]
+            if c["interval"] > args.drift_at + args.chunk and c["f1"] is not None and c["f1"] >= pre - 0.05
+        ),
+        None,
+    )
+    summary = {
+        "pre_drift_f1": pre,
+        "frozen_late_f1": mean(frozen["curve"], late, args.intervals),
+        "tuned_late_f1": mean(tuned["curve"], late, args.intervals),
+        "tuned_recovered_at_interval": recovered_at,
+    }
     md = ["| interval | frozen F1 | tuned F1 |", "|---|---|---|"]
     for a, b in zip(frozen["curve"], tuned["curve"]):
         fa = "-" if a["f1"] is None else f"{a['f1']:.3f}"
         fb = "-" if b["f1"] is None else f"{b['f1']:.3f}"
         md.append(f"| {a['interval']}{' (drift)' if a['interval'] - args.chunk < args.drift_at <= a['interval'] else ''} | {fa} | {fb} |")
-    md.append(f"\nSelf-graded F1 per {args.chunk}-interval chunk (alarms at risk >= {args.threshold}, horizon "
-              f"{args.horizon_intervals} intervals). Pre-drift mean {pre:.3f}; second half after the drift: frozen "
-              f"{summary['frozen_late_f1']:.3f}, tuned {summary['tuned_late_f1']:.3f}; the tuned curve is back within 0.05 of "
-              f"the pre-drift mean at interval {recovered_at} (drift at {args.drift_at}). Tunings: "
-              + ", ".join(f"{x['interval']} {x['outcome']}" for x in tuned["tunings"])
-              + f". Command: `.venv/bin/python bench/drift_replay.py --intervals {args.intervals} --drift-at {args.drift_at} "
-              f"--tune-every {args.tune_every}` ({time.monotonic() - t0:.0f} s)")
+    md.append(
+        f"\nSelf-graded F1 per {args.chunk}-interval chunk (alarms at risk >= {args.threshold}, horizon "
+        f"{args.horizon_intervals} intervals). Pre-drift mean {pre:.3f}; second half after the drift: frozen "
+        f"{summary['frozen_late_f1']:.3f}, tuned {summary['tuned_late_f1']:.3f}; the tuned curve is back within 0.05 of "
+        f"the pre-drift mean at interval {recovered_at} (drift at {args.drift_at}). Tunings: "
+        + ", ".join(f"{x['interval']} {x['outcome']}" for x in tuned["tunings"])
+        + f". Command: `.venv/bin/python bench/drift_replay.py --intervals {args.intervals} --drift-at {args.drift_at} "
+        f"--tune-every {args.tune_every}` ({time.monotonic() - t0:.0f} s)"
+    )
     write("drift_replay", {"args": vars(args), "summary": summary, "frozen": frozen, "tuned": tuned}, "\n".join(md))
 
 

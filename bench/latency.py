@@ -51,8 +51,14 @@ def measure(hosts: int, runs: int, model_dir: str) -> dict:
             model.predict_arrays(features, migrations, ends)
             times.append((time.perf_counter() - t0) * 1000)
     rss_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-    return {"hosts": hosts, "edges": int(2 * hosts), "median_ms": statistics.median(times), "p90_ms": float(np.percentile(times, 90)),
-            "runs": runs, "peak_rss_gib": rss_gib}
+    return {
+        "hosts": hosts,
+        "edges": int(2 * hosts),
+        "median_ms": statistics.median(times),
+        "p90_ms": float(np.percentile(times, 90)),
+        "runs": runs,
+        "peak_rss_gib": rss_gib,
+    }
 
 
 def main() -> None:
@@ -68,23 +74,33 @@ def main() -> None:
 
     rows = []
     for h in SIZES:
-        out = subprocess.run([sys.executable, __file__, "--one", str(h), "--runs", str(args.runs), "--model", args.model],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", str(h), "--runs", str(args.runs), "--model", args.model],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         row = json.loads(out.strip().splitlines()[-1])
         row["target_ms"] = TARGET_MS[h]
         row["target_rss_gib"] = TARGET_RSS_GIB.get(h)
         row["meets_target"] = (TARGET_MS[h] is None or row["median_ms"] <= TARGET_MS[h]) and (
-            h not in TARGET_RSS_GIB or row["peak_rss_gib"] <= TARGET_RSS_GIB[h])
+            h not in TARGET_RSS_GIB or row["peak_rss_gib"] <= TARGET_RSS_GIB[h]
+        )
         rows.append(row)
         print(f"H={h}: median {row['median_ms']:.1f} ms, peak RSS {row['peak_rss_gib']:.2f} GiB", file=sys.stderr)
     md = ["| hosts | edges | median (ms) | p90 (ms) | peak RSS (GiB) | target | met |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        target = (f"<= {r['target_ms']:.0f} ms" if r["target_ms"] else "-") + (f", <= {r['target_rss_gib']} "
-            f"GiB" if r["target_rss_gib"] else "")
-        md.append(f"| {r['hosts']} | {r['edges']} | {r['median_ms']:.1f} | {r['p90_ms']:.1f} | {r['peak_rss_gib']:.2f} | {target} | "
-                  f"{'yes' if r['meets_target'] else 'NO'} |")
-    md.append(f"\nMedian of {args.runs} runs after 3 warm-up runs, 2 torch threads, model `{args.model}`. "
-              f"Command: `.venv/bin/python bench/latency.py --runs {args.runs}`")
+        target = (f"<= {r['target_ms']:.0f} ms" if r["target_ms"] else "-") + (
+            f", <= {r['target_rss_gib']} GiB" if r["target_rss_gib"] else ""
+        )
+        md.append(
+            f"| {r['hosts']} | {r['edges']} | {r['median_ms']:.1f} | {r['p90_ms']:.1f} | {r['peak_rss_gib']:.2f} | {target} | "
+            f"{'yes' if r['meets_target'] else 'NO'} |"
+        )
+    md.append(
+        f"\nMedian of {args.runs} runs after 3 warm-up runs, 2 torch threads, model `{args.model}`. "
+        f"Command: `.venv/bin/python bench/latency.py --runs {args.runs}`"
+    )
     write("latency", {"runs": args.runs, "model": args.model, "sizes": rows}, "\n".join(md))
 
 

@@ -45,8 +45,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "nezha")
     args = parser.parse_args()
     prof = profiles(args.data)
-    lines = ["| system | class | injections | " + " | ".join(f"{o:+d}" for o in OFFSETS) + " |",
-             "|---|---|---|" + "---|" * len(OFFSETS)]
+    lines = ["| system | class | injections | " + " | ".join(f"{o:+d}" for o in OFFSETS) + " |", "|---|---|---|" + "---|" * len(OFFSETS)]
     for system, by_class in prof.items():
         counts = by_class["injections"]
         for cls, row in by_class.items():
@@ -54,9 +53,11 @@ def main() -> None:
                 continue
             lines.append(f"| {system} | {cls} | {counts[cls]} | " + " | ".join(f"{v:.1f}" for v in row) + " |")  # type: ignore[index]
     lines.append("")
-    lines.append("Median over injections of the mean of the injected pod's three largest |z| (against its 20 minutes "
-                 "before the injection), per minute from the injection minute (+0). "
-                 "Command: `.venv/bin/python bench/nezha_duration.py`")
+    lines.append(
+        "Median over injections of the mean of the injected pod's three largest |z| (against its 20 minutes "
+        "before the injection), per minute from the injection minute (+0). "
+        "Command: `.venv/bin/python bench/nezha_duration.py`"
+    )
     table = "\n".join(lines)
     print(table)
     RESULTS.mkdir(exist_ok=True)

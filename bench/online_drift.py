@@ -42,8 +42,9 @@ def main() -> None:
     from ftmoe.simulator.generate import simulate
     from ftmoe.simulator.traces import load_pool
 
-    ds = simulate(SimConfig(hosts=16, intervals=args.intervals, seed=args.seed, drift=drifted_faults(), drift_at=args.drift_at),
-        load_pool())
+    ds = simulate(
+        SimConfig(hosts=16, intervals=args.intervals, seed=args.seed, drift=drifted_faults(), drift_at=args.drift_at), load_pool()
+    )
     frozen = load(args.model)
     tuned = copy.deepcopy(frozen)
     tuner = OnlineTuner(tuned, record_epochs=1)  # type: ignore[arg-type]
@@ -59,8 +60,12 @@ def main() -> None:
             row[f"{name}_accuracy"], row[f"{name}_f1"] = d["accuracy"], d["f1"]
         row["experts"] = tuned.model.moe.n_experts  # type: ignore[attr-defined]
         curve.append(row)
-        print(f"intervals {start}-{start + args.chunk}: frozen F1 {row['frozen_f1']:.3f}, tuned F1 {row['tuned_f1']:.3f}, "
-              f"experts {row['experts']}", file=sys.stderr, flush=True)
+        print(
+            f"intervals {start}-{start + args.chunk}: frozen F1 {row['frozen_f1']:.3f}, tuned F1 {row['tuned_f1']:.3f}, "
+            f"experts {row['experts']}",
+            file=sys.stderr,
+            flush=True,
+        )
         # The chunk's labels are known now: tune on the recent buffer.
         lo = max(W - 1, start + args.chunk - args.buffer)
         buf = np.arange(lo, start + args.chunk - lead)
@@ -69,7 +74,7 @@ def main() -> None:
 
     before = [r for r in curve if not r["after_drift"]]
     after = [r for r in curve if r["after_drift"]]
-    tail = after[len(after) // 2:]
+    tail = after[len(after) // 2 :]
     summary = {
         "pre_drift_f1_frozen": float(np.mean([r["frozen_f1"] for r in before])) if before else None,
         "post_drift_f1_frozen": float(np.mean([r["frozen_f1"] for r in tail])) if tail else None,
@@ -101,12 +106,16 @@ def main() -> None:
         summary["plot"] = None
     md = ["| chunk start | after drift | frozen F1 | tuned F1 | frozen acc | tuned acc | experts |", "|---|---|---|---|---|---|---|"]
     for r in curve:
-        md.append(f"| {r['start']} | {'yes' if r['after_drift'] else 'no'} | {r['frozen_f1']:.3f} | {r['tuned_f1']:.3f} | "
-                  f"{r['frozen_accuracy']:.3f} | {r['tuned_accuracy']:.3f} | {r['experts']} |")
-    md.append(f"\nSecond half after the drift: F1 frozen {summary['post_drift_f1_frozen']:.3f}, tuned {summary['post_drift_f1_tuned']:.3f} "
-              f"(before the drift, frozen {summary['pre_drift_f1_frozen']:.3f}). Plot: `bench/results/online_drift.png`. "
-              f"Command: `.venv/bin/python bench/online_drift.py --intervals {args.intervals} --drift-at {args.drift_at} --chunk "
-                  f"{args.chunk}`")
+        md.append(
+            f"| {r['start']} | {'yes' if r['after_drift'] else 'no'} | {r['frozen_f1']:.3f} | {r['tuned_f1']:.3f} | "
+            f"{r['frozen_accuracy']:.3f} | {r['tuned_accuracy']:.3f} | {r['experts']} |"
+        )
+    md.append(
+        f"\nSecond half after the drift: F1 frozen {summary['post_drift_f1_frozen']:.3f}, tuned {summary['post_drift_f1_tuned']:.3f} "
+        f"(before the drift, frozen {summary['pre_drift_f1_frozen']:.3f}). Plot: `bench/results/online_drift.png`. "
+        f"Command: `.venv/bin/python bench/online_drift.py --intervals {args.intervals} --drift-at {args.drift_at} --chunk "
+        f"{args.chunk}`"
+    )
     write("online_drift", {"args": vars(args), "summary": summary, "curve": curve}, "\n".join(md))
 
 

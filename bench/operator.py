@@ -55,10 +55,19 @@ def proc_mem(pid: int) -> tuple[float, float]:
 
 
 def policy(mode: str, prometheus: str) -> dict[str, Any]:
-    return {"apiVersion": "ftmoe.io/v1alpha1", "kind": "FaultTolerancePolicy", "metadata": {"name": "bench"},
-            "spec": {"mode": mode, "interval": "5s", "prometheus": {"url": prometheus, "rateWindow": "15s"},
-                     "hysteresis": {"riskFor": "5s", "healthyFor": "15s"}, "maxUnavailable": 2,
-                     "stormBreaker": {"maxAtRisk": "50%"}}}
+    return {
+        "apiVersion": "ftmoe.io/v1alpha1",
+        "kind": "FaultTolerancePolicy",
+        "metadata": {"name": "bench"},
+        "spec": {
+            "mode": mode,
+            "interval": "5s",
+            "prometheus": {"url": prometheus, "rateWindow": "15s"},
+            "hysteresis": {"riskFor": "5s", "healthyFor": "15s"},
+            "maxUnavailable": 2,
+            "stormBreaker": {"maxAtRisk": "50%"},
+        },
+    }
 
 
 def interval_stats(policy_name: str = "bench") -> tuple[float, float]:
@@ -84,15 +93,35 @@ def run_size(nodes: int, intervals: int, faults: int, logs: Path) -> dict[str, A
     sim = op = None
     try:
         apply_operator_manifests(cluster.kubectl)
-        sim = subprocess.Popen([FTMOE, "simulate", "serve", "--cluster", "ftmoe-bench", "--port", str(SIM_PORT), "--fault-rate", "0"],
-                               stdout=(logs / f"sim-{nodes}.log").open("w"), stderr=subprocess.STDOUT)
+        sim = subprocess.Popen(
+            [FTMOE, "simulate", "serve", "--cluster", "ftmoe-bench", "--port", str(SIM_PORT), "--fault-rate", "0"],
+            stdout=(logs / f"sim-{nodes}.log").open("w"),
+            stderr=subprocess.STDOUT,
+        )
         query = urllib.parse.urlencode({"query": "count(node_memory_MemTotal_bytes)"})
-        wait_for(lambda: (r := get_json(f"{cluster.prometheus_url}/api/v1/query?{query}")["data"]["result"])
-                 and float(r[0]["value"][1]) >= nodes, 180, f"{nodes} node series")
+        wait_for(
+            lambda: (
+                (r := get_json(f"{cluster.prometheus_url}/api/v1/query?{query}")["data"]["result"]) and float(r[0]["value"][1]) >= nodes
+            ),
+            180,
+            f"{nodes} node series",
+        )
         time.sleep(6 * STEP)
-        op = subprocess.Popen([FTMOE, "operator", "run", "--kubeconfig", str(cluster.kubeconfig), "--metrics-port", str(METRICS_PORT),
-                               "--health-port", str(HEALTH_PORT)], stdout=(logs / f"operator-{nodes}.log").open("w"),
-                              stderr=subprocess.STDOUT)
+        op = subprocess.Popen(
+            [
+                FTMOE,
+                "operator",
+                "run",
+                "--kubeconfig",
+                str(cluster.kubeconfig),
+                "--metrics-port",
+                str(METRICS_PORT),
+                "--health-port",
+                str(HEALTH_PORT),
+            ],
+            stdout=(logs / f"operator-{nodes}.log").open("w"),
+            stderr=subprocess.STDOUT,
+        )
         cluster.kubectl("apply", "-f", "-", input=json.dumps(policy("Observe", cluster.prometheus_url)))
         wait_for(lambda: interval_stats()[1] >= 3, 180, "three intervals")  # warm: model loaded, caches filled
         cpu0, (s0, n0), t0 = proc_cpu(op.pid), interval_stats(), time.monotonic()
@@ -100,9 +129,13 @@ def run_size(nodes: int, intervals: int, faults: int, logs: Path) -> dict[str, A
         cpu1, (s1, n1), t1 = proc_cpu(op.pid), interval_stats(), time.monotonic()
         rss, peak = proc_mem(op.pid)
         result: dict[str, Any] = {
-            "nodes": nodes, "intervals": n1 - n0, "cpu_seconds_per_interval": (cpu1 - cpu0) / (n1 - n0),
-            "cpu_share_of_one_core": (cpu1 - cpu0) / (t1 - t0), "mean_interval_wall_seconds": (s1 - s0) / (n1 - n0),
-            "rss_mib": rss, "peak_rss_mib": peak,
+            "nodes": nodes,
+            "intervals": n1 - n0,
+            "cpu_seconds_per_interval": (cpu1 - cpu0) / (n1 - n0),
+            "cpu_share_of_one_core": (cpu1 - cpu0) / (t1 - t0),
+            "mean_interval_wall_seconds": (s1 - s0) / (n1 - n0),
+            "rss_mib": rss,
+            "peak_rss_mib": peak,
         }
         print(json.dumps(result), flush=True)
         if faults:
@@ -135,8 +168,11 @@ def measure_latency(cluster: LocalCluster, node: str) -> dict[str, Any]:
         if n["spec"].get("unschedulable"):
             cordon = now
         time.sleep(0.5)
-    wait_for(lambda: not json.loads(cluster.kubectl("get", "node", node, "-o", "json").stdout)["spec"].get("unschedulable"),
-             60 * STEP, f"{node} uncordoned")
+    wait_for(
+        lambda: not json.loads(cluster.kubectl("get", "node", node, "-o", "json").stdout)["spec"].get("unschedulable"),
+        60 * STEP,
+        f"{node} uncordoned",
+    )
 
     def rel(t: float | None) -> float | None:
         return None if t is None or onset is None else round((t - onset) / STEP, 2)
@@ -164,21 +200,37 @@ def main() -> None:
     latency = next((r["latency"] for r in results if "latency" in r), [])
     alarm = [x["alarm_intervals_after_onset"] for x in latency if x["alarm_intervals_after_onset"] is not None]
     cordon = [x["cordon_intervals_after_onset"] for x in latency if x["cordon_intervals_after_onset"] is not None]
-    md = ["| nodes | CPU s / interval | share of one core | interval wall time (s) | RSS (MiB) | peak RSS (MiB) |",
-          "|---|---|---|---|---|---|"]
+    md = [
+        "| nodes | CPU s / interval | share of one core | interval wall time (s) | RSS (MiB) | peak RSS (MiB) |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in results:
-        md.append(f"| {r['nodes']} | {r['cpu_seconds_per_interval']:.3f} | {r['cpu_share_of_one_core']:.1%} | "
-                  f"{r['mean_interval_wall_seconds']:.3f} | {r['rss_mib']:.0f} | {r['peak_rss_mib']:.0f} |")
+        md.append(
+            f"| {r['nodes']} | {r['cpu_seconds_per_interval']:.3f} | {r['cpu_share_of_one_core']:.1%} | "
+            f"{r['mean_interval_wall_seconds']:.3f} | {r['rss_mib']:.0f} | {r['peak_rss_mib']:.0f} |"
+        )
     if latency:
-        md.append(f"\nDetect-to-cordon on the local cluster ({len(latency)} injected memory leaks, 5 s intervals, riskFor 5s): "
-                  f"first alarm median {statistics.median(alarm):+.1f} intervals from the fault's onset, cordon median "
-                  f"{statistics.median(cordon):+.1f} intervals (negative = before onset). Per fault: "
-                  + ", ".join(f"{x['node']} {x['alarm_intervals_after_onset']}/{x['cordon_intervals_after_onset']}" for x in latency))
-    md.append(f"\nOne policy over every node, interval 5 s, Observe mode for the CPU figures. "
-              f"Command: `.venv/bin/python bench/operator.py --nodes {args.nodes} --intervals {args.intervals} --faults {args.faults}`")
-    write("operator", {"step_seconds": STEP, "sizes": results, "latency": latency,
-                       "median_alarm_intervals_after_onset": statistics.median(alarm) if alarm else None,
-                       "median_cordon_intervals_after_onset": statistics.median(cordon) if cordon else None}, "\n".join(md))
+        md.append(
+            f"\nDetect-to-cordon on the local cluster ({len(latency)} injected memory leaks, 5 s intervals, riskFor 5s): "
+            f"first alarm median {statistics.median(alarm):+.1f} intervals from the fault's onset, cordon median "
+            f"{statistics.median(cordon):+.1f} intervals (negative = before onset). Per fault: "
+            + ", ".join(f"{x['node']} {x['alarm_intervals_after_onset']}/{x['cordon_intervals_after_onset']}" for x in latency)
+        )
+    md.append(
+        f"\nOne policy over every node, interval 5 s, Observe mode for the CPU figures. "
+        f"Command: `.venv/bin/python bench/operator.py --nodes {args.nodes} --intervals {args.intervals} --faults {args.faults}`"
+    )
+    write(
+        "operator",
+        {
+            "step_seconds": STEP,
+            "sizes": results,
+            "latency": latency,
+            "median_alarm_intervals_after_onset": statistics.median(alarm) if alarm else None,
+            "median_cordon_intervals_after_onset": statistics.median(cordon) if cordon else None,
+        },
+        "\n".join(md),
+    )
 
 
 if __name__ == "__main__":

@@ -22,8 +22,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import write  # noqa: E402
 
-KEYS = ["containers_hit_by_faults", "sla_violations", "avg_response_time_ms", "downtime_pod_minutes", "energy_kwh",
-        "avg_cpu_utilisation", "avg_ram_utilisation", "migrations"]
+KEYS = [
+    "containers_hit_by_faults",
+    "sla_violations",
+    "avg_response_time_ms",
+    "downtime_pod_minutes",
+    "energy_kwh",
+    "avg_cpu_utilisation",
+    "avg_ram_utilisation",
+    "migrations",
+]
 
 
 def scorer_for(model: Any):  # type: ignore[no-untyped-def]
@@ -75,7 +83,7 @@ def main() -> None:
     models = {kind: trained(kind, args.data, args.epochs, Path(args.cache)) for kind in args.models.split(",") if kind}
     policies: dict[str, Any] = {"none": lambda: None, "reactive (after the fault)": ReactivePolicy}
     for kind, model in models.items():
-        policies[kind] = (lambda m=model: PredictivePolicy(scorer_for(m), m.window))
+        policies[kind] = lambda m=model: PredictivePolicy(scorer_for(m), m.window)
     rows: dict[str, list[dict[str, float]]] = {}
     for name, make in policies.items():
         for seed in range(args.seeds):
@@ -86,26 +94,43 @@ def main() -> None:
             summary = sim.qos.summary()
             summary["seconds"] = time.monotonic() - t0
             rows.setdefault(name, []).append(summary)
-            print(f"{name} seed {seed}: hit {summary['containers_hit_by_faults']}, downtime {summary['downtime_pod_minutes']:.0f} "
-                  f"pod-min ({summary['seconds']:.0f}s)", file=sys.stderr, flush=True)
+            print(
+                f"{name} seed {seed}: hit {summary['containers_hit_by_faults']}, downtime {summary['downtime_pod_minutes']:.0f} "
+                f"pod-min ({summary['seconds']:.0f}s)",
+                file=sys.stderr,
+                flush=True,
+            )
     table = []
     for name, runs in rows.items():
-        table.append({"policy": name, "runs": runs, **{k: {"mean": statistics.fmean(r[k] for r in runs),
-                                                             "std": statistics.stdev(r[k] for r in runs) if len(runs) > 1 else 0.0}
-                                                         for k in KEYS}})
+        table.append(
+            {
+                "policy": name,
+                "runs": runs,
+                **{
+                    k: {"mean": statistics.fmean(r[k] for r in runs), "std": statistics.stdev(r[k] for r in runs) if len(runs) > 1 else 0.0}
+                    for k in KEYS
+                },
+            }
+        )
     base = table[0]
-    md = ["| policy | containers hit | SLA violations | avg response (ms) | downtime (pod-min) | vs none | energy (kWh) | CPU util | "
+    md = [
+        "| policy | containers hit | SLA violations | avg response (ms) | downtime (pod-min) | vs none | energy (kWh) | CPU util | "
         "RAM util | migrations |",
-          "|---|---|---|---|---|---|---|---|---|---|"]
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for row in table:
         dt = row["downtime_pod_minutes"]["mean"] / base["downtime_pod_minutes"]["mean"] - 1
-        md.append(f"| {row['policy']} | {row['containers_hit_by_faults']['mean']:.0f} | {row['sla_violations']['mean']:.0f} | "
-                  f"{row['avg_response_time_ms']['mean']:.0f} | {row['downtime_pod_minutes']['mean']:.0f} ± "
-                      f"{row['downtime_pod_minutes']['std']:.0f} | "
-                  f"{dt:+.1%} | {row['energy_kwh']['mean']:.1f} | {row['avg_cpu_utilisation']['mean']:.3f} | "
-                  f"{row['avg_ram_utilisation']['mean']:.3f} | {row['migrations']['mean']:.0f} |")
-    md.append(f"\nMeans over simulator seeds 1000..{999 + args.seeds}, 16 hosts x {args.intervals} intervals, drain budget 25 % of hosts. "
-              f"Command: `.venv/bin/python bench/qos.py --seeds {args.seeds} --intervals {args.intervals} --models {args.models}`")
+        md.append(
+            f"| {row['policy']} | {row['containers_hit_by_faults']['mean']:.0f} | {row['sla_violations']['mean']:.0f} | "
+            f"{row['avg_response_time_ms']['mean']:.0f} | {row['downtime_pod_minutes']['mean']:.0f} ± "
+            f"{row['downtime_pod_minutes']['std']:.0f} | "
+            f"{dt:+.1%} | {row['energy_kwh']['mean']:.1f} | {row['avg_cpu_utilisation']['mean']:.3f} | "
+            f"{row['avg_ram_utilisation']['mean']:.3f} | {row['migrations']['mean']:.0f} |"
+        )
+    md.append(
+        f"\nMeans over simulator seeds 1000..{999 + args.seeds}, 16 hosts x {args.intervals} intervals, drain budget 25 % of hosts. "
+        f"Command: `.venv/bin/python bench/qos.py --seeds {args.seeds} --intervals {args.intervals} --models {args.models}`"
+    )
     write(args.out, {"seeds": args.seeds, "intervals": args.intervals, "policies": table}, "\n".join(md))
 
 

@@ -28,28 +28,59 @@ RESULTS = ROOT / "bench" / "results"
 PARTIAL = RESULTS / "realdata.partial.json"
 
 DATASETS: dict[str, dict[str, Any]] = {
-    "asd": {"path": "data/asd.npz", "make": ["dataset", "from-asd", str(SHARED / "asd"), "--out", "data/asd.npz"],
-            "horizon": 3, "features": {"cpu_utilisation": "auto", "memory_used_fraction": "auto", "disk_used_fraction": "none"}},
-    "nezha-train-ticket": {"path": "data/nezha-train-ticket.npz", "horizon": 3,
-                           "make": ["dataset", "from-nezha", str(SHARED / "nezha"), "--system", "train-ticket", "--out",
-                                    "data/nezha-train-ticket.npz"],
-                           "features": {"cpu_utilisation": "cpu_usage_rate_percent/100",
-                                        "memory_used_fraction": "memory_usage_rate_percent/100", "disk_used_fraction": "none"}},
-    "nezha-online-boutique": {"path": "data/nezha-online-boutique.npz", "horizon": 3,
-                              "make": ["dataset", "from-nezha", str(SHARED / "nezha"), "--system", "online-boutique", "--out",
-                                       "data/nezha-online-boutique.npz"],
-                              "features": {"cpu_utilisation": "cpu_usage_rate_percent/100",
-                                           "memory_used_fraction": "memory_usage_rate_percent/100", "disk_used_fraction": "none"}},
+    "asd": {
+        "path": "data/asd.npz",
+        "make": ["dataset", "from-asd", str(SHARED / "asd"), "--out", "data/asd.npz"],
+        "horizon": 3,
+        "features": {"cpu_utilisation": "auto", "memory_used_fraction": "auto", "disk_used_fraction": "none"},
+    },
+    "nezha-train-ticket": {
+        "path": "data/nezha-train-ticket.npz",
+        "horizon": 3,
+        "make": ["dataset", "from-nezha", str(SHARED / "nezha"), "--system", "train-ticket", "--out", "data/nezha-train-ticket.npz"],
+        "features": {
+            "cpu_utilisation": "cpu_usage_rate_percent/100",
+            "memory_used_fraction": "memory_usage_rate_percent/100",
+            "disk_used_fraction": "none",
+        },
+    },
+    "nezha-online-boutique": {
+        "path": "data/nezha-online-boutique.npz",
+        "horizon": 3,
+        "make": ["dataset", "from-nezha", str(SHARED / "nezha"), "--system", "online-boutique", "--out", "data/nezha-online-boutique.npz"],
+        "features": {
+            "cpu_utilisation": "cpu_usage_rate_percent/100",
+            "memory_used_fraction": "memory_usage_rate_percent/100",
+            "disk_used_fraction": "none",
+        },
+    },
     # the paper's setting: predict the next interval
-    "sim-default": {"path": "data/sim-H16-T10000-s0.npz", "horizon": 1,
-                    "make": ["simulate", "--hosts", "16", "--intervals", "10000", "--seed", "0", "--out", "data/sim-H16-T10000-s0.npz"],
-                    "features": {}},
+    "sim-default": {
+        "path": "data/sim-H16-T10000-s0.npz",
+        "horizon": 1,
+        "make": ["simulate", "--hosts", "16", "--intervals", "10000", "--seed", "0", "--out", "data/sim-H16-T10000-s0.npz"],
+        "features": {},
+    },
 }
 NEURAL = {"ftmoe", "pregan", "pregan_plus"}
 SEEDED = NEURAL | {"gbt", "cmodlb", "mlp"}
 MODELS = ["ftmoe", "gbt", "mlp", "cmodlb", "pregan", "pregan_plus", "markov", "dftm", "pcft", "eclb", "promql"]
-METRICS = ["precision", "recall", "f1", "pr_auc", "roc_auc", "ece", "brier", "type_accuracy", "type_majority_accuracy",
-           "warned_before_onset_share", "fault_detection_rate", "median_lead_intervals", "val_positives", "threshold"]
+METRICS = [
+    "precision",
+    "recall",
+    "f1",
+    "pr_auc",
+    "roc_auc",
+    "ece",
+    "brier",
+    "type_accuracy",
+    "type_majority_accuracy",
+    "warned_before_onset_share",
+    "fault_detection_rate",
+    "median_lead_intervals",
+    "val_positives",
+    "threshold",
+]
 SHOWN = ["f1", "precision", "recall", "pr_auc", "ece", "type_accuracy", "warned_before_onset_share", "median_lead_intervals"]
 
 
@@ -62,8 +93,9 @@ def ensure(name: str) -> Path:
     return path
 
 
-def run_one(name: str, model_type: str, seed: int, epochs: int, overrides: dict[str, Any],
-            options_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def run_one(
+    name: str, model_type: str, seed: int, epochs: int, overrides: dict[str, Any], options_overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
     from ftmoe.contract.dataset import load
     from ftmoe.predictor.base import TrainOptions, fit_model
     from ftmoe.predictor.cli import protocol_splits
@@ -72,8 +104,15 @@ def run_one(name: str, model_type: str, seed: int, epochs: int, overrides: dict[
 
     spec = DATASETS[name]
     ds = load(ensure(name))
-    options = TrainOptions(window=6, lead=1, horizon=spec["horizon"], epochs=epochs, seed=seed,
-                           overrides=overrides if model_type == "ftmoe" else {}, feature_map=spec["features"])
+    options = TrainOptions(
+        window=6,
+        lead=1,
+        horizon=spec["horizon"],
+        epochs=epochs,
+        seed=seed,
+        overrides=overrides if model_type == "ftmoe" else {},
+        feature_map=spec["features"],
+    )
     if options_overrides and model_type == "ftmoe":
         from dataclasses import replace
 
@@ -99,8 +138,17 @@ def everything_row(name: str) -> dict[str, Any]:
     splits = protocol_splits(ds, 6, 1, spec["horizon"], 0.2, 0.2)
     pos = targets(ds.labels, 1, spec["horizon"])[splits.test] > 0
     precision = float(pos.mean())
-    return {"precision": precision, "recall": 1.0, "f1": 2 * precision / (1 + precision), "pr_auc": precision,
-            "roc_auc": 0.5, "ece": None, "type_accuracy": None, "warned_before_onset_share": 1.0, "median_lead_intervals": None}
+    return {
+        "precision": precision,
+        "recall": 1.0,
+        "f1": 2 * precision / (1 + precision),
+        "pr_auc": precision,
+        "roc_auc": 0.5,
+        "ece": None,
+        "type_accuracy": None,
+        "warned_before_onset_share": 1.0,
+        "median_lead_intervals": None,
+    }
 
 
 def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -161,23 +209,46 @@ def main() -> None:
                         done[key] = {"error": str(err)}
                     partial_path.write_text(json.dumps(done, indent=1))
                     r = done[key]
-                    print(f"[{time.monotonic() - started:6.0f}s] {name} {model_type} seed {seed}: "
-                          + (f"F1 {r['f1']:.3f} PR-AUC {cell(r['pr_auc'])} ECE {cell(r['ece'])} ({r['seconds']:.0f}s)"
-                             if "error" not in r else f"error: {r['error']}"), file=sys.stderr, flush=True)
+                    print(
+                        f"[{time.monotonic() - started:6.0f}s] {name} {model_type} seed {seed}: "
+                        + (
+                            f"F1 {r['f1']:.3f} PR-AUC {cell(r['pr_auc'])} ECE {cell(r['ece'])} ({r['seconds']:.0f}s)"
+                            if "error" not in r
+                            else f"error: {r['error']}"
+                        ),
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 if "error" not in done[key]:
                     runs.append(done[key])
             if runs:
-                rows.append({"dataset": name, "model": model_type + (f" [{args.tag}]" if args.tag else ""), "seeds": len(runs),
-                             "horizon": DATASETS[name]["horizon"], **aggregate(runs)})
+                rows.append(
+                    {
+                        "dataset": name,
+                        "model": model_type + (f" [{args.tag}]" if args.tag else ""),
+                        "seeds": len(runs),
+                        "horizon": DATASETS[name]["horizon"],
+                        **aggregate(runs),
+                    }
+                )
     text = table(rows)
-    note = (f"\n\nTest split only (the latest 20 % of labelled time and faults); validation blocks (20 %, widened to hold "
-            f"30 positives) choose early stopping, calibration (Platt) and the threshold. Horizon 3 intervals on real data "
-            f"(ASD 5 min, Nezha 1 min per interval), 1 on the simulator (the paper's setting). Mean ± std over training seeds "
-            f"(rules and the Markov detector are deterministic: one run). Command: `.venv/bin/python bench/realdata.py "
-            f"--seeds {args.seeds} --epochs {args.epochs}" + (f" --sim-seeds {args.sim_seeds}" if args.sim_seeds else "") + "`")
+    note = (
+        f"\n\nTest split only (the latest 20 % of labelled time and faults); validation blocks (20 %, widened to hold "
+        f"30 positives) choose early stopping, calibration (Platt) and the threshold. Horizon 3 intervals on real data "
+        f"(ASD 5 min, Nezha 1 min per interval), 1 on the simulator (the paper's setting). Mean ± std over training seeds "
+        f"(rules and the Markov detector are deterministic: one run). Command: `.venv/bin/python bench/realdata.py "
+        f"--seeds {args.seeds} --epochs {args.epochs}" + (f" --sim-seeds {args.sim_seeds}" if args.sim_seeds else "") + "`"
+    )
     print(text + note)
-    out = {"rows": rows, "command": " ".join(sys.argv), "seeds": args.seeds, "epochs": args.epochs, "overrides": overrides,
-           "machine": "2-core x86-64, 24 GiB (the project's CI machine kind)", "runs": done}
+    out = {
+        "rows": rows,
+        "command": " ".join(sys.argv),
+        "seeds": args.seeds,
+        "epochs": args.epochs,
+        "overrides": overrides,
+        "machine": "2-core x86-64, 24 GiB (the project's CI machine kind)",
+        "runs": done,
+    }
     stem = "realdata" if not args.tag else f"realdata-{args.tag}"
     (RESULTS / f"{stem}.json").write_text(json.dumps(out, indent=2))
     (RESULTS / f"{stem}.md").write_text(text + note + "\n")

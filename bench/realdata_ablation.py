@@ -65,15 +65,22 @@ def main() -> None:
         for d in DATASETS:
             if d not in done.get(base, {}):
                 done.setdefault(base, {})[d] = realdata.aggregate([realdata.run_one(d, base, s, 20, {}) for s in range(args.seeds)])
-    lines = ["| variant | " + " | ".join(f"{d} {m}" for d in DATASETS for m in ("PR-AUC", "F1")) + " |",
-             "|---|" + "---|" * (2 * len(DATASETS))]
+    lines = [
+        "| variant | " + " | ".join(f"{d} {m}" for d in DATASETS for m in ("PR-AUC", "F1")) + " |",
+        "|---|" + "---|" * (2 * len(DATASETS)),
+    ]
     for name in [*VARIANTS, "gbt", "mlp"]:
         if name in done:
-            lines.append(f"| {name} | " + " | ".join(f"{realdata.cell(done[name][d]['pr_auc'])} | {realdata.cell(done[name][d]['f1'])}"
-                                                      for d in DATASETS) + " |")
-    text = "\n".join(lines) + (f"\n\nFT-MoE variants (one change each from the default), {args.seeds} seeds, test split of "
-                               "bench/realdata.py's protocol; gbt and mlp for reference. Command: "
-                               "`.venv/bin/python bench/realdata_ablation.py`")
+            lines.append(
+                f"| {name} | "
+                + " | ".join(f"{realdata.cell(done[name][d]['pr_auc'])} | {realdata.cell(done[name][d]['f1'])}" for d in DATASETS)
+                + " |"
+            )
+    text = "\n".join(lines) + (
+        f"\n\nFT-MoE variants (one change each from the default), {args.seeds} seeds, test split of "
+        "bench/realdata.py's protocol; gbt and mlp for reference. Command: "
+        "`.venv/bin/python bench/realdata_ablation.py`"
+    )
     print(text)
     out_path.write_text(json.dumps({"seeds": args.seeds, "datasets": DATASETS, "variants": done}, indent=2))
     (realdata.RESULTS / "realdata_ablation.md").write_text(text + "\n")

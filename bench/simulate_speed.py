@@ -39,14 +39,18 @@ def main() -> None:
             runs.append(time.perf_counter() - t0)
             print(f"hosts={hosts} intervals={intervals} run {r}: {runs[-1]:.1f}s", file=sys.stderr)
         med = statistics.median(runs)
-        rows.append({"hosts": hosts, "intervals": intervals, "runs_s": runs, "median_s": med,
-                     "target_s": target, "meets_target": med < target})
+        rows.append(
+            {"hosts": hosts, "intervals": intervals, "runs_s": runs, "median_s": med, "target_s": target, "meets_target": med < target}
+        )
     md = ["| hosts | intervals | median (s) | runs (s) | target (s) | met |", "|---|---|---|---|---|---|"]
     for r in rows:
-        md.append(f"| {r['hosts']} | {r['intervals']} | {r['median_s']:.1f} | "
-                  f"{', '.join(f'{x:.1f}' for x in r['runs_s'])} | < {r['target_s']:.0f} | {'yes' if r['meets_target'] else 'NO'} |")
-    md.append(f"\nTrace pool load: {load_s:.1f}s (not included). Command: `.venv/bin/python bench/simulate_speed.py --repeats "
-        f"{args.repeats}`")
+        md.append(
+            f"| {r['hosts']} | {r['intervals']} | {r['median_s']:.1f} | "
+            f"{', '.join(f'{x:.1f}' for x in r['runs_s'])} | < {r['target_s']:.0f} | {'yes' if r['meets_target'] else 'NO'} |"
+        )
+    md.append(
+        f"\nTrace pool load: {load_s:.1f}s (not included). Command: `.venv/bin/python bench/simulate_speed.py --repeats {args.repeats}`"
+    )
     write("simulate_speed", {"trace_load_s": load_s, "repeats": args.repeats, "cases": rows}, "\n".join(md))
 
 

@@ -38,8 +38,19 @@ ROWS: list[tuple[str, str, dict[str, Any]]] = [
     ("ECLB-style", "eclb", {}),
     ("DFTM-style", "dftm", {}),
 ]
-METRICS = ["accuracy", "precision", "recall", "f1", "type_accuracy", "type_macro_f1", "hr@100", "hr@150", "ndcg@100", "ndcg@150",
-           "mean_lead_intervals"]
+METRICS = [
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "type_accuracy",
+    "type_macro_f1",
+    "hr@100",
+    "hr@150",
+    "ndcg@100",
+    "ndcg@150",
+    "mean_lead_intervals",
+]
 DETERMINISTIC = {"dftm", "pcft", "eclb", "promql", "markov"}
 
 
@@ -77,7 +88,7 @@ def main() -> None:
             if not key.startswith("_") and len(value.get("runs", [])) > len(results.get(key, {}).get("runs", [])):
                 results[key] = value
     oracle = results.get("_oracle")
-    for name, kind, overrides in ([] if args.report_only else rows):
+    for name, kind, overrides in [] if args.report_only else rows:
         runs = results.get(name, {}).get("runs", [])
         seeds = 1 if kind in DETERMINISTIC else args.seeds
         for seed in range(len(runs), seeds):
@@ -102,19 +113,31 @@ def main() -> None:
             continue
         runs = results[name]["runs"]
         stats = {m: mean_std([r[m] for r in runs]) for m in METRICS}
-        table.append({"model": name, "kind": kind, "overrides": overrides, "seeds": len(runs), "runs": runs,
-                      **{m: {"mean": s[0], "std": s[1]} for m, s in stats.items()}})
+        table.append(
+            {
+                "model": name,
+                "kind": kind,
+                "overrides": overrides,
+                "seeds": len(runs),
+                "runs": runs,
+                **{m: {"mean": s[0], "std": s[1]} for m, s in stats.items()},
+            }
+        )
     cols = ["accuracy", "precision", "recall", "f1", "hr@100", "ndcg@100", "hr@150", "ndcg@150", "type_macro_f1", "mean_lead_intervals"]
     md = ["| model | seeds | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
     for row in table:
         cells = [f"{row[c]['mean']:.4f} ± {row[c]['std']:.4f}" if c != "mean_lead_intervals" else f"{row[c]['mean']:.2f}" for c in cols]
         md.append(f"| {row['model']} | {row['seeds']} | " + " | ".join(cells) + " |")
     if oracle:
-        md.append(f"| oracle bound (simulator, lead {oracle['lead']}) | - | {oracle['accuracy']:.4f} | {oracle['precision']:.4f} | "
-                  f"{oracle['recall']:.4f} | {oracle['f1']:.4f} | - | - | - | - | - | - |")
-    md.append(f"\nDataset `{args.data}` (test split: last 20 % of intervals). Training seeds 0..{args.seeds - 1} "
-              f"(rule baselines are deterministic: one run), up to {args.epochs} epochs, early stopping patience {args.patience}. "
-              f"Command: `.venv/bin/python bench/table1.py --seeds {args.seeds} --epochs {args.epochs}`")
+        md.append(
+            f"| oracle bound (simulator, lead {oracle['lead']}) | - | {oracle['accuracy']:.4f} | {oracle['precision']:.4f} | "
+            f"{oracle['recall']:.4f} | {oracle['f1']:.4f} | - | - | - | - | - | - |"
+        )
+    md.append(
+        f"\nDataset `{args.data}` (test split: last 20 % of intervals). Training seeds 0..{args.seeds - 1} "
+        f"(rule baselines are deterministic: one run), up to {args.epochs} epochs, early stopping patience {args.patience}. "
+        f"Command: `.venv/bin/python bench/table1.py --seeds {args.seeds} --epochs {args.epochs}`"
+    )
     write(args.out, {"dataset": args.data, "seeds": args.seeds, "epochs": args.epochs, "oracle": oracle, "rows": table}, "\n".join(md))
 
 

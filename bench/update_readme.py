@@ -23,8 +23,12 @@ def update(readme: Path) -> None:
         name = match.group(1)
         table = ROOT / "bench" / "results" / f"{name}.md"
         body = table.read_text().strip() if table.is_file() else f"(no results yet: run bench/{name}.py)"
-        text = re.sub(rf"(<!-- bench:{name} -->)\n.*?(<!-- /bench:{name} -->)", lambda m,
-            body=body: f"{m.group(1)}\n{body}\n{m.group(2)}", text, flags=re.S)
+        text = re.sub(
+            rf"(<!-- bench:{name} -->)\n.*?(<!-- /bench:{name} -->)",
+            lambda m, body=body: f"{m.group(1)}\n{body}\n{m.group(2)}",
+            text,
+            flags=re.S,
+        )
     readme.write_text(text)
     print(f"updated {readme}")
 

@@ -61,9 +61,14 @@ def parse_annotations(text: str) -> dict[str, str]:
 
 
 class CheckpointSignal:
-    def __init__(self, folder: str | os.PathLike[str] = "/etc/ftmoe", file: str = "annotations",
-                 default_interval: float = 1800.0, distributed: bool = False,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        folder: str | os.PathLike[str] = "/etc/ftmoe",
+        file: str = "annotations",
+        default_interval: float = 1800.0,
+        distributed: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.path = Path(folder) / file
         self.default_interval = default_interval
         self.distributed = distributed
@@ -96,8 +101,7 @@ class CheckpointSignal:
         request = self._request()
         due = self.clock() - self.last_checkpoint >= self.interval()
         asked = request > self.handled_request
-        self.reason = (f"request {request}: {self.annotations().get(REASON, '')}" if asked else
-                       "interval elapsed" if due else "")
+        self.reason = f"request {request}: {self.annotations().get(REASON, '')}" if asked else "interval elapsed" if due else ""
         decision = due or asked
         if self.distributed:
             decision = agree(decision)
@@ -122,9 +126,12 @@ class CheckpointSignal:
         if not (name and namespace and host and (SA / "token").is_file()):
             return False
         body = json.dumps({"metadata": {"annotations": {ACK: str(request)}}}).encode()
-        req = urllib.request.Request(f"https://{host}:{port}/api/v1/namespaces/{namespace}/pods/{name}", data=body, method="PATCH",
-                                     headers={"Content-Type": "application/merge-patch+json",
-                                              "Authorization": f"Bearer {(SA / 'token').read_text().strip()}"})
+        req = urllib.request.Request(
+            f"https://{host}:{port}/api/v1/namespaces/{namespace}/pods/{name}",
+            data=body,
+            method="PATCH",
+            headers={"Content-Type": "application/merge-patch+json", "Authorization": f"Bearer {(SA / 'token').read_text().strip()}"},
+        )
         try:
             with urllib.request.urlopen(req, context=ssl.create_default_context(cafile=str(SA / "ca.crt")), timeout=10):
                 return True

@@ -11,10 +11,7 @@ from ftmoe import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="ftmoe",
-        description="Predict Kubernetes node faults with FT-MoE and act on them safely.",
-    )
+    parser = argparse.ArgumentParser(prog="ftmoe", description="Predict Kubernetes node faults with FT-MoE and act on them safely.")
     parser.add_argument("--version", action="version", version=f"ftmoe {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -66,7 +63,7 @@ def split_passthrough(argv: list[str]) -> tuple[list[str], list[str] | None]:
     words after ``kubectl`` are cut off before parsing."""
     if "cluster" in argv:
         i = argv.index("cluster")
-        rest = argv[i + 1:]
+        rest = argv[i + 1 :]
         j = 0
         while j < len(rest) and rest[j].startswith("-"):
             j += 2 if rest[j] == "--name" else 1  # the cluster group's own flags
@@ -83,10 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(head)
     if passthrough is not None:
         args.args = passthrough
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

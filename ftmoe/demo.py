@@ -40,11 +40,18 @@ WORKLOAD = {
             "metadata": {"labels": {"app": "web"}},
             "spec": {
                 # Two replicas per node, and the spread ignores cordoned nodes when they are evicted.
-                "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
-                                               "whenUnsatisfiable": "DoNotSchedule", "nodeTaintsPolicy": "Honor",
-                                               "labelSelector": {"matchLabels": {"app": "web"}}}],
-                "containers": [{"name": "web", "image": "registry.invalid/web:1",
-                                "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}}}],
+                "topologySpreadConstraints": [
+                    {
+                        "maxSkew": 1,
+                        "topologyKey": "kubernetes.io/hostname",
+                        "whenUnsatisfiable": "DoNotSchedule",
+                        "nodeTaintsPolicy": "Honor",
+                        "labelSelector": {"matchLabels": {"app": "web"}},
+                    }
+                ],
+                "containers": [
+                    {"name": "web", "image": "registry.invalid/web:1", "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}}}
+                ],
             },
         },
     },
@@ -82,25 +89,40 @@ class Story:
             self.kubectl("apply", "-f", "-", input=json.dumps(WORKLOAD))
             self.kubectl("-n", "demo", "rollout", "status", "deployment/web", "--timeout=180s", timeout=200)
         with progress.step(f"simulator live mode on :{SIM_PORT} (node metrics for Prometheus, no random faults)"):
-            processes.start(self.cluster.processes_dir, "simulator",
-                            [self.ftmoe, "simulate", "serve", "--cluster", self.cluster.name, "--port", str(SIM_PORT),
-                             "--fault-rate", "0"])
+            processes.start(
+                self.cluster.processes_dir,
+                "simulator",
+                [self.ftmoe, "simulate", "serve", "--cluster", self.cluster.name, "--port", str(SIM_PORT), "--fault-rate", "0"],
+            )
             progress.say("      waiting for Prometheus to scrape the simulated nodes (it rereads its targets every 5s) ...")
             wait_for(self.prometheus_has_nodes, 120, "the simulated node series in Prometheus")
             progress.say("      series are in; 30s more so each node has six intervals of history, the model's window ...")
             time.sleep(30)
         with progress.step("operator (ftmoe operator run, as ServiceAccount ftmoe-system/ftmoe-operator)"):
-            kubeconfig = service_account_kubeconfig(self.kubectl, self.cluster.kubeconfig,
-                                                    self.cluster.state / "operator.kubeconfig")
-            processes.start(self.cluster.processes_dir, "operator",
-                            [self.ftmoe, "operator", "run", "--kubeconfig", str(kubeconfig),
-                             "--metrics-port", str(METRICS_PORT), "--health-port", str(HEALTH_PORT),
-                             # In the cluster's state folder: `cluster down` removes it with the cluster, so a
-                             # new demo never grades its alarms against an earlier cluster's faults.
-                             "--state-dir", str(self.cluster.state / "operator-state")])
+            kubeconfig = service_account_kubeconfig(self.kubectl, self.cluster.kubeconfig, self.cluster.state / "operator.kubeconfig")
+            processes.start(
+                self.cluster.processes_dir,
+                "operator",
+                [
+                    self.ftmoe,
+                    "operator",
+                    "run",
+                    "--kubeconfig",
+                    str(kubeconfig),
+                    "--metrics-port",
+                    str(METRICS_PORT),
+                    "--health-port",
+                    str(HEALTH_PORT),
+                    # In the cluster's state folder: `cluster down` removes it with the cluster, so a
+                    # new demo never grades its alarms against an earlier cluster's faults.
+                    "--state-dir",
+                    str(self.cluster.state / "operator-state"),
+                ],
+            )
             # Prometheus scrapes the operator too, so ftmoe_node_risk has a history.
-            (self.cluster.targets_dir / "ftmoe-operator.json").write_text(json.dumps(
-                [{"targets": [f"127.0.0.1:{METRICS_PORT}"], "labels": {"job": "ftmoe-operator"}}]))
+            (self.cluster.targets_dir / "ftmoe-operator.json").write_text(
+                json.dumps([{"targets": [f"127.0.0.1:{METRICS_PORT}"], "labels": {"job": "ftmoe-operator"}}])
+            )
             wait_for(lambda: http_ok(f"http://127.0.0.1:{HEALTH_PORT}/healthz"), 120, "the operator's liveness endpoint")
         with progress.step(f"FaultTolerancePolicy 'demo' ({POLICY.relative_to(REPO)}: mode Evict, interval 5s)"):
             self.kubectl("apply", "-f", str(POLICY))
@@ -152,8 +174,10 @@ class Story:
                 raise ClusterError(f"{FAULT_NODE} was not cordoned within 180s; see {self.cluster.processes_dir}/operator.log")
             r = self.risk()
             if abs(r - last) >= 0.005:
-                print(f"   {time.strftime('%H:%M:%S')}  NodeFaultPrediction demo.{FAULT_NODE}: risk {r:.3f}"
-                      f"   (simulator, ground truth: {self.phase()})")
+                print(
+                    f"   {time.strftime('%H:%M:%S')}  NodeFaultPrediction demo.{FAULT_NODE}: risk {r:.3f}"
+                    f"   (simulator, ground truth: {self.phase()})"
+                )
                 last = r
             time.sleep(2)
         print(f"\n== 3. The operator cordoned {FAULT_NODE}; its annotations say who, why and when")
@@ -171,14 +195,23 @@ class Story:
         wait_for(lambda: not self.node().get("spec", {}).get("unschedulable"), 300, f"{FAULT_NODE} uncordoned", every=2)
         self.show("get ftp demo -o wide")
         self.show(f"get nfp demo.{FAULT_NODE} -o wide")
-        print("\nThe cluster, the simulator and the operator keep running. In a new shell, first:\n"
-              f"  source {VENV}/bin/activate            # puts ftmoe on PATH\nthen try:")
+        print(
+            "\nThe cluster, the simulator and the operator keep running. In a new shell, first:\n"
+            f"  source {VENV}/bin/activate            # puts ftmoe on PATH\nthen try:"
+        )
         for command, note in try_commands(self.cluster.kubeconfig, self.cluster.prometheus_url, self.cluster.processes_dir):
             print(f"  {command:<72} # {note}")
 
 
-def try_commands(kubeconfig: Path, prometheus_url: str, logs: Path, policy: str = "demo", node: str = FAULT_NODE,
-                 sim_port: int = SIM_PORT, metrics_port: int = METRICS_PORT) -> list[tuple[str, str]]:
+def try_commands(
+    kubeconfig: Path,
+    prometheus_url: str,
+    logs: Path,
+    policy: str = "demo",
+    node: str = FAULT_NODE,
+    sim_port: int = SIM_PORT,
+    metrics_port: int = METRICS_PORT,
+) -> list[tuple[str, str]]:
     """What the demo invites the user to run next (tests/operator/test_operator_e2e.py runs each one)."""
     return [
         (f"{K} explain faulttolerancepolicy.spec", "the API, field by field"),

@@ -111,8 +111,10 @@ def periodic_interval(spec: CheckpointSpec, job: JobView) -> tuple[float, str]:
         lam = alarm_rate if spec.precision >= 0.5 else baseline
     r_eff = effective_recall(spec, cost)
     missed = max((1 - r_eff) * lam, 1e-12)
-    return spec.clamp(daly(cost, 1 / missed)), (f"RiskAware: job rate {lam * 3600:.3f}/h, missed or too late for the predictor "
-                                                 f"(recall {spec.recall:.2f}, in time {r_eff:.2f}) {missed * 3600:.4f}/h, C={cost:.0f}s")
+    return spec.clamp(daly(cost, 1 / missed)), (
+        f"RiskAware: job rate {lam * 3600:.3f}/h, missed or too late for the predictor "
+        f"(recall {spec.recall:.2f}, in time {r_eff:.2f}) {missed * 3600:.4f}/h, C={cost:.0f}s"
+    )
 
 
 def effective_recall(spec: CheckpointSpec, cost: float) -> float:
@@ -128,8 +130,9 @@ def decide(spec: CheckpointSpec, job: JobView) -> CheckpointDecision:
         cost = job.cost if job.cost is not None else spec.cost
         threshold = cost / max(spec.precision, 1e-6)
         now = job.work_at_risk > threshold
-        why += (f"; alarm: {job.work_at_risk:.0f}s of work at risk {'>' if now else '<='} C/p = {threshold:.0f}s"
-                + (" -> checkpoint now" if now else ""))
+        why += f"; alarm: {job.work_at_risk:.0f}s of work at risk {'>' if now else '<='} C/p = {threshold:.0f}s" + (
+            " -> checkpoint now" if now else ""
+        )
     return CheckpointDecision(interval, now, why)
 
 

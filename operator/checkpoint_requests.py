@@ -53,8 +53,15 @@ class PodUpdate:
     reason: str
 
 
-def plan_jobs(cp: Checkpointing, pods: list[dict[str, Any]], risks: dict[str, float], loads: dict[str, float],
-              horizon: float, alarm_threshold: float, now: float) -> list[PodUpdate]:
+def plan_jobs(
+    cp: Checkpointing,
+    pods: list[dict[str, Any]],
+    risks: dict[str, float],
+    loads: dict[str, float],
+    horizon: float,
+    alarm_threshold: float,
+    now: float,
+) -> list[PodUpdate]:
     jobs: dict[str, list[dict[str, Any]]] = {}
     for pod in pods:
         if selected(pod, cp) and pod.get("spec", {}).get("nodeName"):
@@ -65,13 +72,27 @@ def plan_jobs(cp: Checkpointing, pods: list[dict[str, Any]], risks: dict[str, fl
     return updates
 
 
-def plan_job(cp: Checkpointing, pods: list[dict[str, Any]], risks: dict[str, float], loads: dict[str, float],
-             horizon: float, alarm_threshold: float, now: float) -> list[PodUpdate]:
+def plan_job(
+    cp: Checkpointing,
+    pods: list[dict[str, Any]],
+    risks: dict[str, float],
+    loads: dict[str, float],
+    horizon: float,
+    alarm_threshold: float,
+    now: float,
+) -> list[PodUpdate]:
     nodes = sorted({p["spec"]["nodeName"] for p in pods})
     current = [annotation_float(p, INTERVAL) for p in pods]
     period = next((c for c in current if c), None)
-    anchors = [t for p in pods for t in (annotation_float(p, CHECKPOINT_AT) or A.parse_time((p["metadata"].get("annotations") or {})
-               .get(REQUESTED_AT)), start_time(p)) if t is not None]
+    anchors = [
+        t
+        for p in pods
+        for t in (
+            annotation_float(p, CHECKPOINT_AT) or A.parse_time((p["metadata"].get("annotations") or {}).get(REQUESTED_AT)),
+            start_time(p),
+        )
+        if t is not None
+    ]
     anchor = max(anchors) if anchors else now
     costs = [c for c in (annotation_float(p, COST) for p in pods) if c is not None]
     job = JobView(
@@ -98,8 +119,9 @@ def plan_job(cp: Checkpointing, pods: list[dict[str, Any]], risks: dict[str, flo
             want.update({REQUEST: str(request), REQUESTED_AT: A.rfc3339(now), REASON: decision.reason[:500]})
         changed = {k: v for k, v in want.items() if ann.get(k) != v}
         if changed:
-            updates.append(PodUpdate(pod["metadata"]["namespace"], pod["metadata"]["name"], changed, decision.checkpoint_now,
-                                     decision.reason))
+            updates.append(
+                PodUpdate(pod["metadata"]["namespace"], pod["metadata"]["name"], changed, decision.checkpoint_now, decision.reason)
+            )
     return updates
 
 
@@ -126,9 +148,19 @@ class CheckpointGate:
         requested_at = A.parse_time(ann.get(REQUESTED_AT))
         request = int(annotation_float(pod, REQUEST) or 0)
         if requested_at is None or requested_at < drain_started:
-            self.patch_pod(meta["namespace"], meta["name"], {"metadata": {"annotations": {
-                REQUEST: str(request + 1), REQUESTED_AT: A.rfc3339(now),
-                REASON: f"node {node} is being drained: checkpoint before eviction"}}})
+            self.patch_pod(
+                meta["namespace"],
+                meta["name"],
+                {
+                    "metadata": {
+                        "annotations": {
+                            REQUEST: str(request + 1),
+                            REQUESTED_AT: A.rfc3339(now),
+                            REASON: f"node {node} is being drained: checkpoint before eviction",
+                        }
+                    }
+                },
+            )
             return "requested"
         acked = int(annotation_float(pod, ACK) or 0) >= request
         return "evict" if acked or now - requested_at >= self.cp.ack_timeout else "waiting"

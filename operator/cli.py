@@ -22,15 +22,22 @@ def register(commands: Any) -> None:
     sub = op.add_subparsers(dest="operator_command", metavar="ACTION", required=True)
     run = sub.add_parser("run", help="reconcile FaultTolerancePolicies (Ctrl-C to stop)")
     run.add_argument("--kubeconfig", type=Path, help="kubeconfig (default: in-cluster, else $KUBECONFIG or ~/.kube/config)")
-    run.add_argument("--namespace", help="the operator's namespace, for its Lease and Secrets "
-                                         "(default: $POD_NAMESPACE, the service account's, else ftmoe-system)")
+    run.add_argument(
+        "--namespace",
+        help="the operator's namespace, for its Lease and Secrets (default: $POD_NAMESPACE, the service account's, else ftmoe-system)",
+    )
     run.add_argument("--metrics-port", type=int, default=8080, help="port for /metrics (0: off)")
     run.add_argument("--health-port", type=int, default=8081, help="port for the /healthz liveness endpoint (0: off)")
-    run.add_argument("--no-leader-election", action="store_true",
-                     help="act without holding the Lease (only when nothing else can run an operator on this cluster)")
-    run.add_argument("--state-dir", type=Path,
-                     help="where experience buffers persist across restarts (a volume; default $FTMOE_STATE_DIR, "
-                          "else ~/.local/state/ftmoe/operator)")
+    run.add_argument(
+        "--no-leader-election",
+        action="store_true",
+        help="act without holding the Lease (only when nothing else can run an operator on this cluster)",
+    )
+    run.add_argument(
+        "--state-dir",
+        type=Path,
+        help="where experience buffers persist across restarts (a volume; default $FTMOE_STATE_DIR, else ~/.local/state/ftmoe/operator)",
+    )
     run.set_defaults(func=cmd_run)
     report = sub.add_parser("report", help="a policy's recent alarms versus what the cluster showed, and its self-graded scores")
     report.add_argument("policy", help="the FaultTolerancePolicy's name")
@@ -50,11 +57,17 @@ def connect(kubeconfig: Path | None) -> Any:
     try:
         return runtime.api_client(kubeconfig)
     except ConfigException as err:
-        where = f"--kubeconfig {kubeconfig}" if kubeconfig else f"$KUBECONFIG ({os.environ['KUBECONFIG']})" \
-            if os.environ.get("KUBECONFIG") else "~/.kube/config"
+        where = (
+            f"--kubeconfig {kubeconfig}"
+            if kubeconfig
+            else f"$KUBECONFIG ({os.environ['KUBECONFIG']})"
+            if os.environ.get("KUBECONFIG")
+            else "~/.kube/config"
+        )
         raise OperatorError(
             f"no usable kubeconfig in {where}: {str(err).rstrip('.')}. Pass --kubeconfig FILE or set KUBECONFIG "
-            "(for the local cluster: export KUBECONFIG=$(ftmoe cluster kubeconfig))") from err
+            "(for the local cluster: export KUBECONFIG=$(ftmoe cluster kubeconfig))"
+        ) from err
 
 
 def preflight(kube: Any, namespace: str, leader_election: bool) -> None:
@@ -70,16 +83,19 @@ def preflight(kube: Any, namespace: str, leader_election: bool) -> None:
             if err.status == 404:
                 raise OperatorError(f"the CRD {plural}.{GROUP} is not installed; run: kubectl apply -f crds/") from err
             if err.status == 403:
-                raise OperatorError(f"not allowed to list {plural}.{GROUP}; apply deploy/base (its ClusterRole) "
-                                    "or use a kubeconfig with more rights") from err
+                raise OperatorError(
+                    f"not allowed to list {plural}.{GROUP}; apply deploy/base (its ClusterRole) or use a kubeconfig with more rights"
+                ) from err
             raise
     if leader_election:
         try:
             kube.core.read_namespace(namespace)
         except ApiException as err:
             if err.status == 404:
-                raise OperatorError(f"namespace {namespace!r} (for the leader Lease) does not exist; "
-                                    f"create it (kubectl create namespace {namespace}) or pass --namespace") from err
+                raise OperatorError(
+                    f"namespace {namespace!r} (for the leader Lease) does not exist; "
+                    f"create it (kubectl create namespace {namespace}) or pass --namespace"
+                ) from err
             if err.status != 403:  # a least-privilege role may not read namespaces; the Lease call will tell
                 raise
 
@@ -168,8 +184,10 @@ def format_report(name: str, spec: dict[str, Any], g: dict[str, Any]) -> str:
         lines.append("")
         lines.append(f"  {'TYPE':<10}{'ALARMS':>8}{'HITS':>6}{'PRECISION':>11}{'FAULTS':>8}{'CAUGHT':>8}{'RECALL':>8}")
         for kind, v in sorted(per_type.items()):
-            lines.append(f"  {kind:<10}{v.get('alarms', 0):>8}{v.get('hits', 0):>6}{pct(v.get('precision')):>11}"
-                         f"{v.get('faults', 0):>8}{v.get('caught', 0):>8}{pct(v.get('recall')):>8}")
+            lines.append(
+                f"  {kind:<10}{v.get('alarms', 0):>8}{v.get('hits', 0):>6}{pct(v.get('precision')):>11}"
+                f"{v.get('faults', 0):>8}{v.get('caught', 0):>8}{pct(v.get('recall')):>8}"
+            )
     recent = g.get("recentAlarms") or []
     if recent:
         lines.append("")

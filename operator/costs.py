@@ -62,8 +62,7 @@ def candidates(p: float, load: NodeLoad, w: CostWeights, allowed: tuple[str, ...
         # Training pods evicted without a checkpoint lose their work whether or not the node fails.
         out.append(Costed(EVICT, capacity + load.pods * w.restart_seconds + load.training_pods * load.work_at_risk, 0.0, 0.0))
     if CHECKPOINT_EVICT in allowed and movable and load.training_pods:
-        out.append(Costed(CHECKPOINT_EVICT, capacity + load.pods * w.restart_seconds + load.training_pods * load.checkpoint_cost,
-                          0.0, 0.0))
+        out.append(Costed(CHECKPOINT_EVICT, capacity + load.pods * w.restart_seconds + load.training_pods * load.checkpoint_cost, 0.0, 0.0))
     return [Costed(c.action, c.resource_cost, c.fault_impact, w.resource * c.resource_cost + w.impact * c.fault_impact) for c in out]
 
 

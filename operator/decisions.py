@@ -55,8 +55,12 @@ class Rules:
 
     @classmethod
     def from_spec(cls, policy: str, spec: PolicySpec, selected: int) -> Rules:
-        return cls(policy, spec, resolve_count(spec.max_unavailable, selected, "spec.maxUnavailable"),
-                   resolve_count(spec.storm_breaker.max_at_risk, selected, "spec.stormBreaker.maxAtRisk"))
+        return cls(
+            policy,
+            spec,
+            resolve_count(spec.max_unavailable, selected, "spec.maxUnavailable"),
+            resolve_count(spec.storm_breaker.max_at_risk, selected, "spec.stormBreaker.maxAtRisk"),
+        )
 
 
 @dataclass(frozen=True)
@@ -129,12 +133,15 @@ def decide(rules: Rules, nodes: list[NodeFacts], now: float) -> Plan:
     for n in ours:
         since = plan.marks[n.name].healthy_since
         if since is not None and now - since >= rules.spec.hysteresis.healthy_for:
-            plan.actions.append(Action(n.name, UNCORDON, "Recovered",
-                                       f"risk below {rules.spec.thresholds.cordon:g} for {now - since:.0f}s", dry))
+            plan.actions.append(
+                Action(n.name, UNCORDON, "Recovered", f"risk below {rules.spec.thresholds.cordon:g} for {now - since:.0f}s", dry)
+            )
 
     left = rules.max_unavailable - plan.unavailable
-    candidates = sorted((n for n in actionable if not n.unschedulable and n.risk >= rules.spec.thresholds.cordon),  # type: ignore[operator]  # actionable nodes have a risk
-                        key=lambda n: (-(n.risk or 0.0), n.name))
+    candidates = sorted(
+        (n for n in actionable if not n.unschedulable and n.risk >= rules.spec.thresholds.cordon),  # type: ignore[operator]  # actionable nodes have a risk
+        key=lambda n: (-(n.risk or 0.0), n.name),
+    )
     cordoned_now: list[NodeFacts] = []
     evict_now: set[str] = set()
     for n in candidates:
@@ -154,13 +161,23 @@ def decide(rules: Rules, nodes: list[NodeFacts], now: float) -> Plan:
         if plan.storm:
             plan.blocked.append(Blocked(n.name, CORDON, "StormBreakerTripped", storm_message(rules, plan)))
         elif len(recent) >= rules.spec.escalation.max_cordons_per_node:
-            plan.blocked.append(Blocked(n.name, CORDON, "Escalated",
-                                        f"{what}, but the node was cordoned {len(recent)} times in the escalation window; "
-                                        "a human should look at it"))
+            plan.blocked.append(
+                Blocked(
+                    n.name,
+                    CORDON,
+                    "Escalated",
+                    f"{what}, but the node was cordoned {len(recent)} times in the escalation window; a human should look at it",
+                )
+            )
         elif left <= 0:
-            plan.blocked.append(Blocked(n.name, CORDON, "BudgetExhausted",
-                                        f"{what}, but {plan.unavailable} of at most {rules.max_unavailable} selected nodes "
-                                        "are already unavailable"))
+            plan.blocked.append(
+                Blocked(
+                    n.name,
+                    CORDON,
+                    "BudgetExhausted",
+                    f"{what}, but {plan.unavailable} of at most {rules.max_unavailable} selected nodes are already unavailable",
+                )
+            )
         else:
             left -= 1
             plan.actions.append(Action(n.name, CORDON, "RiskAboveThreshold", what, dry))
@@ -199,23 +216,33 @@ def drain_decision(n: NodeFacts, rules: Rules, plan: Plan, now: float, cost_says
         return Blocked(n.name, DRAIN, "StormBreakerTripped", storm_message(rules, plan))
     if n.drain_started is not None and now - n.drain_started > rules.spec.drain.timeout:
         if rules.spec.drain.force:
-            return Action(n.name, FORCE_DRAIN, "DrainTimedOut",
-                          f"drain ran {now - n.drain_started:.0f}s; deleting the remaining pods (drain.force is set)")
-        return Blocked(n.name, DRAIN, "DrainTimedOut",
-                       f"drain ran {now - n.drain_started:.0f}s (timeout {rules.spec.drain.timeout:.0f}s); remaining pods stay. "
-                       "Set spec.drain.force to delete them, or drain the node by hand")
+            return Action(
+                n.name,
+                FORCE_DRAIN,
+                "DrainTimedOut",
+                f"drain ran {now - n.drain_started:.0f}s; deleting the remaining pods (drain.force is set)",
+            )
+        return Blocked(
+            n.name,
+            DRAIN,
+            "DrainTimedOut",
+            f"drain ran {now - n.drain_started:.0f}s (timeout {rules.spec.drain.timeout:.0f}s); remaining pods stay. "
+            "Set spec.drain.force to delete them, or drain the node by hand",
+        )
     verb = "continuing" if n.drain_started is not None else "starting"
     if rules.spec.cost_model is not None:
         chosen = plan.costs.get(n.name)
-        return Action(n.name, DRAIN, "CheapestAction", f"{verb} drain: risk {n.risk:.2f}"
-                      + (f", {chosen[0].summary()}" if chosen else ""))
-    return Action(n.name, DRAIN, "RiskAboveEvictThreshold",
-                  f"{verb} drain: risk {n.risk:.2f} (evict threshold {rules.spec.thresholds.evict:g})")
+        return Action(n.name, DRAIN, "CheapestAction", f"{verb} drain: risk {n.risk:.2f}" + (f", {chosen[0].summary()}" if chosen else ""))
+    return Action(
+        n.name, DRAIN, "RiskAboveEvictThreshold", f"{verb} drain: risk {n.risk:.2f} (evict threshold {rules.spec.thresholds.evict:g})"
+    )
 
 
 def storm_message(rules: Rules, plan: Plan) -> str:
-    return (f"{len(plan.at_risk)} selected nodes are at risk, more than stormBreaker.maxAtRisk ({rules.storm_max_at_risk}); "
-            "a cluster-wide cause is likelier than that many node faults, so no node is cordoned or drained")
+    return (
+        f"{len(plan.at_risk)} selected nodes are at risk, more than stormBreaker.maxAtRisk ({rules.storm_max_at_risk}); "
+        "a cluster-wide cause is likelier than that many node faults, so no node is cordoned or drained"
+    )
 
 
 def remediation_condition(rules: Rules, plan: Plan) -> tuple[bool, str, str]:
@@ -226,6 +253,9 @@ def remediation_condition(rules: Rules, plan: Plan) -> tuple[bool, str, str]:
     if rules.spec.mode == "Observe":
         return False, "ObserveMode", "mode is Observe: actions are reported (would-*), never taken"
     if plan.unavailable >= rules.max_unavailable:
-        return False, "BudgetExhausted", (f"{plan.unavailable} selected nodes are unavailable, "
-                                          f"maxUnavailable allows {rules.max_unavailable}")
+        return (
+            False,
+            "BudgetExhausted",
+            (f"{plan.unavailable} selected nodes are unavailable, maxUnavailable allows {rules.max_unavailable}"),
+        )
     return True, "Allowed", f"up to {rules.max_unavailable - plan.unavailable} more nodes may be cordoned"

@@ -28,8 +28,13 @@ MAX_MESSAGE = 1024  # the API server's limit for an event's message
 def involved_object(obj: dict[str, Any]) -> dict[str, Any]:
     """The ``involvedObject`` of an event on ``obj``: no namespace when it has none."""
     meta = obj.get("metadata") or {}
-    ref = {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "name": meta.get("name"),
-           "uid": meta.get("uid"), "namespace": meta.get("namespace")}
+    ref = {
+        "apiVersion": obj.get("apiVersion"),
+        "kind": obj.get("kind"),
+        "name": meta.get("name"),
+        "uid": meta.get("uid"),
+        "namespace": meta.get("namespace"),
+    }
     return {k: v for k, v in ref.items() if v}
 
 
@@ -37,11 +42,19 @@ def event_body(obj: dict[str, Any], kind: str, reason: str, message: str, now: d
     ref = involved_object(obj)
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
-        "apiVersion": "v1", "kind": "Event",
+        "apiVersion": "v1",
+        "kind": "Event",
         "metadata": {"name": f"{ref.get('name', 'object')}.{uuid.uuid4().hex[:16]}", "namespace": ref.get("namespace", "default")},
-        "involvedObject": ref, "type": kind, "reason": reason, "message": message[:MAX_MESSAGE],
-        "source": {"component": COMPONENT}, "reportingComponent": COMPONENT, "reportingInstance": instance,
-        "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
+        "involvedObject": ref,
+        "type": kind,
+        "reason": reason,
+        "message": message[:MAX_MESSAGE],
+        "source": {"component": COMPONENT},
+        "reportingComponent": COMPONENT,
+        "reportingInstance": instance,
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "count": 1,
     }
 
 
@@ -58,5 +71,10 @@ class EventPoster:
         try:
             self.core.create_namespaced_event(body["metadata"]["namespace"], body)  # type: ignore[arg-type]  # a dict body is accepted
         except (ApiException, HTTPError) as err:
-            log.warning("could not post event %s on %s %s: %s", reason, body["involvedObject"].get("kind"),
-                        body["involvedObject"].get("name"), getattr(err, "reason", err))
+            log.warning(
+                "could not post event %s on %s %s: %s",
+                reason,
+                body["involvedObject"].get("kind"),
+                body["involvedObject"].get("name"),
+                getattr(err, "reason", err),
+            )

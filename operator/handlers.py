@@ -79,5 +79,7 @@ def interval_seconds(policy: dict[str, Any]) -> float:
 
 def summary(status: dict[str, Any]) -> str:
     ready: dict[str, Any] = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
-    return (f"Ready={ready.get('status')} ({ready.get('reason')}); nodes {status.get('observedNodes', 0)}, "
-            f"at risk {status.get('atRiskNodes', 0)}, cordoned {status.get('cordonedNodes', 0)}, stale {status.get('staleNodes', 0)}")
+    return (
+        f"Ready={ready.get('status')} ({ready.get('reason')}); nodes {status.get('observedNodes', 0)}, "
+        f"at risk {status.get('atRiskNodes', 0)}, cordoned {status.get('cordonedNodes', 0)}, stale {status.get('staleNodes', 0)}"
+    )

@@ -50,8 +50,9 @@ def predict(predictor: Predictor, window: FeatureWindow, edges: np.ndarray, top_
         types = out.type_probability[0, j]
         order = np.argsort(-np.abs(z[j]))[:top_drivers]
         drivers = tuple(Driver(window.features[f], float(features[-1, j, f]), float(z[j, f])) for f in order)
-        result[node] = NodePrediction(node, float(out.fault_probability[0, j]), classes[int(types.argmax())],
-                                      {c: float(p) for c, p in zip(classes, types)}, drivers)
+        result[node] = NodePrediction(
+            node, float(out.fault_probability[0, j]), classes[int(types.argmax())], {c: float(p) for c, p in zip(classes, types)}, drivers
+        )
     return result
 
 

@@ -114,9 +114,11 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
     name, generation = meta["name"], int(meta.get("generation", 1))
 
     def finish(status: dict[str, Any], conditions: list[Condition]) -> dict[str, Any]:
-        status.update(observedGeneration=generation, lastRun=A.rfc3339(now),
-                      conditions=merge_conditions(prev.get("conditions", []), [ready_condition(conditions), *conditions],
-                                                  generation, now))
+        status.update(
+            observedGeneration=generation,
+            lastRun=A.rfc3339(now),
+            conditions=merge_conditions(prev.get("conditions", []), [ready_condition(conditions), *conditions], generation, now),
+        )
         deps.kube.patch_policy_status(name, status)
         M.INTERVAL_SECONDS.labels(name).observe(time.perf_counter() - started)
         return status
@@ -124,16 +126,30 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
     try:
         spec = PolicySpec.from_dict(policy.get("spec") or {})
     except PolicyError as err:
-        return IntervalResult(finish({}, [Condition(MODEL, None, "InvalidSpec", str(err)),
-                                          Condition(METRICS, None, "InvalidSpec", str(err)),
-                                          Condition(REMEDIATION, False, "InvalidSpec", str(err))]))
+        return IntervalResult(
+            finish(
+                {},
+                [
+                    Condition(MODEL, None, "InvalidSpec", str(err)),
+                    Condition(METRICS, None, "InvalidSpec", str(err)),
+                    Condition(REMEDIATION, False, "InvalidSpec", str(err)),
+                ],
+            )
+        )
     try:
         model = deps.models.get(spec.model)
     except (ModelFileError, OSError, KeyError, ValueError, ApiException) as err:
         msg = f"{type(err).__name__}: {err}"
-        return IntervalResult(finish({}, [Condition(MODEL, False, "LoadFailed", msg),
-                                          Condition(METRICS, None, "ModelNotLoaded", "no model, so no metrics were read"),
-                                          Condition(REMEDIATION, False, "ModelNotLoaded", "no predictions, so no actions")]))
+        return IntervalResult(
+            finish(
+                {},
+                [
+                    Condition(MODEL, False, "LoadFailed", msg),
+                    Condition(METRICS, None, "ModelNotLoaded", "no model, so no metrics were read"),
+                    Condition(REMEDIATION, False, "ModelNotLoaded", "no predictions, so no actions"),
+                ],
+            )
+        )
 
     learner = deps.learner(name)
     model = learner.serving(spec, model, now)
@@ -157,15 +173,19 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
     previous = {nm: (n["metadata"].get("annotations") or {}).get(A.DECISION, "") for nm, n in by_name.items()}
     gate = CheckpointGate(spec.checkpointing, deps.kube.patch_pod) if spec.checkpointing else None
     records = Remediator(deps.kube, policy, deps.events, deps.tracker, spec.drain.grace_period_seconds, gate).run(
-        plan, by_name, previous, now)
+        plan, by_name, previous, now
+    )
     graded = learner.record(spec, predictor, by_name, pods, predictions, window, now)
     learner.schedule(deps.tuner, spec, model, now)
     if spec.checkpointing is not None:
         records += update_checkpoints(deps, policy, with_graded_inputs(spec, graded), predictions, window, now)
     cordoned = cordoned_after(node_facts, plan, name)
-    patches = {nm: prediction_patch(node, name, predictions.get(nm), plan.marks[nm],
-                                    decision_text(plan, nm, nm not in predictions, nm in cordoned), spec, now)
-               for nm, node in by_name.items()}
+    patches = {
+        nm: prediction_patch(
+            node, name, predictions.get(nm), plan.marks[nm], decision_text(plan, nm, nm not in predictions, nm in cordoned), spec, now
+        )
+        for nm, node in by_name.items()
+    }
     parallel(deps, [functools.partial(deps.kube.patch_node, nm, p) for nm, p in patches.items() if p])
     write_predictions(deps, policy, spec, plan, predictions, cordoned, names, window, model)
     export_metrics(name, predictions, plan, records, names)
@@ -179,17 +199,24 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
         "staleNodes": len(nodes) - len(predictions),
         "budget": {"maxUnavailable": plan.budget, "unavailable": plan.unavailable},
         "missingFeatures": window.missing_features,
-        "model": {"kind": predictor.kind, "version": model.version, "source": model.source, "features": len(predictor.feature_names),
-                  **({"experts": experts} if experts is not None else {}),
-                  **({"lastTuning": learner.last_tuning.to_status()} if learner.last_tuning is not None else {})},
+        "model": {
+            "kind": predictor.kind,
+            "version": model.version,
+            "source": model.source,
+            "features": len(predictor.feature_names),
+            **({"experts": experts} if experts is not None else {}),
+            **({"lastTuning": learner.last_tuning.to_status()} if learner.last_tuning is not None else {}),
+        },
         "recentActions": recent_actions(deps, name, prev, records),
         "selfGrading": grading_status(graded, learner.buffer(list(predictor.feature_names), list(predictor.class_names))),
     }
     allowed, reason, message = plan.remediation
-    conditions = [Condition(MODEL, True, "Loaded", f"{model.version} from {model.source}"),
-                  metrics_condition(window, names, predictions),
-                  Condition(REMEDIATION, allowed, reason, message),
-                  exclusive_condition(deps, policy, prev, names, nodes)]
+    conditions = [
+        Condition(MODEL, True, "Loaded", f"{model.version} from {model.source}"),
+        metrics_condition(window, names, predictions),
+        Condition(REMEDIATION, allowed, reason, message),
+        exclusive_condition(deps, policy, prev, names, nodes),
+    ]
     return IntervalResult(finish(status, conditions), plan, predictions, records, window)
 
 
@@ -201,8 +228,7 @@ def with_graded_inputs(spec: PolicySpec, g: Grade) -> PolicySpec:
     cp = spec.checkpointing
     if cp is None or g.faults < MIN_FAULTS_TO_TRUST or g.precision is None or g.recall is None:
         return spec
-    tuned = cp.model_copy(update={"recall": g.recall, "precision": max(g.precision, 0.01),
-                                  "lead": g.mean_lead if g.mean_lead else cp.lead})
+    tuned = cp.model_copy(update={"recall": g.recall, "precision": max(g.precision, 0.01), "lead": g.mean_lead if g.mean_lead else cp.lead})
     return spec.model_copy(update={"checkpointing": tuned})
 
 
@@ -211,18 +237,30 @@ def grading_status(g: Grade, exp: Experience) -> dict[str, Any]:
         return None if x is None else round(x, 4)
 
     return {
-        "precision": r(g.precision), "recall": r(g.recall), "f1": r(g.f1), "meanLeadSeconds": r(g.mean_lead),
-        "alarms": g.alarms, "hits": g.hits, "falseAlarms": g.false_alarms, "pending": g.pending, "faults": g.faults,
-        "caught": g.caught, "late": g.late, "meanDelaySeconds": r(g.mean_delay),
+        "precision": r(g.precision),
+        "recall": r(g.recall),
+        "f1": r(g.f1),
+        "meanLeadSeconds": r(g.mean_lead),
+        "alarms": g.alarms,
+        "hits": g.hits,
+        "falseAlarms": g.false_alarms,
+        "pending": g.pending,
+        "faults": g.faults,
+        "caught": g.caught,
+        "late": g.late,
+        "meanDelaySeconds": r(g.mean_delay),
         "since": A.rfc3339(float(exp.times[0])) if len(exp) else None,
         "perType": {k: {kk: (round(vv, 4) if isinstance(vv, float) else vv) for kk, vv in v.items()} for k, v in g.per_type.items()},
-        "recentAlarms": [{**a, "time": A.rfc3339(float(a["time"])), "risk": round(float(a["risk"]), 3)}  # type: ignore[arg-type]  # recent entries are dict[str, object]; time is a float
-                         for a in g.recent],
+        "recentAlarms": [
+            {**a, "time": A.rfc3339(float(a["time"])), "risk": round(float(a["risk"]), 3)}  # type: ignore[arg-type]  # recent entries are dict[str, object]; time is a float
+            for a in g.recent
+        ],
     }
 
 
-def update_checkpoints(deps: Deps, policy: dict[str, Any], spec: PolicySpec, predictions: dict[str, NodePrediction],
-                       window: FeatureWindow, now: float) -> list[Record]:
+def update_checkpoints(
+    deps: Deps, policy: dict[str, Any], spec: PolicySpec, predictions: dict[str, NodePrediction], window: FeatureWindow, now: float
+) -> list[Record]:
     """Write each training job's interval and checkpoint requests on its pods."""
     cp = spec.checkpointing
     assert cp is not None
@@ -258,22 +296,31 @@ def metrics_condition(window: FeatureWindow, names: list[str], predictions: dict
         reason = "PrometheusUnavailable" if window.unreachable else "QueryFailed"
         return Condition(METRICS, False, reason, f"{window.error}; no node is acted on until metrics return")
     if window.missing_features:
-        return Condition(METRICS, False, "MissingFeatures",
-                         f"no query, or no data, for model features: {', '.join(window.missing_features)}; "
-                         "add or fix them under spec.prometheus.queries")
+        return Condition(
+            METRICS,
+            False,
+            "MissingFeatures",
+            f"no query, or no data, for model features: {', '.join(window.missing_features)}; "
+            "add or fix them under spec.prometheus.queries",
+        )
     if not names:
         return Condition(METRICS, False, "NoNodesSelected", "spec.nodeSelector matches no node")
     stale = [n for n in names if n not in predictions]
     if len(stale) == len(names):
         return Condition(METRICS, False, "NoCompleteWindows", f"no node has every feature at every step of the window ({len(names)} nodes)")
     if stale:
-        return Condition(METRICS, True, "PartialData",
-                         f"{len(stale)} of {len(names)} nodes without a complete window (not acted on): {', '.join(stale[:10])}")
+        return Condition(
+            METRICS,
+            True,
+            "PartialData",
+            f"{len(stale)} of {len(names)} nodes without a complete window (not acted on): {', '.join(stale[:10])}",
+        )
     return Condition(METRICS, True, "MetricsRead", f"complete windows for all {len(names)} nodes")
 
 
-def exclusive_condition(deps: Deps, policy: dict[str, Any], prev: dict[str, Any], names: list[str],
-                        nodes: list[dict[str, Any]]) -> Condition:
+def exclusive_condition(
+    deps: Deps, policy: dict[str, Any], prev: dict[str, Any], names: list[str], nodes: list[dict[str, Any]]
+) -> Condition:
     """NodesExclusive, and a Warning event when it turns False."""
     shared = shared_nodes(policy["metadata"]["name"], names, deps.kube.list_policies(), nodes)
     if not shared:
@@ -302,19 +349,40 @@ def parallel(deps: Deps, calls: list[Callable[[], None]]) -> None:
         future.result()  # re-raise the first failure
 
 
-def write_predictions(deps: Deps, policy: dict[str, Any], spec: PolicySpec, plan: Plan, predictions: dict[str, NodePrediction],
-                      cordoned: set[str], names: list[str], window: FeatureWindow, model: LoadedModel) -> None:
+def write_predictions(
+    deps: Deps,
+    policy: dict[str, Any],
+    spec: PolicySpec,
+    plan: Plan,
+    predictions: dict[str, NodePrediction],
+    cordoned: set[str],
+    names: list[str],
+    window: FeatureWindow,
+    model: LoadedModel,
+) -> None:
     pname = policy["metadata"]["name"]
     written = deps.written.setdefault(pname, {})
     writes: list[Callable[[], None]] = []
     for nm in names:
         pred = predictions.get(nm)
-        body = prediction_body(policy, nm, pred, action_summary(plan, nm, pred, nm in cordoned, spec),
-                               plan.marks[nm].risk_since, float(window.times[-1]), model.version, spec, plan.costs.get(nm))
+        body = prediction_body(
+            policy,
+            nm,
+            pred,
+            action_summary(plan, nm, pred, nm in cordoned, spec),
+            plan.marks[nm].risk_since,
+            float(window.times[-1]),
+            model.version,
+            spec,
+            plan.costs.get(nm),
+        )
         key = body["metadata"]["name"]
         # Skip writes that change nothing a reader would notice (the window end moves every interval).
-        seen = {k: (round(v, 2) if k == "risk" and v is not None else v) for k, v in body["status"].items()
-                if k not in ("windowEnd", "scores", "drivers", "driversSummary", "riskShown")}
+        seen = {
+            k: (round(v, 2) if k == "risk" and v is not None else v)
+            for k, v in body["status"].items()
+            if k not in ("windowEnd", "scores", "drivers", "driversSummary", "riskShown")
+        }
         if written.get(key) != seen:
             writes.append(functools.partial(deps.kube.upsert_prediction, body))
             written[key] = seen

@@ -76,8 +76,9 @@ class Kube:
 
     def delete_pod(self, namespace: str, name: str, grace_period_seconds: int) -> None:
         try:
-            self.core.delete_namespaced_pod(name, namespace,
-                                            grace_period_seconds=grace_period_seconds if grace_period_seconds >= 0 else None)
+            self.core.delete_namespaced_pod(
+                name, namespace, grace_period_seconds=grace_period_seconds if grace_period_seconds >= 0 else None
+            )
         except ApiException as err:
             if err.status != 404:
                 raise
@@ -96,15 +97,15 @@ class Kube:
     # -- our resources ---------------------------------------------------------------------
 
     def patch_policy_status(self, name: str, status: dict[str, Any]) -> None:
-        retry_conflicts(lambda: self.custom.patch_cluster_custom_object_status(
-            GROUP, VERSION, POLICY_PLURAL, name, {"status": status}))
+        retry_conflicts(lambda: self.custom.patch_cluster_custom_object_status(GROUP, VERSION, POLICY_PLURAL, name, {"status": status}))
 
     def list_policies(self) -> list[dict[str, Any]]:
         return self._raw(self.custom.list_cluster_custom_object, GROUP, VERSION, POLICY_PLURAL)["items"]
 
     def list_predictions(self, policy: str) -> list[dict[str, Any]]:
-        return self._raw(self.custom.list_cluster_custom_object, GROUP, VERSION, PREDICTION_PLURAL,
-                         label_selector=f"ftmoe.io/policy={policy}")["items"]
+        return self._raw(
+            self.custom.list_cluster_custom_object, GROUP, VERSION, PREDICTION_PLURAL, label_selector=f"ftmoe.io/policy={policy}"
+        )["items"]
 
     def upsert_prediction(self, body: dict[str, Any]) -> None:
         name = body["metadata"]["name"]

@@ -30,8 +30,15 @@ def identity() -> str:
 
 
 class LeaseElector:
-    def __init__(self, api: client.ApiClient, namespace: str, name: str = "ftmoe-operator", duration: float = 15.0,
-                 renew: float = 5.0, me: str | None = None):
+    def __init__(
+        self,
+        api: client.ApiClient,
+        namespace: str,
+        name: str = "ftmoe-operator",
+        duration: float = 15.0,
+        renew: float = 5.0,
+        me: str | None = None,
+    ):
         self.coord = client.CoordinationV1Api(api)
         self.namespace, self.name = namespace, name
         self.duration, self.renew = duration, renew
@@ -52,8 +59,7 @@ class LeaseElector:
         except ApiException as err:
             if err.status != 404:
                 raise
-            body = client.V1Lease(metadata=client.V1ObjectMeta(name=self.name, namespace=self.namespace),
-                                  spec=self._spec(now, now, 0))
+            body = client.V1Lease(metadata=client.V1ObjectMeta(name=self.name, namespace=self.namespace), spec=self._spec(now, now, 0))
             try:
                 self.coord.create_namespaced_lease(self.namespace, body)
                 return self._set(True)
@@ -67,9 +73,15 @@ class LeaseElector:
         if holder not in (None, "", self.me) and not expired:
             if holder != self.waiting_for:
                 age = (now - renewed).total_seconds() if renewed is not None else 0.0
-                log.info("standing by: Lease %s/%s is held by %s (renewed %.0fs ago); this replica acts once it is "
-                         "released or %ss pass without a renewal", self.namespace, self.name, holder, age,
-                         spec.lease_duration_seconds or int(self.duration))
+                log.info(
+                    "standing by: Lease %s/%s is held by %s (renewed %.0fs ago); this replica acts once it is "
+                    "released or %ss pass without a renewal",
+                    self.namespace,
+                    self.name,
+                    holder,
+                    age,
+                    spec.lease_duration_seconds or int(self.duration),
+                )
                 self.waiting_for = holder
             return self._set(False)
         self.waiting_for = None
@@ -86,8 +98,13 @@ class LeaseElector:
             raise
 
     def _spec(self, acquired: dt.datetime, renewed: dt.datetime, transitions: int) -> client.V1LeaseSpec:
-        return client.V1LeaseSpec(holder_identity=self.me, lease_duration_seconds=int(self.duration), acquire_time=acquired,
-                                  renew_time=renewed, lease_transitions=transitions)
+        return client.V1LeaseSpec(
+            holder_identity=self.me,
+            lease_duration_seconds=int(self.duration),
+            acquire_time=acquired,
+            renew_time=renewed,
+            lease_transitions=transitions,
+        )
 
     def _set(self, leading: bool) -> bool:
         if leading and not self.leading.is_set():

@@ -93,8 +93,10 @@ class ModelStore:
             return self.cache[key]
         data, binary = cm.get("data") or {}, cm.get("binaryData") or {}
         if CONFIG_FILE not in data:
-            raise ModelFileError(f"ConfigMap {namespace}/{name} has no data key {CONFIG_FILE!r}; "
-                                 f"create it with: kubectl create configmap {name} --from-file=MODEL_DIR/")
+            raise ModelFileError(
+                f"ConfigMap {namespace}/{name} has no data key {CONFIG_FILE!r}; "
+                f"create it with: kubectl create configmap {name} --from-file=MODEL_DIR/"
+            )
         folder = Path(tempfile.mkdtemp(prefix=f"ftmoe-model-{name}-"))
         (folder / CONFIG_FILE).write_text(data[CONFIG_FILE])
         if WEIGHTS_FILE in binary:

@@ -34,8 +34,9 @@ def facts(node: dict[str, Any], risk: float | None, spec: PolicySpec, load: Node
     )
 
 
-def prediction_patch(node: dict[str, Any], policy: str, prediction: NodePrediction | None, marks: Marks,
-                     decision: str, spec: PolicySpec, now: float) -> dict[str, Any]:
+def prediction_patch(
+    node: dict[str, Any], policy: str, prediction: NodePrediction | None, marks: Marks, decision: str, spec: PolicySpec, now: float
+) -> dict[str, Any]:
     """The merge patch of the informational annotations and label; {} when nothing changed.
 
     Without a prediction the last risk stays (``predicted-at`` shows its age) and the
@@ -76,13 +77,25 @@ def prediction_patch(node: dict[str, Any], policy: str, prediction: NodePredicti
 def cordon_patch(node: dict[str, Any], policy: str, reason: str, now: float) -> dict[str, Any]:
     ann = node.get("metadata", {}).get("annotations") or {}
     history = (*A.parse_history(ann.get(A.CORDON_HISTORY)), now)
-    return {"spec": {"unschedulable": True},
-            "metadata": {"annotations": {A.CORDONED_BY: policy, A.CORDON_REASON: reason, A.CORDONED_AT: A.rfc3339(now),
-                                         A.CORDON_HISTORY: A.format_history(history), A.DRAIN_STARTED: None,
-                                         A.DRAIN_STATE: None}}}
+    return {
+        "spec": {"unschedulable": True},
+        "metadata": {
+            "annotations": {
+                A.CORDONED_BY: policy,
+                A.CORDON_REASON: reason,
+                A.CORDONED_AT: A.rfc3339(now),
+                A.CORDON_HISTORY: A.format_history(history),
+                A.DRAIN_STARTED: None,
+                A.DRAIN_STATE: None,
+            }
+        },
+    }
 
 
 def uncordon_patch() -> dict[str, Any]:
-    return {"spec": {"unschedulable": None},
-            "metadata": {"annotations": {A.CORDONED_BY: None, A.CORDON_REASON: None, A.CORDONED_AT: None,
-                                         A.DRAIN_STARTED: None, A.DRAIN_STATE: None}}}
+    return {
+        "spec": {"unschedulable": None},
+        "metadata": {
+            "annotations": {A.CORDONED_BY: None, A.CORDON_REASON: None, A.CORDONED_AT: None, A.DRAIN_STARTED: None, A.DRAIN_STATE: None}
+        },
+    }

@@ -27,16 +27,20 @@ def pod_cpu(pod: dict[str, Any]) -> float:
     return sum(cpu_cores(((c.get("resources") or {}).get("requests") or {}).get("cpu")) for c in pod.get("spec", {}).get("containers", []))
 
 
-def node_loads(nodes: dict[str, dict[str, Any]], pods: list[dict[str, Any]], spec: PolicySpec, tracker: MigrationTracker,
-               now: float) -> dict[str, NodeLoad]:
+def node_loads(
+    nodes: dict[str, dict[str, Any]], pods: list[dict[str, Any]], spec: PolicySpec, tracker: MigrationTracker, now: float
+) -> dict[str, NodeLoad]:
     on: dict[str, list[dict[str, Any]]] = {}
     for p in pods:
         node = p.get("spec", {}).get("nodeName")
         if node and p.get("status", {}).get("phase") not in ("Succeeded", "Failed"):
             on.setdefault(node, []).append(p)
     cores = {n: cpu_cores((obj.get("status", {}).get("allocatable") or {}).get("cpu")) for n, obj in nodes.items()}
-    free = {n: cores[n] - sum(pod_cpu(p) for p in on.get(n, [])) for n in nodes
-            if not nodes[n].get("spec", {}).get("unschedulable") and condition(nodes[n], "Ready") == "True"}
+    free = {
+        n: cores[n] - sum(pod_cpu(p) for p in on.get(n, []))
+        for n in nodes
+        if not nodes[n].get("spec", {}).get("unschedulable") and condition(nodes[n], "Ready") == "True"
+    }
     total_free = sum(max(f, 0.0) for f in free.values())
     cp = spec.checkpointing
     arrivals = tracker.arrivals_per_node(now, 3600.0)
@@ -52,8 +56,14 @@ def node_loads(nodes: dict[str, dict[str, Any]], pods: list[dict[str, Any]], spe
             interval = annotation_float(p, "ftmoe.io/checkpoint-interval-seconds") or (cp.max_interval if cp else 0.0)
             risk_work = max(risk_work, work_at_risk(now, anchor, interval))
             cost = max(cost, annotation_float(p, COST) or 0.0)
-        loads[n] = NodeLoad(pods=len(evictable), training_pods=len(training), cpu_requests=sum(pod_cpu(p) for p in evictable),
-                            cores=cores[n], work_at_risk=risk_work, checkpoint_cost=cost,
-                            expected_arrivals=arrivals.get(n, 0) * spec.horizon / 3600.0,
-                            free_cores_elsewhere=total_free - max(free.get(n, 0.0), 0.0))
+        loads[n] = NodeLoad(
+            pods=len(evictable),
+            training_pods=len(training),
+            cpu_requests=sum(pod_cpu(p) for p in evictable),
+            cores=cores[n],
+            work_at_risk=risk_work,
+            checkpoint_cost=cost,
+            expected_arrivals=arrivals.get(n, 0) * spec.horizon / 3600.0,
+            free_cores_elsewhere=total_free - max(free.get(n, 0.0), 0.0),
+        )
     return loads

@@ -86,8 +86,7 @@ def window_times(now: float, step: float, window: int) -> np.ndarray:
 
 
 class MetricsSource(Protocol):
-    def fetch(self, nodes: list[str], features: list[str], now: float, step: float, window: int,
-              rate_window: float) -> FeatureWindow: ...
+    def fetch(self, nodes: list[str], features: list[str], now: float, step: float, window: int, rate_window: float) -> FeatureWindow: ...
 
 
 class PrometheusSource:
@@ -112,10 +111,15 @@ class PrometheusSource:
 
         # POST: a node matcher for hundreds of nodes does not fit in a URL. One quick retry
         # only: a Prometheus that is down must fail the interval fast, not stall it.
-        self.client = PrometheusConnect(url=spec.url, headers=headers, disable_ssl=spec.insecure_skip_verify,
-                                        session=session, timeout=int(max(1, spec.timeout)), method="POST",
-                                        retry=Retry(total=1, backoff_factor=0.2, status_forcelist=[502, 503, 504],
-                                                    allowed_methods=None))
+        self.client = PrometheusConnect(
+            url=spec.url,
+            headers=headers,
+            disable_ssl=spec.insecure_skip_verify,
+            session=session,
+            timeout=int(max(1, spec.timeout)),
+            method="POST",
+            retry=Retry(total=1, backoff_factor=0.2, status_forcelist=[502, 503, 504], allowed_methods=None),
+        )
 
     def fetch(self, nodes: list[str], features: list[str], now: float, step: float, window: int, rate_window: float) -> FeatureWindow:
         times = window_times(now, step, window)
@@ -130,12 +134,19 @@ class PrometheusSource:
             if name not in queries:
                 continue
             try:
-                series = self.client.custom_query_range(render(queries[name], self.spec.node_label, nodes, rate_window),
-                                                        start_time=start, end_time=end, step=format_duration(step))
+                series = self.client.custom_query_range(
+                    render(queries[name], self.spec.node_label, nodes, rate_window),
+                    start_time=start,
+                    end_time=end,
+                    step=format_duration(step),
+                )
             except Exception as err:  # noqa: BLE001 - connection, HTTP and parse errors all mean "no data"
                 result.unreachable = not isinstance(err, PrometheusApiClientException)
-                result.error = (unreachable_message(err, self.spec.url, self.spec.timeout) if result.unreachable
-                                else f"query for {name} failed: {describe(err)}")
+                result.error = (
+                    unreachable_message(err, self.spec.url, self.spec.timeout)
+                    if result.unreachable
+                    else f"query for {name} failed: {describe(err)}"
+                )
                 return result
             if not fill(values[:, :, f], series, index, times, step, self.spec.node_label):
                 result.missing_features.append(name)

@@ -34,5 +34,7 @@ def shared_nodes(name: str, selected: list[str], policies: list[dict[str, Any]],
 
 def overlap_message(shared: dict[str, int], total: int) -> str:
     parts = ", ".join(f"{count} of {total} with {other}" for other, count in sorted(shared.items()))
-    return (f"nodes also selected by other policies ({parts}): their annotations, label and cordons are per node, "
-            "so narrow spec.nodeSelector until each node has one policy")
+    return (
+        f"nodes also selected by other policies ({parts}): their annotations, label and cordons are per node, "
+        "so narrow spec.nodeSelector until each node has one policy"
+    )

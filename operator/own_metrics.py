@@ -7,28 +7,56 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 PREDICTION_SECONDS = Histogram(
-    "ftmoe_prediction_duration_seconds", "Model inference time per policy interval.", ["policy"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=REGISTRY)
+    "ftmoe_prediction_duration_seconds",
+    "Model inference time per policy interval.",
+    ["policy"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)
 INTERVAL_SECONDS = Histogram(
-    "ftmoe_interval_duration_seconds", "Wall time of one policy interval (query, predict, act, write).", ["policy"],
-    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60), registry=REGISTRY)
+    "ftmoe_interval_duration_seconds",
+    "Wall time of one policy interval (query, predict, act, write).",
+    ["policy"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    registry=REGISTRY,
+)
 NODE_RISK = Gauge("ftmoe_node_risk", "Predicted fault probability within the policy's horizon.", ["policy", "node"], registry=REGISTRY)
-ACTIONS = Counter("ftmoe_actions_total", "Actions taken (outcome done) or reported (dry-run).",
-                  ["policy", "action", "outcome", "reason"], registry=REGISTRY)
-BLOCKED = Counter("ftmoe_blocked_actions_total", "Actions the safety rules or the API refused, by reason.",
-                  ["policy", "action", "reason"], registry=REGISTRY)
-QUERY_ERRORS = Counter("ftmoe_prometheus_query_errors_total", "Intervals whose Prometheus queries failed.", ["policy"],
-                       registry=REGISTRY)
+ACTIONS = Counter(
+    "ftmoe_actions_total",
+    "Actions taken (outcome done) or reported (dry-run).",
+    ["policy", "action", "outcome", "reason"],
+    registry=REGISTRY,
+)
+BLOCKED = Counter(
+    "ftmoe_blocked_actions_total",
+    "Actions the safety rules or the API refused, by reason.",
+    ["policy", "action", "reason"],
+    registry=REGISTRY,
+)
+QUERY_ERRORS = Counter("ftmoe_prometheus_query_errors_total", "Intervals whose Prometheus queries failed.", ["policy"], registry=REGISTRY)
 STALE_NODES = Gauge("ftmoe_stale_nodes", "Selected nodes without a complete metric window.", ["policy"], registry=REGISTRY)
 LEADER = Gauge("ftmoe_leader", "1 while this replica holds the leader Lease.", registry=REGISTRY)
-SELF_GRADE = Gauge("ftmoe_self_grade", "The operator's own alarms scored against what the cluster showed "
-                   "(metric: precision, recall, mean_lead_seconds).", ["policy", "metric"], registry=REGISTRY)
-MODEL_INFO = Gauge("ftmoe_model_info", "1 for the model version a policy serves (kind: ftmoe, mlp, ...); a tuned "
-                   "version replaces the series of the one before.", ["policy", "version", "kind"], registry=REGISTRY)
-MODEL_EXPERTS = Gauge("ftmoe_model_experts", "Experts in the FT-MoE model a policy serves (online tuning adds and "
-                      "removes them).", ["policy"], registry=REGISTRY)
-TUNINGS = Counter("ftmoe_online_tunings_total", "Online tunings by outcome (promoted, kept, skipped).", ["policy", "outcome"],
-                  registry=REGISTRY)
+SELF_GRADE = Gauge(
+    "ftmoe_self_grade",
+    "The operator's own alarms scored against what the cluster showed (metric: precision, recall, mean_lead_seconds).",
+    ["policy", "metric"],
+    registry=REGISTRY,
+)
+MODEL_INFO = Gauge(
+    "ftmoe_model_info",
+    "1 for the model version a policy serves (kind: ftmoe, mlp, ...); a tuned version replaces the series of the one before.",
+    ["policy", "version", "kind"],
+    registry=REGISTRY,
+)
+MODEL_EXPERTS = Gauge(
+    "ftmoe_model_experts",
+    "Experts in the FT-MoE model a policy serves (online tuning adds and removes them).",
+    ["policy"],
+    registry=REGISTRY,
+)
+TUNINGS = Counter(
+    "ftmoe_online_tunings_total", "Online tunings by outcome (promoted, kept, skipped).", ["policy", "outcome"], registry=REGISTRY
+)
 SERVED: dict[str, tuple[str, str]] = {}  # policy -> (version, kind) of the MODEL_INFO series now exported
 
 
@@ -44,8 +72,19 @@ def set_model(policy: str, version: str, kind: str, experts: int | None) -> None
 
 def forget_policy(policy: str) -> None:
     """Remove every series labelled with ``policy``: a deleted policy exports nothing."""
-    for metric in (PREDICTION_SECONDS, INTERVAL_SECONDS, NODE_RISK, ACTIONS, BLOCKED, QUERY_ERRORS, STALE_NODES, SELF_GRADE,
-                   MODEL_INFO, MODEL_EXPERTS, TUNINGS):
+    for metric in (
+        PREDICTION_SECONDS,
+        INTERVAL_SECONDS,
+        NODE_RISK,
+        ACTIONS,
+        BLOCKED,
+        QUERY_ERRORS,
+        STALE_NODES,
+        SELF_GRADE,
+        MODEL_INFO,
+        MODEL_EXPERTS,
+        TUNINGS,
+    ):
         names = list(metric._labelnames)
         for family in metric.collect():
             for sample in family.samples:

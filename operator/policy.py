@@ -24,9 +24,25 @@ from ftmoe.operator.api.policy_types import (
     Thresholds,
 )
 
-__all__ = ["GROUP", "MODES", "POLICY_PLURAL", "PREDICTION_PLURAL", "VERSION", "Checkpointing", "DrainSpec", "LabelSelector",
-           "Mode", "ModelRef", "PolicyError", "PolicySpec", "PrometheusSpec", "Thresholds", "node_selected", "resolve_count",
-           "selector_matches"]
+__all__ = [
+    "GROUP",
+    "MODES",
+    "POLICY_PLURAL",
+    "PREDICTION_PLURAL",
+    "VERSION",
+    "Checkpointing",
+    "DrainSpec",
+    "LabelSelector",
+    "Mode",
+    "ModelRef",
+    "PolicyError",
+    "PolicySpec",
+    "PrometheusSpec",
+    "Thresholds",
+    "node_selected",
+    "resolve_count",
+    "selector_matches",
+]
 
 POLICY_PLURAL = "faulttolerancepolicies"
 PREDICTION_PLURAL = "nodefaultpredictions"

@@ -25,8 +25,7 @@ def drivers_summary(prediction: NodePrediction) -> str:
     return f"{top.feature} {top.zscore:+.1f}σ" + (f" (+{more} more)" if more else "")
 
 
-def action_summary(plan: Plan, node: str, prediction: NodePrediction | None, cordoned_by_us: bool,
-                   spec: PolicySpec) -> tuple[str, str]:
+def action_summary(plan: Plan, node: str, prediction: NodePrediction | None, cordoned_by_us: bool, spec: PolicySpec) -> tuple[str, str]:
     """(action, reason) for the printer columns: what happened, or would have, and why."""
     actions, blocked = plan.for_node(node)
     if actions:
@@ -48,41 +47,74 @@ def action_summary(plan: Plan, node: str, prediction: NodePrediction | None, cor
     return "none", f"risk {prediction.risk:.2f} below annotate threshold {spec.thresholds.annotate:g}"
 
 
-def prediction_body(policy: dict[str, Any], node: str, prediction: NodePrediction | None, action: tuple[str, str],
-                    risk_since: float | None, window_end: float, model_version: str, spec: PolicySpec,
-                    costs: tuple[Costed, list[Costed]] | None = None) -> dict[str, Any]:
+def prediction_body(
+    policy: dict[str, Any],
+    node: str,
+    prediction: NodePrediction | None,
+    action: tuple[str, str],
+    risk_since: float | None,
+    window_end: float,
+    model_version: str,
+    spec: PolicySpec,
+    costs: tuple[Costed, list[Costed]] | None = None,
+) -> dict[str, Any]:
     meta = policy["metadata"]
-    status: dict[str, Any] = {"action": action[0], "reason": action[1][:1000], "windowEnd": rfc3339(window_end),
-                              "horizon": format_duration(spec.horizon), "modelVersion": model_version,
-                              "riskSince": rfc3339(risk_since) if risk_since is not None else None}
+    status: dict[str, Any] = {
+        "action": action[0],
+        "reason": action[1][:1000],
+        "windowEnd": rfc3339(window_end),
+        "horizon": format_duration(spec.horizon),
+        "modelVersion": model_version,
+        "riskSince": rfc3339(risk_since) if risk_since is not None else None,
+    }
     if prediction is not None:
-        status.update({
-            "risk": round(prediction.risk, 4),
-            "faultType": prediction.fault_type,
-            "scores": {k: round(v, 4) for k, v in prediction.scores.items()},
-            "drivers": [{"feature": d.feature, "value": round(d.value, 6), "zscore": round(d.zscore, 2)} for d in prediction.drivers],
-            "driversSummary": drivers_summary(prediction),
-            "riskShown": shown_risk(prediction.risk),
-            # Below the annotate threshold no fault is expected, so a type would read like an alarm.
-            "typeShown": prediction.fault_type if prediction.risk >= spec.thresholds.annotate else "-",
-        })
+        status.update(
+            {
+                "risk": round(prediction.risk, 4),
+                "faultType": prediction.fault_type,
+                "scores": {k: round(v, 4) for k, v in prediction.scores.items()},
+                "drivers": [{"feature": d.feature, "value": round(d.value, 6), "zscore": round(d.zscore, 2)} for d in prediction.drivers],
+                "driversSummary": drivers_summary(prediction),
+                "riskShown": shown_risk(prediction.risk),
+                # Below the annotate threshold no fault is expected, so a type would read like an alarm.
+                "typeShown": prediction.fault_type if prediction.risk >= spec.thresholds.annotate else "-",
+            }
+        )
     else:
-        status.update({"risk": None, "faultType": None, "scores": None, "drivers": None, "driversSummary": None,
-                       "riskShown": "-", "typeShown": "-"})
+        status.update(
+            {"risk": None, "faultType": None, "scores": None, "drivers": None, "driversSummary": None, "riskShown": "-", "typeShown": "-"}
+        )
     status["cost"] = None
     if costs is not None:
         chosen, options = costs
-        status["cost"] = {"chosen": chosen.action, "candidates": [
-            {"action": o.action, "resourceCost": round(o.resource_cost, 1), "faultImpact": round(o.fault_impact, 1),
-             "total": round(o.total, 1)} for o in options]}
+        status["cost"] = {
+            "chosen": chosen.action,
+            "candidates": [
+                {
+                    "action": o.action,
+                    "resourceCost": round(o.resource_cost, 1),
+                    "faultImpact": round(o.fault_impact, 1),
+                    "total": round(o.total, 1),
+                }
+                for o in options
+            ],
+        }
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "NodeFaultPrediction",
         "metadata": {
             "name": prediction_name(meta["name"], node),
             "labels": {"ftmoe.io/policy": meta["name"], "ftmoe.io/node": node[:63]},
-            "ownerReferences": [{"apiVersion": f"{GROUP}/{VERSION}", "kind": "FaultTolerancePolicy", "name": meta["name"],
-                                 "uid": meta["uid"], "controller": True, "blockOwnerDeletion": False}],
+            "ownerReferences": [
+                {
+                    "apiVersion": f"{GROUP}/{VERSION}",
+                    "kind": "FaultTolerancePolicy",
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": False,
+                }
+            ],
         },
         "spec": {"node": node, "policy": meta["name"]},
         "status": status,

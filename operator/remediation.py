@@ -34,8 +34,14 @@ class Record:
     message: str
 
     def to_status(self) -> dict[str, str]:
-        return {"time": A.rfc3339(self.time), "node": self.node, "action": self.action, "outcome": self.outcome,
-                "reason": self.reason, "message": self.message[:500]}
+        return {
+            "time": A.rfc3339(self.time),
+            "node": self.node,
+            "action": self.action,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "message": self.message[:500],
+        }
 
 
 def node_ref(node: dict[str, Any]) -> dict[str, Any]:
@@ -45,8 +51,11 @@ def node_ref(node: dict[str, Any]) -> dict[str, Any]:
 
 def pod_ref(pod: dict[str, Any]) -> dict[str, Any]:
     meta = pod.get("metadata", {})
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace"),
-                                                          "uid": meta.get("uid")}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace"), "uid": meta.get("uid")},
+    }
 
 
 def decision_text(plan: Plan, node: str, stale: bool, cordoned_by_us: bool = False) -> str:
@@ -64,8 +73,15 @@ def decision_text(plan: Plan, node: str, stale: bool, cordoned_by_us: bool = Fal
 
 
 class Remediator:
-    def __init__(self, kube: Kube, policy: dict[str, Any], events: EventSink, tracker: MigrationTracker | None,
-                 grace_period_seconds: int = -1, gate: CheckpointGate | None = None):
+    def __init__(
+        self,
+        kube: Kube,
+        policy: dict[str, Any],
+        events: EventSink,
+        tracker: MigrationTracker | None,
+        grace_period_seconds: int = -1,
+        gate: CheckpointGate | None = None,
+    ):
         self.kube = kube
         self.policy_ref = policy
         self.name = policy["metadata"]["name"]
@@ -134,8 +150,12 @@ class Remediator:
             gate = self.gate.before_evict(pod, name, started, now) if self.gate is not None and not force else "evict"
             if gate != "evict":
                 if gate == "requested":
-                    self.events(pod_ref(pod), "Normal", "CheckpointRequested",
-                                f"node {name} is being drained; evicting once the job acknowledges or the ack timeout passes")
+                    self.events(
+                        pod_ref(pod),
+                        "Normal",
+                        "CheckpointRequested",
+                        f"node {name} is being drained; evicting once the job acknowledges or the ack timeout passes",
+                    )
                 waiting.append(ref)
                 continue
             if force:
@@ -156,9 +176,12 @@ class Remediator:
         if waiting:
             self._event(node, "Normal", "WaitingForCheckpoint", f"{len(waiting)} training pods checkpoint first: {', '.join(waiting[:5])}")
         if blocked:
-            self._event(node, "Warning", "EvictionBlocked",
-                        f"{len(blocked)} evictions refused (HTTP 429, a PodDisruptionBudget); retrying next interval: "
-                        + "; ".join(blocked[:5]))
+            self._event(
+                node,
+                "Warning",
+                "EvictionBlocked",
+                f"{len(blocked)} evictions refused (HTTP 429, a PodDisruptionBudget); retrying next interval: " + "; ".join(blocked[:5]),
+            )
             return Record(now, name, action.kind, "blocked", "EvictionBlocked", "; ".join(blocked[:5]))
         extra = f"; {len(waiting)} training pods checkpointing first" if waiting else ""
         return Record(now, name, action.kind, "done", action.reason, f"{verb} {len(evicted)} pods{extra}")

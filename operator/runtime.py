@@ -47,13 +47,20 @@ def operator_namespace(explicit: str | None) -> str:
     return os.environ.get("POD_NAMESPACE") or (path.read_text().strip() if path.is_file() else DEFAULT_NAMESPACE)
 
 
-def build(kubeconfig: Path | None, namespace: str, events: EventSink | None = None, leader_election: bool = True,
-          state_dir: Path | None = None) -> Runtime:
+def build(
+    kubeconfig: Path | None, namespace: str, events: EventSink | None = None, leader_election: bool = True, state_dir: Path | None = None
+) -> Runtime:
     """``events`` defaults to core/v1 Events that `kubectl describe` finds (operator/events.py)."""
     api = api_client(kubeconfig)
     kube = Kube(api)
-    deps = Deps(kube=kube, models=ModelStore(kube.read_config_map), tracker=MigrationTracker(),
-                events=events or EventPoster(api), namespace=namespace, state_dir=state_dir)
+    deps = Deps(
+        kube=kube,
+        models=ModelStore(kube.read_config_map),
+        tracker=MigrationTracker(),
+        events=events or EventPoster(api),
+        namespace=namespace,
+        state_dir=state_dir,
+    )
     return Runtime(deps, LeaseElector(api, namespace) if leader_election else None)
 
 

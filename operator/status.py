@@ -28,8 +28,16 @@ def merge_conditions(previous: list[dict[str, Any]], new: list[Condition], gener
         status = "Unknown" if c.status is None else ("True" if c.status else "False")
         old = before.get(c.type, {})
         since = old.get("lastTransitionTime") if old.get("status") == status else None
-        out.append({"type": c.type, "status": status, "reason": c.reason, "message": c.message[:1000],
-                    "lastTransitionTime": since or rfc3339(now), "observedGeneration": generation})
+        out.append(
+            {
+                "type": c.type,
+                "status": status,
+                "reason": c.reason,
+                "message": c.message[:1000],
+                "lastTransitionTime": since or rfc3339(now),
+                "observedGeneration": generation,
+            }
+        )
     return out
 
 

@@ -173,9 +173,17 @@ def fit_model(model: Predictor, ds: Dataset, splits: Splits, options: TrainOptio
     model.calibrator = calibration.fit(raw, positive, options.calibration)
     prob = model.calibrator(raw)
     model.threshold = best_threshold(prob, positive)
-    model.info.update({"horizon": model.horizon, "calibration": options.calibration,
-                       "validation": {"windows": int(len(splits.val)), "positives": int(positive.sum()),
-                                      "ece": calibration.ece(prob, positive), "share": splits.val_share or None,
-                                      "notes": list(splits.notes)}})
+    model.info.update(
+        {
+            "horizon": model.horizon,
+            "calibration": options.calibration,
+            "validation": {
+                "windows": int(len(splits.val)),
+                "positives": int(positive.sum()),
+                "ece": calibration.ece(prob, positive),
+                "share": splits.val_share or None,
+                "notes": list(splits.notes),
+            },
+        }
+    )
     return history
-

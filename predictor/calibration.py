@@ -105,9 +105,15 @@ def reliability(prob: np.ndarray, positive: np.ndarray, bins: int = 10) -> list[
     out = []
     for b in range(bins):
         sel = idx == b
-        out.append({"lo": b / bins, "hi": (b + 1) / bins, "count": int(sel.sum()),
-                    "predicted": float(p[sel].mean()) if sel.any() else float("nan"),
-                    "observed": float(y[sel].mean()) if sel.any() else float("nan")})
+        out.append(
+            {
+                "lo": b / bins,
+                "hi": (b + 1) / bins,
+                "count": int(sel.sum()),
+                "predicted": float(p[sel].mean()) if sel.any() else float("nan"),
+                "observed": float(y[sel].mean()) if sel.any() else float("nan"),
+            }
+        )
     return out
 
 

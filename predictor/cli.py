@@ -14,9 +14,11 @@ from ftmoe.contract.dataset import DatasetError
 from ftmoe.errors import reports
 from ftmoe.predictor.errors import ModelFileError
 
-MODEL_TYPES_HELP = ("ftmoe (FT-MoE), mlp (the second seed's sigmoid predictor), gbt (gradient-boosted trees on "
-                    "windowed features), cmodlb, pregan, pregan_plus, markov (the second seed's state-transition "
-                    "detector), dftm, pcft, eclb, promql (rules; see --features)")
+MODEL_TYPES_HELP = (
+    "ftmoe (FT-MoE), mlp (the second seed's sigmoid predictor), gbt (gradient-boosted trees on "
+    "windowed features), cmodlb, pregan, pregan_plus, markov (the second seed's state-transition "
+    "detector), dftm, pcft, eclb, promql (rules; see --features)"
+)
 
 
 def default_threads() -> int:
@@ -45,21 +47,37 @@ def set_threads(n: int) -> None:
 
 
 def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--horizon", type=int, default=3,
-                   help="predict whether a fault starts or is under way within the next HORIZON intervals (1 = the next one)")
+    p.add_argument(
+        "--horizon",
+        type=int,
+        default=3,
+        help="predict whether a fault starts or is under way within the next HORIZON intervals (1 = the next one)",
+    )
     p.add_argument("--lead", type=int, default=1, help="the horizon starts this many intervals after the window's last one")
-    p.add_argument("--test-share", type=float, default=0.2,
-                   help="latest share of the labelled data (by time and by faults) held out as the test split; 0 = train on the whole file")
-    p.add_argument("--val-share", type=float, default=0.2,
-                   help="share of the training period in validation blocks spread over it (threshold, calibration, early "
-                        "stopping); widened automatically until it holds 30 positives")
+    p.add_argument(
+        "--test-share",
+        type=float,
+        default=0.2,
+        help="latest share of the labelled data (by time and by faults) held out as the test split; 0 = train on the whole file",
+    )
+    p.add_argument(
+        "--val-share",
+        type=float,
+        default=0.2,
+        help="share of the training period in validation blocks spread over it (threshold, calibration, early "
+        "stopping); widened automatically until it holds 30 positives",
+    )
 
 
 def register(commands: Any) -> None:
     fmt = argparse.ArgumentDefaultsHelpFormatter
-    train = commands.add_parser("train", help="train FT-MoE (or a baseline) on a v1 dataset", formatter_class=fmt,
-                                description="Train a model under the out-of-sample protocol: train windows, validation blocks "
-                                            "(early stopping, calibration, threshold), a held-out test split it is scored on.")
+    train = commands.add_parser(
+        "train",
+        help="train FT-MoE (or a baseline) on a v1 dataset",
+        formatter_class=fmt,
+        description="Train a model under the out-of-sample protocol: train windows, validation blocks "
+        "(early stopping, calibration, threshold), a held-out test split it is scored on.",
+    )
     train.add_argument("--data", type=Path, required=True, help="dataset .npz (format v1, docs/dataset-format.md)")
     train.add_argument("--out", type=Path, required=True, help="model folder to write")
     train.add_argument("--model-type", default="ftmoe", metavar="TYPE", help=MODEL_TYPES_HELP)
@@ -71,23 +89,41 @@ def register(commands: Any) -> None:
     train.add_argument("--batch-size", type=int, default=32, help="windows per training batch")
     train.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (x0.1 every 10 epochs)")
     train.add_argument("--seed", type=int, default=0, help="random seed (weights, batches, subsampling)")
-    train.add_argument("--calibration", choices=["platt", "isotonic", "none"], default="platt",
-                       help="how raw scores become probabilities, fitted on the validation blocks")
+    train.add_argument(
+        "--calibration",
+        choices=["platt", "isotonic", "none"],
+        default="platt",
+        help="how raw scores become probabilities, fitted on the validation blocks",
+    )
     train.add_argument("--threads", type=int, default=default_threads(), help="torch threads (this machine's usable cores, at most 4)")
     train.add_argument("--max-train-windows", type=int, help="subsample training windows (quick runs)")
-    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="architecture override, e.g. --set hidden=64 --set gate=topk (repeatable)")
-    train.add_argument("--features", action="append", default=[], metavar="ROLE=COLUMN[/SCALE]",
-                       help="rule baselines on other data: map a role (cpu_utilisation, memory_used_fraction, "
-                            "disk_used_fraction) to a column, 'none' or 'auto' (repeatable)")
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="architecture override, e.g. --set hidden=64 --set gate=topk (repeatable)",
+    )
+    train.add_argument(
+        "--features",
+        action="append",
+        default=[],
+        metavar="ROLE=COLUMN[/SCALE]",
+        help="rule baselines on other data: map a role (cpu_utilisation, memory_used_fraction, "
+        "disk_used_fraction) to a column, 'none' or 'auto' (repeatable)",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bars (one line per epoch is still printed)")
     train.set_defaults(func=cmd_train)
 
     ev = commands.add_parser("evaluate", help="score a model folder on a dataset", formatter_class=fmt)
     ev.add_argument("--model", type=Path, required=True, help="model folder written by ftmoe train")
     ev.add_argument("--data", type=Path, required=True, help="dataset .npz (format v1)")
-    ev.add_argument("--split", choices=["all", "test"], default="all",
-                    help="score every labelled window, or only the test split of the protocol the model was trained with")
+    ev.add_argument(
+        "--split",
+        choices=["all", "test"],
+        default="all",
+        help="score every labelled window, or only the test split of the protocol the model was trained with",
+    )
     ev.add_argument("--json", type=Path, help="write the metrics as JSON here")
     ev.add_argument("--plot", type=Path, help="write a reliability diagram (PNG) here")
     ev.add_argument("--threads", type=int, default=default_threads(), help="torch threads")
@@ -131,8 +167,9 @@ def parse_feature_map(items: list[str]) -> dict[str, str]:
 def protocol_splits(ds: Any, window: int, lead: int, horizon: int, test_share: float, val_share: float) -> Any:
     from ftmoe.predictor.data import blocked_split
 
-    return blocked_split(ds.labels, window, lead, horizon, test_share=test_share, val_share=val_share,
-                         labelled=ds.labelled, breaks=ds.breaks)
+    return blocked_split(
+        ds.labels, window, lead, horizon, test_share=test_share, val_share=val_share, labelled=ds.labelled, breaks=ds.breaks
+    )
 
 
 @reports(DatasetError, ModelFileError, ValueError)
@@ -149,31 +186,52 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.horizon < 1 or args.lead < 1 or args.window < 1:
         raise ValueError("--horizon, --lead and --window must be at least 1")
     ds = load(args.data)
-    options = TrainOptions(window=args.window, lead=args.lead, horizon=args.horizon, epochs=args.epochs,
-                           batch_size=args.batch_size, lr=args.lr, seed=args.seed, patience=args.patience,
-                           min_epochs=args.min_epochs, calibration=args.calibration, max_train_windows=args.max_train_windows,
-                           overrides=parse_overrides(args.set), feature_map=parse_feature_map(args.features),
-                           log_epochs=True)
+    options = TrainOptions(
+        window=args.window,
+        lead=args.lead,
+        horizon=args.horizon,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        patience=args.patience,
+        min_epochs=args.min_epochs,
+        calibration=args.calibration,
+        max_train_windows=args.max_train_windows,
+        overrides=parse_overrides(args.set),
+        feature_map=parse_feature_map(args.features),
+        log_epochs=True,
+    )
     splits = protocol_splits(ds, options.window, options.lead, options.horizon, args.test_share, args.val_share)
     if len(splits.train) == 0 or len(splits.val) == 0 or (args.test_share > 0 and len(splits.test) == 0):
-        raise ValueError(f"{args.data}: {ds.shape[0]} intervals are too few for window {options.window} and horizon "
-                         f"{options.horizon}: train, validation and test each need at least one window")
-    print(f"training {cls.kind} on {args.data}: {len(splits.train)} train / {len(splits.val)} validation "
-          f"({splits.val_positives} positive host-windows) / {len(splits.test)} test windows, {ds.shape[1]} hosts, "
-          f"{ds.shape[2]} features, horizon {options.horizon}, {args.threads} torch threads", file=sys.stderr)
+        raise ValueError(
+            f"{args.data}: {ds.shape[0]} intervals are too few for window {options.window} and horizon "
+            f"{options.horizon}: train, validation and test each need at least one window"
+        )
+    print(
+        f"training {cls.kind} on {args.data}: {len(splits.train)} train / {len(splits.val)} validation "
+        f"({splits.val_positives} positive host-windows) / {len(splits.test)} test windows, {ds.shape[1]} hosts, "
+        f"{ds.shape[2]} features, horizon {options.horizon}, {args.threads} torch threads",
+        file=sys.stderr,
+    )
     model = cls()
     start = time.monotonic()
     history = fit_model(model, ds, splits, options, progress=not args.quiet)
     elapsed = time.monotonic() - start
-    model.info.update({"train_seconds": elapsed, "dataset": str(args.data), "seed": args.seed,
-                       "protocol": {"test_share": args.test_share, "val_share": splits.val_share, "horizon": options.horizon,
-                                    "lead": options.lead}})
+    model.info.update(
+        {
+            "train_seconds": elapsed,
+            "dataset": str(args.data),
+            "seed": args.seed,
+            "protocol": {"test_share": args.test_share, "val_share": splits.val_share, "horizon": options.horizon, "lead": options.lead},
+        }
+    )
     result = evaluate(model, ds, splits.test) if len(splits.test) else None
     if result is not None:
         model.info["test"] = {k: v for k, v in result.items() if not isinstance(v, (dict, list))}
     model.save(args.out)
     (args.out / "metrics.json").write_text(json.dumps({"train_seconds": elapsed, "history": history, "test": result}, indent=2))
-    report = (format_report(cls.kind, result) if result is not None else f"model {cls.kind}: trained on the whole file (--test-share 0)")
+    report = format_report(cls.kind, result) if result is not None else f"model {cls.kind}: trained on the whole file (--test-share 0)"
     report += f"\n  trained in {elapsed:.1f}s; model written to {args.out}"
     (args.out / "report.txt").write_text(report + "\n")
     print(report)
@@ -192,12 +250,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     ds = load(args.data)
     if args.split == "test":
         protocol = model.info.get("protocol", {"test_share": 0.2, "val_share": 0.2})
-        ends = protocol_splits(ds, model.window, model.lead, model.horizon, float(protocol["test_share"]),
-                               float(protocol["val_share"])).test
+        ends = protocol_splits(
+            ds, model.window, model.lead, model.horizon, float(protocol["test_share"]), float(protocol["val_share"])
+        ).test
     else:
         # every window of the file as one split: labelled targets, no recording break inside
-        ends = window_ends(np.zeros(ds.shape[0], dtype=np.int8), 0, model.window, model.lead, model.horizon,
-                           ds.breaks, ds.labelled)
+        ends = window_ends(np.zeros(ds.shape[0], dtype=np.int8), 0, model.window, model.lead, model.horizon, ds.breaks, ds.labelled)
     if len(ends) == 0:
         raise ValueError(f"{args.data}: no labelled window for the model's window of {model.window} and horizon {model.horizon}")
     result = evaluate(model, ds, ends)

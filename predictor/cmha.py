@@ -39,8 +39,7 @@ class CrossMultiHeadAttention(nn.Module):
         q, k, v = self._split(self.q(query)), self._split(self.k(context)), self._split(self.v(context))
         p = self.dropout if self.training else 0.0
         parts = [
-            nn.functional.scaled_dot_product_attention(q[:, :, s : s + self.chunk], k, v, dropout_p=p)
-            for s in range(0, H, self.chunk)
+            nn.functional.scaled_dot_product_attention(q[:, :, s : s + self.chunk], k, v, dropout_p=p) for s in range(0, H, self.chunk)
         ]
         att = torch.cat(parts, dim=2).transpose(1, 2).reshape(B, H, d)
         return self.out(att)

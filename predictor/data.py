@@ -87,8 +87,16 @@ def targets(labels: np.ndarray, lead: int = 1, horizon: int = 1) -> np.ndarray:
 class WindowSet(torch.utils.data.Dataset):
     """Samples ending at the intervals in ``ends``; targets over [end+lead, end+lead+horizon-1]."""
 
-    def __init__(self, features: np.ndarray, labels: np.ndarray, edges: list[np.ndarray], ends: np.ndarray, window: int,
-                 lead: int = 1, horizon: int = 1):
+    def __init__(
+        self,
+        features: np.ndarray,
+        labels: np.ndarray,
+        edges: list[np.ndarray],
+        ends: np.ndarray,
+        window: int,
+        lead: int = 1,
+        horizon: int = 1,
+    ):
         self.x = torch.from_numpy(features)  # normalised [T, H, F]
         self.y = torch.from_numpy(targets(labels, lead, horizon))
         self.edges = edges
@@ -107,8 +115,9 @@ class WindowSet(torch.utils.data.Dataset):
         return x, self.y[t], torch.from_numpy(pairs.T.copy()), t
 
 
-def collate(batch: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
-    torch.Tensor]:
+def collate(
+    batch: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     xs, ys, es, ts = zip(*batch)
     H = xs[0].shape[1]
     edge_index = torch.cat([e + b * H for b, e in enumerate(es)], dim=1) if es else torch.zeros((2, 0), dtype=torch.long)
@@ -132,8 +141,15 @@ TRAIN, VAL, TEST = 0, 1, 2
 MIN_VAL_POSITIVES = 30
 
 
-def window_ends(assignment: np.ndarray, which: int, window: int, lead: int = 1, horizon: int = 1,
-                breaks: list[int] | None = None, labelled: np.ndarray | None = None) -> np.ndarray:
+def window_ends(
+    assignment: np.ndarray,
+    which: int,
+    window: int,
+    lead: int = 1,
+    horizon: int = 1,
+    breaks: list[int] | None = None,
+    labelled: np.ndarray | None = None,
+) -> np.ndarray:
     """Ends t whose window [t-W+1, t] and targets [t+lead, t+lead+horizon-1] all lie in
     intervals of split ``which``, with no recording break inside and every target labelled.
 
@@ -153,7 +169,7 @@ def window_ends(assignment: np.ndarray, which: int, window: int, lead: int = 1, 
     # a run-length trick: an interval range is all-in iff the prefix count of bad ones does not grow
     bad_split = np.concatenate([[0], np.cumsum(~inside)])
     bad_label = np.concatenate([[0], np.cumsum(~lab)])
-    ok_t = (bad_split[span_hi + 1] - bad_split[span_lo] == 0)
+    ok_t = bad_split[span_hi + 1] - bad_split[span_lo] == 0
     ok_t &= segment[span_lo] == segment[span_hi]
     ok_t &= bad_label[span_hi + 1] - bad_label[t + lead] == 0
     return t[ok_t].astype(np.int64)
@@ -184,10 +200,19 @@ def _position(onsets: np.ndarray, labelled_idx: np.ndarray, share: float) -> int
     return min(by_time, by_fault)
 
 
-def blocked_split(labels: np.ndarray, window: int, lead: int = 1, horizon: int = 1, test_share: float = 0.2,
-                  val_share: float = 0.2, val_blocks: int = 4, labelled: np.ndarray | None = None,
-                  breaks: list[int] | None = None, min_val_positives: int = MIN_VAL_POSITIVES,
-                  max_val_share: float = 0.5) -> Splits:
+def blocked_split(
+    labels: np.ndarray,
+    window: int,
+    lead: int = 1,
+    horizon: int = 1,
+    test_share: float = 0.2,
+    val_share: float = 0.2,
+    val_blocks: int = 4,
+    labelled: np.ndarray | None = None,
+    breaks: list[int] | None = None,
+    min_val_positives: int = MIN_VAL_POSITIVES,
+    max_val_share: float = 0.5,
+) -> Splits:
     """Train / validation / test window ends under the protocol of the module docstring.
 
     ``test_share`` 0 trains on the whole file (no test split). When the validation blocks
@@ -231,15 +256,25 @@ def blocked_split(labels: np.ndarray, window: int, lead: int = 1, horizon: int =
         if positives >= min_val_positives or share >= max_val_share:
             break
         wider = min(max_val_share, share * 1.5)
-        notes.append(f"validation held {positives} positive host-windows (< {min_val_positives}) at --val-share {share:.2f}: "
-                     f"widened to {wider:.2f}")
+        notes.append(
+            f"validation held {positives} positive host-windows (< {min_val_positives}) at --val-share {share:.2f}: widened to {wider:.2f}"
+        )
         share = wider
     if positives < min_val_positives:
-        raise ValueError(f"the validation blocks hold only {positives} positive host-windows even at --val-share {share:.2f} "
-                         f"(at least {min_val_positives} are needed to choose a threshold and a calibration out of sample). "
-                         "Fix: use a dataset with more labelled faults, a longer --horizon, or --test-share 0")
-    splits = Splits(window_ends(assignment, TRAIN, window, lead, horizon, breaks, lab), val_ends,
-                    window_ends(assignment, TEST, window, lead, horizon, breaks, lab), assignment, notes, positives, share)
+        raise ValueError(
+            f"the validation blocks hold only {positives} positive host-windows even at --val-share {share:.2f} "
+            f"(at least {min_val_positives} are needed to choose a threshold and a calibration out of sample). "
+            "Fix: use a dataset with more labelled faults, a longer --horizon, or --test-share 0"
+        )
+    splits = Splits(
+        window_ends(assignment, TRAIN, window, lead, horizon, breaks, lab),
+        val_ends,
+        window_ends(assignment, TEST, window, lead, horizon, breaks, lab),
+        assignment,
+        notes,
+        positives,
+        share,
+    )
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     return splits
@@ -269,8 +304,12 @@ def temporal_split(T: int, window: int, lead: int = 1, test_share: float = 0.2, 
     assignment = np.full(T, TRAIN, dtype=np.int8)
     assignment[val_start:test_start] = VAL
     assignment[test_start:] = TEST
-    return Splits(window_ends(assignment, TRAIN, window, lead), window_ends(assignment, VAL, window, lead),
-                  window_ends(assignment, TEST, window, lead), assignment)
+    return Splits(
+        window_ends(assignment, TRAIN, window, lead),
+        window_ends(assignment, VAL, window, lead),
+        window_ends(assignment, TEST, window, lead),
+        assignment,
+    )
 
 
 def all_ends(T: int, window: int, lead: int = 1, horizon: int = 1) -> np.ndarray:

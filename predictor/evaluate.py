@@ -20,22 +20,39 @@ from ftmoe.predictor.base import Prediction, Predictor
 from ftmoe.predictor.data import targets
 
 
-def score(pred: Prediction, labels: np.ndarray, ends: np.ndarray, lead: int, records: list[dict[str, Any]], classes: int,
-          horizon: int = 1, detection_only: bool = False) -> dict[str, Any]:
+def score(
+    pred: Prediction,
+    labels: np.ndarray,
+    ends: np.ndarray,
+    lead: int,
+    records: list[dict[str, Any]],
+    classes: int,
+    horizon: int = 1,
+    detection_only: bool = False,
+) -> dict[str, Any]:
     """labels: the dataset's [T, H]; predictions are for [ends + lead, ends + lead + horizon - 1]."""
     y = targets(labels, lead, horizon)[ends]
     positive = y > 0
-    out: dict[str, Any] = {"windows": int(len(ends)), "host_intervals": int(y.size), "threshold": pred.threshold,
-                           "horizon": horizon, "positives": int(positive.sum()), "base_rate": float(positive.mean())}
+    out: dict[str, Any] = {
+        "windows": int(len(ends)),
+        "host_intervals": int(y.size),
+        "threshold": pred.threshold,
+        "horizon": horizon,
+        "positives": int(positive.sum()),
+        "base_rate": float(positive.mean()),
+    }
     out.update(metrics.detection(y, pred.alarms))
     out.update(metrics.ranking_auc(pred.fault_probability, positive))
     out["brier"] = calibration.brier(pred.fault_probability, positive)
     out["ece"] = calibration.ece(pred.fault_probability, positive)
     out["reliability"] = calibration.reliability(pred.fault_probability, positive)
-    out["per_horizon"] = {str(h): {k: v for k, v in metrics.detection(targets(labels, lead, h)[ends], pred.alarms).items()
-                                   if k in ("precision", "recall", "f1")}
-                          for h in sorted({1, horizon, 2 * horizon} | set(range(1, horizon + 1)))
-                          if int(ends.max()) + lead + h <= labels.shape[0]}
+    out["per_horizon"] = {
+        str(h): {
+            k: v for k, v in metrics.detection(targets(labels, lead, h)[ends], pred.alarms).items() if k in ("precision", "recall", "f1")
+        }
+        for h in sorted({1, horizon, 2 * horizon} | set(range(1, horizon + 1)))
+        if int(ends.max()) + lead + h <= labels.shape[0]
+    }
     if detection_only:
         out.update({"type_accuracy": None, "type_macro_f1": None, "type_majority_accuracy": None})
     else:
@@ -82,20 +99,25 @@ def format_report(name: str, r: dict[str, Any]) -> str:
         f"  ranking     PR-AUC {_num(r.get('pr_auc'))}  ROC-AUC {_num(r.get('roc_auc'))}  "
         f"(an alarm on everything: precision {r.get('base_rate', 0):.4f})",
         f"  calibration ECE {_num(r.get('ece'))}  Brier {_num(r.get('brier'))}",
-        "  per horizon " + "  ".join(f"h={k}: P {v['precision']:.3f} R {v['recall']:.3f} F1 {v['f1']:.3f}"
-                                      for k, v in r.get("per_horizon", {}).items()),
+        "  per horizon "
+        + "  ".join(f"h={k}: P {v['precision']:.3f} R {v['recall']:.3f} F1 {v['f1']:.3f}" for k, v in r.get("per_horizon", {}).items()),
         f"  typing      accuracy {_num(r['type_accuracy'])}  macro-F1 {_num(r['type_macro_f1'])}  "
         f"(always the most common type: {_num(r.get('type_majority_accuracy'))})",
     ]
     if "hr@100" in r:
-        lines.append(f"  diagnosis   HR@100% {r.get('hr@100', 0):.4f}  HR@150% {r.get('hr@150', 0):.4f}  "
-                     f"NDCG@100% {r.get('ndcg@100', 0):.4f}  NDCG@150% {r.get('ndcg@150', 0):.4f}")
-    lines.append(f"  lead time   {r.get('faults_warned', 0)}/{r['faults_scored']} faults warned of before their onset, "
-                 f"{r['faults_detected']}/{r['faults_scored']} alarmed on before they ended; first alarm "
-                 f"{r['mean_lead_intervals']:.2f} intervals before onset on average (median {r['median_lead_intervals']:.1f}; "
-                 "0 or less = after the onset)")
+        lines.append(
+            f"  diagnosis   HR@100% {r.get('hr@100', 0):.4f}  HR@150% {r.get('hr@150', 0):.4f}  "
+            f"NDCG@100% {r.get('ndcg@100', 0):.4f}  NDCG@150% {r.get('ndcg@150', 0):.4f}"
+        )
+    lines.append(
+        f"  lead time   {r.get('faults_warned', 0)}/{r['faults_scored']} faults warned of before their onset, "
+        f"{r['faults_detected']}/{r['faults_scored']} alarmed on before they ended; first alarm "
+        f"{r['mean_lead_intervals']:.2f} intervals before onset on average (median {r['median_lead_intervals']:.1f}; "
+        "0 or less = after the onset)"
+    )
     if "oracle" in r:
         o = r["oracle"]
-        lines.append(f"  oracle      F1 {o['f1']:.4f} (recall {o['recall']:.4f}); model F1 / oracle F1 = "
-                     f"{r['f1'] / o['f1'] if o['f1'] else 0:.3f}")
+        lines.append(
+            f"  oracle      F1 {o['f1']:.4f} (recall {o['recall']:.4f}); model F1 / oracle F1 = {r['f1'] / o['f1'] if o['f1'] else 0:.3f}"
+        )
     return "\n".join(lines)

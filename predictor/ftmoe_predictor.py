@@ -57,8 +57,9 @@ class FTMoEPredictor(Predictor):
         self.model = FTMoE(config)
         return self.model
 
-    def loader(self, features: np.ndarray, labels: np.ndarray, edges: list[np.ndarray], ends: np.ndarray,
-               batch: int, shuffle: bool, seed: int = 0) -> torch.utils.data.DataLoader:
+    def loader(
+        self, features: np.ndarray, labels: np.ndarray, edges: list[np.ndarray], ends: np.ndarray, batch: int, shuffle: bool, seed: int = 0
+    ) -> torch.utils.data.DataLoader:
         ws = WindowSet(features, labels, edges, ends, self.window, self.lead, self.horizon)
         gen = torch.Generator().manual_seed(seed)
         return torch.utils.data.DataLoader(ws, batch_size=batch, shuffle=shuffle, collate_fn=collate, generator=gen)
@@ -68,8 +69,9 @@ class FTMoEPredictor(Predictor):
         faulty = y > 0
         fault_class = torch.where(faulty, y - 1, torch.full_like(y, -1)).reshape(-1)
         l_d = losses.detection_loss(out.logits, faulty, pos_weight)
-        l_c = losses.triplet_loss(out.embedding.reshape(-1, out.embedding.shape[-1]), self.model.classify.prototypes,
-                                  fault_class, self.loss_weights.margin)
+        l_c = losses.triplet_loss(
+            out.embedding.reshape(-1, out.embedding.shape[-1]), self.model.classify.prototypes, fault_class, self.loss_weights.margin
+        )
         moe = getattr(self.model, "moe", None)
         gate = moe.last if moe is not None else None
         l_es = losses.expert_selection_loss(gate.similarity) if gate is not None else out.logits.sum() * 0
@@ -112,8 +114,14 @@ class FTMoEPredictor(Predictor):
         if options.max_train_windows and len(train_ends) > options.max_train_windows:
             rng = np.random.default_rng(options.seed)
             train_ends = np.sort(rng.choice(train_ends, options.max_train_windows, replace=False))
-        config = ModelConfig(features=ds.shape[2], classes=len(ds.class_names) - 1, window=options.window,
-                             feature_names=self.feature_names, class_names=self.class_names, **options.overrides)
+        config = ModelConfig(
+            features=ds.shape[2],
+            classes=len(ds.class_names) - 1,
+            window=options.window,
+            feature_names=self.feature_names,
+            class_names=self.class_names,
+            **options.overrides,
+        )
         model = self.build(config)
         train_labels = self.targets(ds, train_ends)
         pos = float((train_labels > 0).mean())
@@ -129,8 +137,15 @@ class FTMoEPredictor(Predictor):
         for epoch in range(options.epochs):
             model.train()
             parts: dict[str, float] = {}
-            bar = tqdm(train_dl, desc=f"epoch {epoch + 1}/{options.epochs}", unit="batch", file=sys.stderr,
-                       disable=not progress or not sys.stderr.isatty(), leave=False, mininterval=1.0)
+            bar = tqdm(
+                train_dl,
+                desc=f"epoch {epoch + 1}/{options.epochs}",
+                unit="batch",
+                file=sys.stderr,
+                disable=not progress or not sys.stderr.isatty(),
+                leave=False,
+                mininterval=1.0,
+            )
             for xb, yb, eb, _ in bar:
                 out = model(xb, eb)
                 total, p = self.loss(out, yb, pos_weight)
@@ -148,9 +163,13 @@ class FTMoEPredictor(Predictor):
             row = {"epoch": epoch + 1, "val_pr_auc": ap, "lr": opt.param_groups[0]["lr"], **parts}
             history.append(row)
             if progress or log_epochs:
-                print(f"epoch {epoch + 1:3d}/{options.epochs}  loss D {parts.get('detection', 0):.3f} "
-                      f"C {parts.get('classification', 0):.3f} ES {parts.get('expert_selection', 0):.3f}  "
-                      f"val PR-AUC {ap:.4f}", file=sys.stderr, flush=True)
+                print(
+                    f"epoch {epoch + 1:3d}/{options.epochs}  loss D {parts.get('detection', 0):.3f} "
+                    f"C {parts.get('classification', 0):.3f} ES {parts.get('expert_selection', 0):.3f}  "
+                    f"val PR-AUC {ap:.4f}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             if ap > best_ap + 1e-4:
                 best_ap, best_state, bad = ap, copy.deepcopy(model.state_dict()), 0
             else:
@@ -161,8 +180,13 @@ class FTMoEPredictor(Predictor):
                     break
         if best_state is not None:
             model.load_state_dict(best_state)
-        self.info = {"val_pr_auc": best_ap, "epochs_run": len(history), "experts": self.n_experts(),
-                     "architecture": config.to_dict(), "train_windows": int(len(train_ends))}
+        self.info = {
+            "val_pr_auc": best_ap,
+            "epochs_run": len(history),
+            "experts": self.n_experts(),
+            "architecture": config.to_dict(),
+            "train_windows": int(len(train_ends)),
+        }
         return {"history": history, "best_val_pr_auc": best_ap}
 
     def after_step(self, out: Any, y: torch.Tensor) -> None:
@@ -189,8 +213,7 @@ class FTMoEPredictor(Predictor):
 
     def state(self) -> dict[str, Any]:
         assert self.model is not None and self.normaliser is not None
-        return {"architecture": self.model.config.to_dict(), "normalisation": self.normaliser.to_dict(),
-                "experts": self.n_experts()}
+        return {"architecture": self.model.config.to_dict(), "normalisation": self.normaliser.to_dict(), "experts": self.n_experts()}
 
     def n_experts(self) -> int:
         moe = getattr(self.model, "moe", None)

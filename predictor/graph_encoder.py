@@ -22,8 +22,7 @@ class ScheduleGraphEncoder(nn.Module):
     def __init__(self, hidden: int, layers: int = 2, heads: int = 2, dropout: float = 0.1):
         super().__init__()
         self.convs = nn.ModuleList(
-            GATv2Conv(hidden, hidden // heads, heads=heads, concat=True, add_self_loops=True, dropout=dropout)
-            for _ in range(layers)
+            GATv2Conv(hidden, hidden // heads, heads=heads, concat=True, add_self_loops=True, dropout=dropout) for _ in range(layers)
         )
         self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(layers))
 

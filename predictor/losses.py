@@ -1,12 +1,12 @@
 """FT-MoE's training loss.
 
-    L = 0.35 L_D + 0.5 L_C + 0.15 L_ES
+L = 0.35 L_D + 0.5 L_C + 0.15 L_ES
 
-    L_D  = sum over hosts of the cross-entropy of the detection softmax (averaged over the
-           batch), with the fault class up-weighted by sqrt(negatives / positives)
-    L_C  = triplet loss on truly faulty hosts: max(0, ||z - P_y|| - min_{k != y} ||z - P_k|| + margin)
-    L_ES = expert selection: the mean squared L2 norm of each input's similarity scores,
-           which keeps any expert from dominating every input
+L_D  = sum over hosts of the cross-entropy of the detection softmax (averaged over the
+       batch), with the fault class up-weighted by sqrt(negatives / positives)
+L_C  = triplet loss on truly faulty hosts: max(0, ||z - P_y|| - min_{k != y} ||z - P_k|| + margin)
+L_ES = expert selection: the mean squared L2 norm of each input's similarity scores,
+       which keeps any expert from dominating every input
 """
 
 from __future__ import annotations

@@ -25,8 +25,15 @@ def detection(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"accuracy": float((t == p).mean()) if t.size else 0.0, "precision": precision, "recall": recall, "f1": f1,
-            "tp": tp, "fp": fp, "fn": fn}
+    return {
+        "accuracy": float((t == p).mean()) if t.size else 0.0,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+    }
 
 
 def typing(y_true: np.ndarray, type_pred: np.ndarray, classes: int) -> dict[str, float | None]:
@@ -46,8 +53,11 @@ def typing(y_true: np.ndarray, type_pred: np.ndarray, classes: int) -> dict[str,
         if tp + fp + fn == 0:
             continue
         f1s.append(2 * tp / (2 * tp + fp + fn))
-    return {"type_accuracy": float((t == p).mean()), "type_macro_f1": float(np.mean(f1s)) if f1s else 0.0,
-            "type_majority_accuracy": majority}
+    return {
+        "type_accuracy": float((t == p).mean()),
+        "type_macro_f1": float(np.mean(f1s)) if f1s else 0.0,
+        "type_majority_accuracy": majority,
+    }
 
 
 def _ranking_one(scores: np.ndarray, truth: np.ndarray, share: float) -> tuple[float, float]:
@@ -81,8 +91,9 @@ def ranking(labels: np.ndarray, fault_prob: np.ndarray, type_prob: np.ndarray, s
     return {k: float(np.mean(v)) for k, v in out.items()} if out else {f"{m}@{int(s * 100)}": 0.0 for s in shares for m in ("hr", "ndcg")}
 
 
-def lead_time(alarms: np.ndarray, ends: np.ndarray, records: Iterable[Mapping[str, Any]], lead: int = 1, lookback: int = 20,
-              horizon: int = 1) -> dict[str, float]:
+def lead_time(
+    alarms: np.ndarray, ends: np.ndarray, records: Iterable[Mapping[str, Any]], lead: int = 1, lookback: int = 20, horizon: int = 1
+) -> dict[str, float]:
     """Per fault, its first alarm, in intervals before the onset.
 
     ``alarms`` [N, H]: the prediction made at interval ``ends[n]`` about

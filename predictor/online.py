@@ -95,8 +95,9 @@ class OnlineTuner:
         self.reset_counters()
         return event
 
-    def tune(self, features: np.ndarray, labels: np.ndarray, migrations: np.ndarray, ends: np.ndarray, epochs: int = 4,
-             seed: int = 0) -> TuneReport:
+    def tune(
+        self, features: np.ndarray, labels: np.ndarray, migrations: np.ndarray, ends: np.ndarray, epochs: int = 4, seed: int = 0
+    ) -> TuneReport:
         """Fine-tune the MoE on windows ending at ``ends`` of raw ``features`` [T, H, F]."""
         from ftmoe.predictor.data import migration_edges, targets
 

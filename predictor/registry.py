@@ -21,8 +21,19 @@ def kinds() -> dict[str, type[Predictor]]:
     from ftmoe.predictor.baselines.rules import DFTM, ECLB, PCFT, PromQLRules
     from ftmoe.predictor.ftmoe_predictor import FTMoEPredictor
 
-    classes: list[type[Predictor]] = [FTMoEPredictor, SeedMLP, DFTM, PCFT, ECLB, PromQLRules, GradientBoostedTrees, CMODLB,
-                                      PreGANPredictor, PreGANPlusPredictor, MarkovDetector]
+    classes: list[type[Predictor]] = [
+        FTMoEPredictor,
+        SeedMLP,
+        DFTM,
+        PCFT,
+        ECLB,
+        PromQLRules,
+        GradientBoostedTrees,
+        CMODLB,
+        PreGANPredictor,
+        PreGANPlusPredictor,
+        MarkovDetector,
+    ]
     return {c.kind: c for c in classes}
 
 

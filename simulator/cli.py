@@ -57,10 +57,18 @@ def register(commands: Any) -> None:
     asd.set_defaults(func=cmd_from_asd)
     nezha = sub.add_parser("from-nezha", help="convert Nezha (real Kubernetes fault injection, typed faults)", formatter_class=fmt)
     nezha.add_argument("folder", type=Path, help="the folder with rca_data/ (shared/data/nezha)")
-    nezha.add_argument("--system", choices=["train-ticket", "online-boutique"], default="train-ticket",
-                       help="which microservice system (each is one dataset: its services are the hosts)")
-    nezha.add_argument("--fault-minutes", type=int, default=5,
-                       help="minutes labelled faulty from each injection (the fault list gives no duration; see docs/datasets.md)")
+    nezha.add_argument(
+        "--system",
+        choices=["train-ticket", "online-boutique"],
+        default="train-ticket",
+        help="which microservice system (each is one dataset: its services are the hosts)",
+    )
+    nezha.add_argument(
+        "--fault-minutes",
+        type=int,
+        default=5,
+        help="minutes labelled faulty from each injection (the fault list gives no duration; see docs/datasets.md)",
+    )
     nezha.add_argument("--out", type=Path, help="dataset .npz to write (default data/nezha-<system>.npz)")
     nezha.set_defaults(func=cmd_from_nezha)
 
@@ -127,8 +135,10 @@ def cmd_from_prometheus(args: argparse.Namespace) -> int:
 
 def _print_card(ds: Any, out: Path) -> None:
     card = ds.metadata.get("card", {})
-    print(f"wrote {out}: {ds.shape[0]} intervals x {ds.shape[1]} hosts x {ds.shape[2]} features, "
-          f"{int((ds.labels > 0).sum())} faulty host-intervals in {len(ds.fault_records())} labelled segments")
+    print(
+        f"wrote {out}: {ds.shape[0]} intervals x {ds.shape[1]} hosts x {ds.shape[2]} features, "
+        f"{int((ds.labels > 0).sum())} faulty host-intervals in {len(ds.fault_records())} labelled segments"
+    )
     for key, value in card.items():
         print(f"  {key}: {value}")
 

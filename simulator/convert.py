@@ -52,12 +52,19 @@ def from_pregan(time_series: Path, schedule_series: Path, labels: Path | None = 
     else:
         lab = np.zeros((T, H), dtype=np.int8)
         meta["labels"] = "absent: all intervals marked 0 (none); use for scoring, not for training"
-    return Dataset(features, list(PREGAN_FEATURES), lab.astype(np.int8), list(CLASS_NAMES),
-                   migrations_from_assignments(assign), [f"host-{i}" for i in range(H)], interval_seconds, meta)
+    return Dataset(
+        features,
+        list(PREGAN_FEATURES),
+        lab.astype(np.int8),
+        list(CLASS_NAMES),
+        migrations_from_assignments(assign),
+        [f"host-{i}" for i in range(H)],
+        interval_seconds,
+        meta,
+    )
 
 
-def from_prometheus(export: Path, step_seconds: float | None = None, node_label: str = "node",
-                    faults: Path | None = None) -> Dataset:
+def from_prometheus(export: Path, step_seconds: float | None = None, node_label: str = "node", faults: Path | None = None) -> Dataset:
     """A JSON object mapping feature name -> Prometheus ``/api/v1/query_range`` response.
 
     Every series must carry ``node_label``. Samples are aligned on the step grid; a gap is
@@ -79,8 +86,10 @@ def from_prometheus(export: Path, step_seconds: float | None = None, node_label:
         for s in data.get("result", []):
             node = s.get("metric", {}).get(node_label)
             if node is None:
-                raise DatasetError(f"{export}: a series of feature {name!r} has no {node_label!r} label: {s.get('metric')}. "
-                                   f"Fix: aggregate the query `by ({node_label})` before exporting")
+                raise DatasetError(
+                    f"{export}: a series of feature {name!r} has no {node_label!r} label: {s.get('metric')}. "
+                    f"Fix: aggregate the query `by ({node_label})` before exporting"
+                )
             per_node[node] = {float(ts): float(v) for ts, v in s["values"]}
             stamps.update(per_node[node])
         series[name] = per_node
@@ -104,15 +113,21 @@ def from_prometheus(export: Path, step_seconds: float | None = None, node_label:
             if np.isnan(col[0]):
                 first = np.flatnonzero(~np.isnan(col))
                 if first.size == 0:
-                    raise DatasetError(f"{export}: feature {name!r} has no samples for node {node!r}. "
-                                       "Fix: check the query covers every node, or drop the node")
+                    raise DatasetError(
+                        f"{export}: feature {name!r} has no samples for node {node!r}. "
+                        "Fix: check the query covers every node, or drop the node"
+                    )
                 col[: first[0]] = col[first[0]]  # back-fill only the leading gap
             for i in range(1, T):
                 if np.isnan(col[i]):
                     col[i] = col[i - 1]
     labels = np.zeros((T, H), dtype=np.int8)
-    meta: dict[str, Any] = {"generator": "ftmoe.simulator.convert.from_prometheus", "source": str(export),
-                            "start": float(grid[0]), "labels": "absent" if faults is None else str(faults)}
+    meta: dict[str, Any] = {
+        "generator": "ftmoe.simulator.convert.from_prometheus",
+        "source": str(export),
+        "start": float(grid[0]),
+        "labels": "absent" if faults is None else str(faults),
+    }
     if faults is not None:
         for f in json.loads(Path(faults).read_text()):
             if f["type"] not in CLASS_NAMES[1:]:

@@ -24,19 +24,34 @@ ASD_INTERVAL_SECONDS = 300.0
 # (an exception thrown, a wrong value returned) both break the service's answers without a
 # resource cause.
 NEZHA_CLASSES = ["none", "cpu", "network", "code"]
-NEZHA_TYPE_TO_CLASS = {"cpu_contention": "cpu", "cpu_consumed": "cpu", "network_delay": "network",
-                       "exception": "code", "return": "code"}
+NEZHA_TYPE_TO_CLASS = {"cpu_contention": "cpu", "cpu_consumed": "cpu", "network_delay": "network", "exception": "code", "return": "code"}
 NEZHA_SYSTEMS = {"online-boutique": ("2022-08-22", "2022-08-23"), "train-ticket": ("2023-01-29", "2023-01-30")}
 NEZHA_INTERVAL_SECONDS = 60.0
 # Injections follow each other every ~8 minutes (median gap, both systems); the publication's
 # chaos experiments last a few minutes. bench/nezha_duration.py measures how long the
 # injected pod's metrics stay off its pre-injection level: see docs/datasets.md.
 NEZHA_FAULT_MINUTES = 5
-NEZHA_COLUMNS = ["CpuUsage(m)", "CpuUsageRate(%)", "MemoryUsage(Mi)", "MemoryUsageRate(%)", "SyscallRead", "SyscallWrite",
-                 "NetworkReceiveBytes", "NetworkTransmitBytes", "PodClientLatencyP90(s)", "PodServerLatencyP90(s)",
-                 "PodClientLatencyP95(s)", "PodServerLatencyP95(s)", "PodClientLatencyP99(s)", "PodServerLatencyP99(s)",
-                 "PodWorkload(Ops)", "PodSuccessRate(%)", "NodeCpuUsageRate(%)", "NodeMemoryUsageRate(%)",
-                 "NodeNetworkReceiveBytes"]
+NEZHA_COLUMNS = [
+    "CpuUsage(m)",
+    "CpuUsageRate(%)",
+    "MemoryUsage(Mi)",
+    "MemoryUsageRate(%)",
+    "SyscallRead",
+    "SyscallWrite",
+    "NetworkReceiveBytes",
+    "NetworkTransmitBytes",
+    "PodClientLatencyP90(s)",
+    "PodServerLatencyP90(s)",
+    "PodClientLatencyP95(s)",
+    "PodServerLatencyP95(s)",
+    "PodClientLatencyP99(s)",
+    "PodServerLatencyP99(s)",
+    "PodWorkload(Ops)",
+    "PodSuccessRate(%)",
+    "NodeCpuUsageRate(%)",
+    "NodeMemoryUsageRate(%)",
+    "NodeNetworkReceiveBytes",
+]
 
 
 def _feature_name(column: str) -> str:
@@ -82,19 +97,28 @@ def from_asd(folder: str | Path) -> Dataset:
         segments = sum(len(v) for v in json.loads(labels_path.read_text()).values())
     card = {
         "source": "ASD (zhhlee/InterFusion, KDD 2021), 12 real servers, expert-labelled incidents; values scaled to [0, 1] per metric "
-            "and server by its authors",
+        "and server by its authors",
         "hosts": "servers omi-1 .. omi-12; no migrations between them",
         "classes": "detection only: none / anomaly (an expert-labelled incident); typing metrics do not apply",
         "features": f"{F} unnamed metrics (metric_01 .. metric_{F:02d}); the names are not published",
         "unlabelled_prefix": f"the last {prefix} of the 30 training days (omi-12 has only {prefix}): labelled=False, "
-                             "used for normalisation and window history, never as negatives or positives",
+        "used for normalisation and window history, never as negatives or positives",
         "labelled": f"the {T_test} test intervals (15 days); {int(labels.sum())} anomalous host-intervals; "
-                    f"{segments} labelled segments in interpretation_labels.json",
+        f"{segments} labelled segments in interpretation_labels.json",
         "interval_seconds": ASD_INTERVAL_SECONDS,
     }
     meta = {"generator": "ftmoe dataset from-asd", "dataset": "asd", "card": card, "unlabelled_prefix": prefix}
-    return Dataset(features, [f"metric_{k + 1:02d}" for k in range(F)], labels, ["none", "anomaly"], np.zeros((0, 3), dtype=np.int32),
-                   list(ASD_SERVERS), ASD_INTERVAL_SECONDS, meta, labelled)
+    return Dataset(
+        features,
+        [f"metric_{k + 1:02d}" for k in range(F)],
+        labels,
+        ["none", "anomaly"],
+        np.zeros((0, 3), dtype=np.int32),
+        list(ASD_SERVERS),
+        ASD_INTERVAL_SECONDS,
+        meta,
+        labelled,
+    )
 
 
 def _parse_time(text: str) -> float:
@@ -203,12 +227,21 @@ def from_nezha(folder: str | Path, system: str = "train-ticket", fault_minutes: 
         "time": "from the Time column (the 2022 folders' TimeStamp column is 200,000,000 s ahead)",
         "gaps": "a missing minute repeats the pod's previous value for up to 3 minutes; longer gaps are unlabelled",
         "features": "per-pod metrics (CPU, memory, syscalls, network, latency percentiles, workload, success rate) and the hosting "
-            "node's CPU, memory, network",
+        "node's CPU, memory, network",
         "interval_seconds": NEZHA_INTERVAL_SECONDS,
     }
     meta = {"generator": "ftmoe dataset from-nezha", "dataset": f"nezha-{system}", "card": card, "breaks": breaks}
-    return Dataset(features, [_feature_name(c) for c in NEZHA_COLUMNS], np.concatenate(label_blocks), list(NEZHA_CLASSES),
-                   np.zeros((0, 3), dtype=np.int32), hosts, NEZHA_INTERVAL_SECONDS, meta, labelled)
+    return Dataset(
+        features,
+        [_feature_name(c) for c in NEZHA_COLUMNS],
+        np.concatenate(label_blocks),
+        list(NEZHA_CLASSES),
+        np.zeros((0, 3), dtype=np.int32),
+        hosts,
+        NEZHA_INTERVAL_SECONDS,
+        meta,
+        labelled,
+    )
 
 
 def _fill_forward(x: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:

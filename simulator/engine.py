@@ -445,8 +445,9 @@ class Simulator:
 
     # -- whole runs ------------------------------------------------------------------------
 
-    def run(self, intervals: int | None = None, policy: Policy | None = None,
-            progress: Callable[[int], None] | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    def run(
+        self, intervals: int | None = None, policy: Policy | None = None, progress: Callable[[int], None] | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         for _ in range(intervals if intervals is not None else self.config.intervals):
             yield self.step(policy)
             if progress:

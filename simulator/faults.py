@@ -83,9 +83,7 @@ class FaultProcess:
         self.config = config
         self.causes: tuple[Cause, ...] = config.causes
         self.hazard = hazards(config)
-        self.cause_of_type = {
-            k: np.array([i for i, c in enumerate(config.causes) if c.fault_type == k]) for k in (1, 2, 3)
-        }
+        self.cause_of_type = {k: np.array([i for i, c in enumerate(config.causes) if c.fault_type == k]) for k in (1, 2, 3)}
         self.cause_weights = {
             k: np.array([config.causes[i].weight for i in idx]) / sum(config.causes[i].weight for i in idx)
             for k, idx in self.cause_of_type.items()

@@ -40,8 +40,9 @@ def simulate(config: SimConfig, pool: TracePool, progress: Callable[[int], None]
         "faults": [r.to_dict() for r in sim.faults.finished_records()],
         "qos": sim.qos.summary(),
     }
-    return Dataset(features, list(FEATURE_NAMES), labels, list(CLASS_NAMES), migrations, host_names(H),
-                   float(config.interval_seconds), meta)
+    return Dataset(
+        features, list(FEATURE_NAMES), labels, list(CLASS_NAMES), migrations, host_names(H), float(config.interval_seconds), meta
+    )
 
 
 def card(ds: Dataset, leads: tuple[int, ...] = (1, 3, 6)) -> dict[str, Any]:
@@ -53,7 +54,10 @@ def card(ds: Dataset, leads: tuple[int, ...] = (1, 3, 6)) -> dict[str, Any]:
     by_type = Counter(ds.class_names[int(r["fault_type"])] for r in records)
     by_cause = Counter(r["cause"] for r in records)
     out: dict[str, Any] = {
-        "intervals": T, "hosts": H, "features": F, "migrations": int(len(ds.migrations)),
+        "intervals": T,
+        "hosts": H,
+        "features": F,
+        "migrations": int(len(ds.migrations)),
         "host_intervals": int(counts.sum()),
         "class_counts": {name: int(counts[k]) for k, name in enumerate(ds.class_names)},
         "class_shares": shares,
@@ -75,8 +79,10 @@ def format_card(c: dict[str, Any]) -> str:
     for name, n in c["class_counts"].items():
         ref = f"{paper[name]:7.1%}" if name in paper else "      -"
         lines.append(f"  {name:12} {n:14d} {c['class_shares'][name]:7.1%} {ref}")
-    lines.append(f"faults: {c['faults']} ({', '.join(f'{k} {v}' for k, v in sorted(c['faults_by_type'].items()))}); "
-                 f"predictable (with a precursor): {c['predictable_share']:.1%}")
+    lines.append(
+        f"faults: {c['faults']} ({', '.join(f'{k} {v}' for k, v in sorted(c['faults_by_type'].items()))}); "
+        f"predictable (with a precursor): {c['predictable_share']:.1%}"
+    )
     if c["faults_by_cause"]:
         lines.append("  by cause: " + ", ".join(f"{k} {v}" for k, v in sorted(c["faults_by_cause"].items())))
     for o in c["oracle"]:

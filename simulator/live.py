@@ -166,8 +166,13 @@ class NodeExporterCollector(Collector):
                     fmax.add_metric([node, str(k)], float(hz))
             yield from (cpu, freq, fmax)
 
-            def per_node(kind: type[GaugeMetricFamily] | type[CounterMetricFamily] | type[UnknownMetricFamily], name: str, doc: str,
-                         values: np.ndarray, extra: dict[str, str] | None = None) -> Any:
+            def per_node(
+                kind: type[GaugeMetricFamily] | type[CounterMetricFamily] | type[UnknownMetricFamily],
+                name: str,
+                doc: str,
+                values: np.ndarray,
+                extra: dict[str, str] | None = None,
+            ) -> Any:
                 extra = extra or {}
                 family = kind(name, doc, labels=["node", *extra])
                 for h, node in enumerate(nodes):
@@ -191,8 +196,12 @@ class NodeExporterCollector(Collector):
             # node_exporter exposes vmstat fields untyped, so the name has no _total suffix.
             yield per_node(UnknownMetricFamily, "node_vmstat_pgmajfault", "/proc/vmstat information field pgmajfault.", c.pgmajfault)
             yield gauge("node_filesystem_size_bytes", "Filesystem size in bytes.", sim.disk_capacity, disk)
-            yield gauge("node_filesystem_avail_bytes", "Filesystem space available to non-root users in bytes.",
-                        sim.disk_capacity * (1 - f[:, F["disk_used_fraction"]]), disk)
+            yield gauge(
+                "node_filesystem_avail_bytes",
+                "Filesystem space available to non-root users in bytes.",
+                sim.disk_capacity * (1 - f[:, F["disk_used_fraction"]]),
+                disk,
+            )
             yield counter("node_disk_io_time_seconds_total", "Total seconds spent doing I/Os.", c.io_time, dev)
             yield counter("node_disk_io_time_weighted_seconds_total", "The weighted # of seconds spent doing I/Os.", c.io_weighted, dev)
             yield counter("node_disk_reads_completed_total", "The total number of reads completed successfully.", c.reads, dev)
@@ -201,8 +210,12 @@ class NodeExporterCollector(Collector):
             yield counter("node_disk_written_bytes_total", "The total number of bytes written successfully.", c.written_bytes, dev)
             yield counter("node_network_receive_bytes_total", "Network device statistic receive_bytes.", c.rx_bytes, net)
             yield counter("node_network_transmit_bytes_total", "Network device statistic transmit_bytes.", c.tx_bytes, net)
-            yield gauge("kubelet_running_containers", "Number of containers currently running.", f[:, F["running_containers"]],
-                        {"container_state": "running"})
+            yield gauge(
+                "kubelet_running_containers",
+                "Number of containers currently running.",
+                f[:, F["running_containers"]],
+                {"container_state": "running"},
+            )
             yield counter("ftmoe_node_migrations_in_total", "Containers that moved onto the node.", c.mig_in)
             yield counter("ftmoe_node_migrations_out_total", "Containers that moved off the node.", c.mig_out)
             yield gauge("ftmoe_sim_fault_label", "The simulator's ground truth: 0 none, 1 cpu, 2 memory, 3 disk.", live.labels)
@@ -289,16 +302,26 @@ class NodeConditions:
 
         status = "True" if active else "False"
         now = since or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        annotations = {ANNOTATION.format(condition): status if active else None,
-                       ANNOTATION.format("message"): message if active else None}
+        annotations = {ANNOTATION.format(condition): status if active else None, ANNOTATION.format("message"): message if active else None}
         try:
             self.api.patch_node(node, {"metadata": {"annotations": annotations}})
-            self.api.patch_node_status(node, {"status": {"conditions": [{
-                "type": condition, "status": status,
-                "reason": "SimulatedFault" if active else "SimulatedRecovery",
-                "message": message, "lastHeartbeatTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "lastTransitionTime": now,
-            }]}})
+            self.api.patch_node_status(
+                node,
+                {
+                    "status": {
+                        "conditions": [
+                            {
+                                "type": condition,
+                                "status": status,
+                                "reason": "SimulatedFault" if active else "SimulatedRecovery",
+                                "message": message,
+                                "lastHeartbeatTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                "lastTransitionTime": now,
+                            }
+                        ]
+                    }
+                },
+            )
         except ApiException as err:
             log.warning("could not set %s=%s on %s: %s", condition, status, node, err.reason)
         return now
@@ -316,10 +339,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--targets-dir", type=Path, help="Prometheus file_sd folder (default: the local cluster's)")
     p.add_argument("--port", type=int, default=9105, help="port for /metrics and the control endpoints")
     p.add_argument("--step-seconds", type=float, default=5.0, help="wall-clock seconds per simulated interval")
-    p.add_argument("--fault-rate", type=float, default=1.0,
-                   help="scale of the random fault rate (0: only injected faults; 1: the paper's rates)")
-    p.add_argument("--inject", action="append", default=[], metavar="FAULT:NODE[@INTERVAL]",
-                   help="inject a fault, e.g. memory-leak:node-3 (repeatable)")
+    p.add_argument(
+        "--fault-rate", type=float, default=1.0, help="scale of the random fault rate (0: only injected faults; 1: the paper's rates)"
+    )
+    p.add_argument(
+        "--inject",
+        action="append",
+        default=[],
+        metavar="FAULT:NODE[@INTERVAL]",
+        help="inject a fault, e.g. memory-leak:node-3 (repeatable)",
+    )
     p.add_argument("--drift-at", type=int, help="switch to the drifted fault pattern at this interval")
     p.add_argument("--intervals", type=int, help="stop after this many intervals (default: run until interrupted)")
     p.add_argument("--no-conditions", action="store_true", help="do not touch node conditions")
@@ -334,8 +363,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     targets_dir = args.targets_dir or cluster.targets_dir
     injections = [parse_injection(s) for s in args.inject]
     if port_busy(args.port):  # before the cluster is read, so the flag to change is named first
-        print(f"error: port {args.port} is already in use on 127.0.0.1: stop what uses it "
-              f"(`ss -ltnp 'sport = :{args.port}'` shows it) or pick another with --port", file=sys.stderr)
+        print(
+            f"error: port {args.port} is already in use on 127.0.0.1: stop what uses it "
+            f"(`ss -ltnp 'sport = :{args.port}'` shows it) or pick another with --port",
+            file=sys.stderr,
+        )
         return 1
     nodes = discover_nodes(kubeconfig) if kubeconfig.is_file() else []
     if not nodes:
@@ -357,8 +389,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(live, registry))
     except OSError as err:
-        print(f"error: cannot serve on 127.0.0.1:{args.port} ({err.strerror}): stop what uses it "
-              f"(`ss -ltnp 'sport = :{args.port}'` shows it) or pick another port with --port", file=sys.stderr)
+        print(
+            f"error: cannot serve on 127.0.0.1:{args.port} ({err.strerror}): stop what uses it "
+            f"(`ss -ltnp 'sport = :{args.port}'` shows it) or pick another port with --port",
+            file=sys.stderr,
+        )
         return 1
     threading.Thread(target=server.serve_forever, daemon=True).start()
     targets_dir.mkdir(parents=True, exist_ok=True)
@@ -368,8 +403,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     reassert: dict[tuple[str, str], tuple[bool, str, str, int]] = {}
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print(f"serving {len(nodes)} simulated nodes on http://127.0.0.1:{args.port}/metrics, one interval every "
-          f"{args.step_seconds:g}s; registered in {target}", file=sys.stderr, flush=True)
+    print(
+        f"serving {len(nodes)} simulated nodes on http://127.0.0.1:{args.port}/metrics, one interval every "
+        f"{args.step_seconds:g}s; registered in {target}",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         while not stop.is_set() and (args.intervals is None or sim.t < args.intervals):
             for cause, node, at in injections:
@@ -409,8 +448,11 @@ def discover_nodes(kubeconfig: Path) -> list[str]:
     from kubernetes import client, config
 
     api = client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
-    names = [str(n.metadata.name) for n in api.list_node().items
-             if n.metadata is not None and (n.metadata.annotations or {}).get("kwok.x-k8s.io/node") == "fake"]
+    names = [
+        str(n.metadata.name)
+        for n in api.list_node().items
+        if n.metadata is not None and (n.metadata.annotations or {}).get("kwok.x-k8s.io/node") == "fake"
+    ]
 
     def key(name: str) -> tuple[int, str]:
         tail = name.rsplit("-", 1)[-1]

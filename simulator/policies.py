@@ -90,8 +90,16 @@ class CostPolicy(PredictivePolicy):
     cheapest of doing nothing, cordoning and draining (``choose`` is injected, so the
     simulator does not import the operator), within the same budget."""
 
-    def __init__(self, scorer: Scorer, window: int, choose: Callable[[float, dict[str, float]], str], cores: np.ndarray,
-                 cpu_feature: int, budget: float = 0.25, healthy_for: int = 3):
+    def __init__(
+        self,
+        scorer: Scorer,
+        window: int,
+        choose: Callable[[float, dict[str, float]], str],
+        cores: np.ndarray,
+        cpu_feature: int,
+        budget: float = 0.25,
+        healthy_for: int = 3,
+    ):
         super().__init__(scorer, window, budget, healthy_for)
         self.choose = choose
         self.cores = cores
@@ -108,8 +116,15 @@ class CostPolicy(PredictivePolicy):
             if not flagged[h] or cordoned[h]:
                 continue
             free_elsewhere = float(np.sum(np.where(~cordoned, self.cores - used, 0.0)) - (self.cores[h] - used[h]))
-            kind = self.choose(float(risk[h]), {"pods": float(obs.containers_per_host[h]), "cpu_requests": float(used[h]),
-                                                "cores": float(self.cores[h]), "free_cores_elsewhere": free_elsewhere})
+            kind = self.choose(
+                float(risk[h]),
+                {
+                    "pods": float(obs.containers_per_host[h]),
+                    "cpu_requests": float(used[h]),
+                    "cores": float(self.cores[h]),
+                    "free_cores_elsewhere": free_elsewhere,
+                },
+            )
             if kind in ("evict", "cordon"):
                 actions.append(Action("drain" if kind == "evict" else "cordon", host=int(h)))
                 cordoned[h] = True

@@ -30,8 +30,9 @@ class Scheduler(Protocol):
     def place(self, view: HostView, cpu: float, memory: float) -> int:
         """Host for a new container, or -1 when none fits."""
 
-    def rebalance(self, view: HostView, failed: np.ndarray, containers: dict[int, np.ndarray],
-                  cpu: np.ndarray, memory: np.ndarray, limit: int) -> list[tuple[int, int]]:
+    def rebalance(
+        self, view: HostView, failed: np.ndarray, containers: dict[int, np.ndarray], cpu: np.ndarray, memory: np.ndarray, limit: int
+    ) -> list[tuple[int, int]]:
         """(container, target host) moves off failed or overloaded hosts."""
 
 
@@ -52,8 +53,9 @@ class LeastLoaded:
         best = int(np.argmin(score))
         return best if np.isfinite(score[best]) else -1
 
-    def rebalance(self, view: HostView, failed: np.ndarray, containers: dict[int, np.ndarray],
-                  cpu: np.ndarray, memory: np.ndarray, limit: int) -> list[tuple[int, int]]:
+    def rebalance(
+        self, view: HostView, failed: np.ndarray, containers: dict[int, np.ndarray], cpu: np.ndarray, memory: np.ndarray, limit: int
+    ) -> list[tuple[int, int]]:
         moves: list[tuple[int, int]] = []
         load = np.maximum(view.cpu_used / view.cpu_capacity, view.memory_used / view.memory_capacity)
         sources = np.flatnonzero(failed | (load > self.overload))

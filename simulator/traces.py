@@ -17,9 +17,17 @@ import numpy as np
 TRACE_INTERVAL_SECONDS = 300
 # Columns of the trace, in order.
 COLUMNS = (
-    "timestamp_ms", "cpu_cores", "cpu_capacity_mhz", "cpu_usage_mhz", "cpu_usage_percent",
-    "memory_capacity_kb", "memory_usage_kb", "disk_read_kbps", "disk_write_kbps",
-    "network_rx_kbps", "network_tx_kbps",
+    "timestamp_ms",
+    "cpu_cores",
+    "cpu_capacity_mhz",
+    "cpu_usage_mhz",
+    "cpu_usage_percent",
+    "memory_capacity_kb",
+    "memory_usage_kb",
+    "disk_read_kbps",
+    "disk_write_kbps",
+    "network_rx_kbps",
+    "network_tx_kbps",
 )
 # What a container replays, in this order in ``TracePool.usage``.
 USAGE = ("cpu_mhz", "memory_bytes", "disk_read_bps", "disk_write_bps", "net_rx_bps", "net_tx_bps")

@@ -75,8 +75,14 @@ def kubectl(cluster_kubeconfig: Path):  # type: ignore[no-untyped-def]
     binary = str(built) if built.exists() else (shutil.which("kubectl") or "kubectl")
 
     def run(*args: str, input: str | None = None, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([binary, "--kubeconfig", str(cluster_kubeconfig), *args], input=input, capture_output=True,
-                              text=True, timeout=timeout, check=False)
+        proc = subprocess.run(
+            [binary, "--kubeconfig", str(cluster_kubeconfig), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         if check and proc.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
         return proc

@@ -52,8 +52,13 @@ def test_interval_requests_and_live_updates(tmp_path: Path) -> None:
     clock.t = 700
     assert not sig.should_checkpoint(2)
     # The operator shortens the interval and asks for a checkpoint now: the swap is seen at once.
-    kubelet.write({"ftmoe.io/checkpoint-interval-seconds": "300", "ftmoe.io/checkpoint-request": "4",
-                   "ftmoe.io/checkpoint-reason": "node-3 risk 0.91"})
+    kubelet.write(
+        {
+            "ftmoe.io/checkpoint-interval-seconds": "300",
+            "ftmoe.io/checkpoint-request": "4",
+            "ftmoe.io/checkpoint-reason": "node-3 risk 0.91",
+        }
+    )
     assert sig.interval() == 300
     assert sig.should_checkpoint(3) and "node-3 risk 0.91" in sig.reason
     sig.checkpointed(3, acknowledge=False)
@@ -95,8 +100,13 @@ def test_example_training_script_checkpoints_on_request_and_resumes(tmp_path: Pa
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().startswith("training from step")  # the loop runs: a request now is new to it
-        kubelet.write({"ftmoe.io/checkpoint-interval-seconds": "3600", "ftmoe.io/checkpoint-request": "1",
-                       "ftmoe.io/checkpoint-reason": "node-3 risk 0.9"})
+        kubelet.write(
+            {
+                "ftmoe.io/checkpoint-interval-seconds": "3600",
+                "ftmoe.io/checkpoint-request": "1",
+                "ftmoe.io/checkpoint-reason": "node-3 risk 0.9",
+            }
+        )
         deadline = time.monotonic() + 30
         while not list(ckpt.glob("step-*.pt")) and time.monotonic() < deadline:
             time.sleep(0.2)

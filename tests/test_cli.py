@@ -61,8 +61,14 @@ def test_every_flag_of_every_command_has_help_and_shows_its_default() -> None:
                 silent.append(f"{parser.prog} {action.dest}")
     assert silent == []
     out = " ".join(run("train", "--help").stdout.split())
-    for flag, default in (("--epochs", "30"), ("--window", "6"), ("--batch-size", "32"), ("--lr", "0.001"),
-                          ("--seed", "0"), ("--patience", "6")):
+    for flag, default in (
+        ("--epochs", "30"),
+        ("--window", "6"),
+        ("--batch-size", "32"),
+        ("--lr", "0.001"),
+        ("--seed", "0"),
+        ("--patience", "6"),
+    ):
         assert re.search(rf"{flag} \S+ (?:(?! --).)*?\(default: {re.escape(default)}\)", out), flag
     assert "gbt (gradient-boosted trees" in out and "promql" in out, "--model-type lists every model type"
     assert "(default: 16)" in run("simulate", "--help").stdout
@@ -88,7 +94,9 @@ def test_every_ftmoe_command_in_the_readme_and_the_demo_parses() -> None:
 
 def test_kubectl_flags_go_to_kubectl() -> None:
     assert split_passthrough(["cluster", "kubectl", "-n", "demo", "get", "deployment", "web"]) == (
-        ["cluster", "kubectl"], ["-n", "demo", "get", "deployment", "web"])
+        ["cluster", "kubectl"],
+        ["-n", "demo", "get", "deployment", "web"],
+    )
     assert split_passthrough(["cluster", "--name", "x", "kubectl", "--help"]) == (["cluster", "--name", "x", "kubectl"], ["--help"])
     assert split_passthrough(["train", "--data", "kubectl"]) == (["train", "--data", "kubectl"], None)
     # A cluster that is not up: the error is about the cluster, not about `-n`.

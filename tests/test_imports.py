@@ -18,8 +18,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ROOMS = {"contract": ROOT / "ftmoe" / "contract", "predictor": ROOT / "predictor", "operator": ROOT / "operator",
-         "simulator": ROOT / "simulator", "api": ROOT / "operator" / "api"}
+ROOMS = {
+    "contract": ROOT / "ftmoe" / "contract",
+    "predictor": ROOT / "predictor",
+    "operator": ROOT / "operator",
+    "simulator": ROOT / "simulator",
+    "api": ROOT / "operator" / "api",
+}
 
 
 def imports(folder: Path) -> dict[str, set[str]]:
@@ -37,16 +42,23 @@ def imports(folder: Path) -> dict[str, set[str]]:
 
 
 def offenders(room: str, forbidden: tuple[str, ...]) -> list[str]:
-    return sorted(f"{path}: {name}" for path, names in imports(ROOMS[room]).items() for name in names
-                  if any(name == f or name.startswith(f + ".") for f in forbidden))
+    return sorted(
+        f"{path}: {name}"
+        for path, names in imports(ROOMS[room]).items()
+        for name in names
+        if any(name == f or name.startswith(f + ".") for f in forbidden)
+    )
 
 
-@pytest.mark.parametrize(("room", "forbidden"), [
-    ("contract", ("ftmoe.predictor", "ftmoe.operator", "ftmoe.simulator", "ftmoe.cluster", "torch", "kopf", "kubernetes")),
-    ("predictor", ("kopf", "kubernetes", "ftmoe.operator", "ftmoe.simulator", "ftmoe.cluster")),
-    ("operator", ("ftmoe.simulator",)),
-    ("simulator", ("ftmoe.operator",)),
-])
+@pytest.mark.parametrize(
+    ("room", "forbidden"),
+    [
+        ("contract", ("ftmoe.predictor", "ftmoe.operator", "ftmoe.simulator", "ftmoe.cluster", "torch", "kopf", "kubernetes")),
+        ("predictor", ("kopf", "kubernetes", "ftmoe.operator", "ftmoe.simulator", "ftmoe.cluster")),
+        ("operator", ("ftmoe.simulator",)),
+        ("simulator", ("ftmoe.operator",)),
+    ],
+)
 def test_rooms_import_only_what_they_may(room: str, forbidden: tuple[str, ...]) -> None:
     assert offenders(room, forbidden) == []
 
@@ -64,7 +76,11 @@ def test_base_does_not_import_the_registry() -> None:
 
 def test_the_api_types_import_only_themselves_and_durations() -> None:
     allowed = ("ftmoe.operator.api", "ftmoe.operator.durations")
-    found = sorted(f"{path}: {name}" for path, names in imports(ROOMS["api"]).items() for name in names
-                   if name.startswith("ftmoe") and not any(name == a or name.startswith(a + ".") for a in allowed))
+    found = sorted(
+        f"{path}: {name}"
+        for path, names in imports(ROOMS["api"]).items()
+        for name in names
+        if name.startswith("ftmoe") and not any(name == a or name.startswith(a + ".") for a in allowed)
+    )
     assert found == []
     assert "ftmoe.operator.api.policy_types" in imports(ROOMS["api"])["operator/api/crds.py"]

@@ -11,21 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from ftmoe.cluster.errors import ClusterError
-from ftmoe.cluster.local import (
-    DEFAULT_APISERVER_PORT,
-    DEFAULT_NAME,
-    DEFAULT_NODES,
-    DEFAULT_PROMETHEUS_PORT,
-    ClusterSettings,
-    LocalCluster,
-)
+from ftmoe.cluster.local import DEFAULT_APISERVER_PORT, DEFAULT_NAME, DEFAULT_NODES, DEFAULT_PROMETHEUS_PORT, ClusterSettings, LocalCluster
 from ftmoe.errors import reports
 
 
 def register(commands: Any) -> None:
     parser = commands.add_parser("cluster", help="a real local Kubernetes cluster (kwok nodes, no Docker)")
-    parser.add_argument("--name", default=os.environ.get("FTMOE_CLUSTER") or DEFAULT_NAME,
-                        help=f"cluster name (default $FTMOE_CLUSTER, else {DEFAULT_NAME})")
+    parser.add_argument(
+        "--name",
+        default=os.environ.get("FTMOE_CLUSTER") or DEFAULT_NAME,
+        help=f"cluster name (default $FTMOE_CLUSTER, else {DEFAULT_NAME})",
+    )
     sub = parser.add_subparsers(dest="cluster_command", metavar="ACTION", required=True)
 
     up = sub.add_parser("up", help="build (once) and start the control plane, Prometheus and fake nodes")
@@ -39,8 +35,9 @@ def register(commands: Any) -> None:
     status = sub.add_parser("status", help="show whether the cluster runs, its nodes and endpoints")
     status.add_argument("-o", "--output", choices=["text", "json"], default="text", help="output format")
     status.set_defaults(func=cmd_status)
-    sub.add_parser("kubeconfig",
-        help="print the kubeconfig path (export KUBECONFIG=$(ftmoe cluster kubeconfig))").set_defaults(func=cmd_kubeconfig)
+    sub.add_parser("kubeconfig", help="print the kubeconfig path (export KUBECONFIG=$(ftmoe cluster kubeconfig))").set_defaults(
+        func=cmd_kubeconfig
+    )
     sub.add_parser("env", help='shell lines that point kubectl at the cluster: eval "$(ftmoe cluster env)"').set_defaults(func=cmd_env)
     kubectl = sub.add_parser("kubectl", help="run the cluster's own kubectl against it", add_help=False)
     kubectl.add_argument("args", nargs=argparse.REMAINDER, help="kubectl's own arguments, passed through unchanged")

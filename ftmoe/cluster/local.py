@@ -101,7 +101,11 @@ class LocalCluster:
         binaries = self.toolchain.binaries()
         proc = subprocess.run(
             [str(binaries.kwokctl), "--name", self.name, *args],
-            env=self._env(), capture_output=True, text=True, timeout=timeout, check=False,
+            env=self._env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if check and proc.returncode != 0:
             raise ClusterError(f"kwokctl {' '.join(args[:2])} failed:\n{(proc.stderr or proc.stdout).strip()[-3000:]}")
@@ -110,7 +114,11 @@ class LocalCluster:
     def kubectl(self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             [str(self.toolchain.binaries().kubectl), "--kubeconfig", str(self.kubeconfig), *args],
-            input=input, capture_output=True, text=True, timeout=timeout, check=False,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if check and proc.returncode != 0:
             raise ClusterError(f"kubectl {' '.join(args)} failed:\n{proc.stderr.strip()}")
@@ -174,7 +182,8 @@ class LocalCluster:
     def _create_control_plane(self, binaries: Binaries, settings: ClusterSettings) -> None:
         stages = sorted(str(p) for p in [*binaries.stages.glob("*.yaml"), *binaries.own_stages.glob("*.yaml")])
         args = [
-            "create", "cluster",
+            "create",
+            "cluster",
             "--runtime=binary",
             f"--kubeconfig={self.kubeconfig}",
             f"--kube-apiserver-port={settings.apiserver_port}",
@@ -251,7 +260,10 @@ class LocalCluster:
                     "--storage.tsdb.retention.time=1d",
                     "--web.enable-lifecycle",
                 ],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
             (self.prometheus_dir / "prometheus.pid").write_text(str(proc.pid))
             deadline = time.monotonic() + 60
@@ -272,8 +284,10 @@ class LocalCluster:
                     break
                 if time.monotonic() > deadline:
                     missing = sorted(set(names) - ready)
-                    raise ClusterError(f"nodes not Ready after 180s: {', '.join(missing)}; is the kwok controller running? "
-                                       f"logs: {self.kwok_workdir}/clusters/{self.name}/logs")
+                    raise ClusterError(
+                        f"nodes not Ready after 180s: {', '.join(missing)}; is the kwok controller running? "
+                        f"logs: {self.kwok_workdir}/clusters/{self.name}/logs"
+                    )
                 time.sleep(1)
 
     def nodes(self) -> list[dict[str, Any]]:

@@ -37,12 +37,7 @@ def shape_for(index: int, count: int) -> NodeShape:
 def node_manifest(index: int, count: int) -> dict[str, Any]:
     shape = shape_for(index, count)
     name = node_name(index)
-    resources = {
-        "cpu": shape.cpu,
-        "memory": shape.memory,
-        "ephemeral-storage": shape.ephemeral_storage,
-        "pods": str(shape.pods),
-    }
+    resources = {"cpu": shape.cpu, "memory": shape.memory, "ephemeral-storage": shape.ephemeral_storage, "pods": str(shape.pods)}
     return {
         "apiVersion": "v1",
         "kind": "Node",
@@ -59,10 +54,7 @@ def node_manifest(index: int, count: int) -> dict[str, Any]:
             },
         },
         "spec": {},
-        "status": {
-            "allocatable": dict(resources),
-            "capacity": dict(resources),
-        },
+        "status": {"allocatable": dict(resources), "capacity": dict(resources)},
     }
 
 

@@ -38,7 +38,9 @@ def service_account_kubeconfig(kubectl: Kubectl, admin_kubeconfig: Path, out: Pa
     context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])["context"]
     cluster = next(c for c in admin["clusters"] if c["name"] == context["cluster"])
     doc = {
-        "apiVersion": "v1", "kind": "Config", "current-context": "ftmoe-operator",
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "ftmoe-operator",
         "clusters": [cluster],
         "users": [{"name": "ftmoe-operator", "user": {"token": token}}],
         "contexts": [{"name": "ftmoe-operator", "context": {"cluster": cluster["name"], "user": "ftmoe-operator"}}],

@@ -15,8 +15,7 @@ def start(folder: Path, name: str, argv: list[str], env: dict[str, str] | None =
     folder.mkdir(parents=True, exist_ok=True)
     stop(folder, name)  # a demo run twice replaces, never doubles, its processes
     log = (folder / f"{name}.log").open("ab")
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True, env=env)
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env)
     (folder / f"{name}.pid").write_text(str(proc.pid))
     return proc
 

@@ -77,14 +77,15 @@ def check_go() -> str:
 
 
 def run_go(args: list[str], workdir: Path, what: str) -> str:
-    proc = subprocess.run(
-        ["go", *args], cwd=workdir, env=go_env(workdir), capture_output=True, text=True, check=False
-    )
+    proc = subprocess.run(["go", *args], cwd=workdir, env=go_env(workdir), capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
         hint = ""
-        if re.search(r"dial tcp|no such host|i/o timeout|TLS handshake|404 Not Found|410 Gone|GOPROXY|"
-                     r"module lookup disabled|unrecognized import path|reading https?://", tail):
+        if re.search(
+            r"dial tcp|no such host|i/o timeout|TLS handshake|404 Not Found|410 Gone|GOPROXY|"
+            r"module lookup disabled|unrecognized import path|reading https?://",
+            tail,
+        ):
             proxy = go_env(workdir).get("GOPROXY") or "the default proxy"
             hint = (
                 f"\nA Go module download failed: check that the module proxy ({proxy}) is "
@@ -154,12 +155,14 @@ class Toolchain:
         self.bin.mkdir(parents=True, exist_ok=True)
         self.src.mkdir(parents=True, exist_ok=True)
         steps = [
-            (f"Kubernetes {self.versions.kubernetes} (kube-apiserver, kube-controller-manager, "
-             "kube-scheduler, kubectl)", self.kubernetes_ok, self.build_kubernetes,
-             "cold build: about 6-12 minutes on 2 cores"),
+            (
+                f"Kubernetes {self.versions.kubernetes} (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl)",
+                self.kubernetes_ok,
+                self.build_kubernetes,
+                "cold build: about 6-12 minutes on 2 cores",
+            ),
             (f"etcd {self.versions.etcd}", self.etcd_ok, self.build_etcd, "cold build: a few minutes"),
-            (f"kwok and kwokctl {self.versions.kwok}", self.kwok_ok, self.build_kwok,
-             "cold build: a few minutes"),
+            (f"kwok and kwokctl {self.versions.kwok}", self.kwok_ok, self.build_kwok, "cold build: a few minutes"),
             ("Prometheus (Debian package)", self.prometheus_ok, install_prometheus, "apt-get install"),
         ]
         for title, ok, build, hint in steps:
@@ -204,9 +207,7 @@ class Toolchain:
             for module in staged:
                 fh.write(f"replace {module} => {module} {staging_v}\n")
         (workdir / "tools.go").write_text(
-            "//go:build tools\n\npackage tools\n\nimport (\n"
-            + "".join(f'\t_ "k8s.io/kubernetes/cmd/{b}"\n' for b in KUBE_BINARIES)
-            + ")\n"
+            "//go:build tools\n\npackage tools\n\nimport (\n" + "".join(f'\t_ "k8s.io/kubernetes/cmd/{b}"\n' for b in KUBE_BINARIES) + ")\n"
         )
         run_go(["mod", "tidy", "-e"], workdir, "resolving the Kubernetes module graph")
         ldflags = ["-s", "-w"]
@@ -220,8 +221,15 @@ class Toolchain:
             ]
         with tempfile.TemporaryDirectory(dir=self.root) as out:
             run_go(
-                ["build", "-trimpath", "-ldflags", " ".join(ldflags), "-o", out + "/",
-                 *[f"k8s.io/kubernetes/cmd/{b}" for b in KUBE_BINARIES]],
+                [
+                    "build",
+                    "-trimpath",
+                    "-ldflags",
+                    " ".join(ldflags),
+                    "-o",
+                    out + "/",
+                    *[f"k8s.io/kubernetes/cmd/{b}" for b in KUBE_BINARIES],
+                ],
                 workdir,
                 "building Kubernetes",
             )
@@ -232,8 +240,7 @@ class Toolchain:
         workdir = self._module(
             "etcd",
             f"module ftmoe.local/etcd\n\ngo 1.24.0\n\nrequire go.etcd.io/etcd/server/v3 {v}\n",
-            'package main\n\nimport (\n\t"os"\n\n\t"go.etcd.io/etcd/server/v3/etcdmain"\n)\n\n'
-            "func main() { etcdmain.Main(os.Args) }\n",
+            'package main\n\nimport (\n\t"os"\n\n\t"go.etcd.io/etcd/server/v3/etcdmain"\n)\n\nfunc main() { etcdmain.Main(os.Args) }\n',
         )
         run_go(["mod", "tidy", "-e"], workdir, "resolving the etcd module graph")
         with tempfile.TemporaryDirectory(dir=self.root) as out:
@@ -244,15 +251,13 @@ class Toolchain:
         v = self.versions.kwok
         workdir = self._module("kwok", f"module ftmoe.local/kwok\n\ngo 1.24.0\n\nrequire sigs.k8s.io/kwok {v}\n")
         (workdir / "tools.go").write_text(
-            '//go:build tools\n\npackage tools\n\nimport (\n\t_ "sigs.k8s.io/kwok/cmd/kwok"\n'
-            '\t_ "sigs.k8s.io/kwok/cmd/kwokctl"\n)\n'
+            '//go:build tools\n\npackage tools\n\nimport (\n\t_ "sigs.k8s.io/kwok/cmd/kwok"\n\t_ "sigs.k8s.io/kwok/cmd/kwokctl"\n)\n'
         )
         run_go(["mod", "tidy", "-e"], workdir, "resolving the kwok module graph")
         ldflags = f"-s -w -X sigs.k8s.io/kwok/pkg/consts.Version={v}"
         with tempfile.TemporaryDirectory(dir=self.root) as out:
             run_go(
-                ["build", "-trimpath", "-ldflags", ldflags, "-o", out + "/",
-                 "sigs.k8s.io/kwok/cmd/kwok", "sigs.k8s.io/kwok/cmd/kwokctl"],
+                ["build", "-trimpath", "-ldflags", ldflags, "-o", out + "/", "sigs.k8s.io/kwok/cmd/kwok", "sigs.k8s.io/kwok/cmd/kwokctl"],
                 workdir,
                 "building kwok",
             )

@@ -9,8 +9,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_for(fn: Callable[[], T], timeout: float, what: str, every: float = 1.0,
-             error: type[Exception] = TimeoutError) -> T:
+def wait_for(fn: Callable[[], T], timeout: float, what: str, every: float = 1.0, error: type[Exception] = TimeoutError) -> T:
     """``fn()``'s first truthy value, polling every ``every`` seconds for ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

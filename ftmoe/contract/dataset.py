@@ -73,8 +73,17 @@ class Dataset:
         if "breaks" in meta:
             meta["breaks"] = [b - start for b in self.breaks if start < b < stop]
         labelled = None if self.labelled is None else self.labelled[start:stop]
-        return Dataset(self.features[start:stop], self.feature_names, self.labels[start:stop], self.class_names, mig,
-                       self.host_names, self.interval_seconds, meta, labelled)
+        return Dataset(
+            self.features[start:stop],
+            self.feature_names,
+            self.labels[start:stop],
+            self.class_names,
+            mig,
+            self.host_names,
+            self.interval_seconds,
+            meta,
+            labelled,
+        )
 
     def save(self, path: str | Path) -> Path:
         validate(self)
@@ -107,8 +116,16 @@ def labelled_segments(labels: np.ndarray, labelled: np.ndarray | None = None) ->
         change = np.flatnonzero(np.diff(np.concatenate([[0], col, [0]])) != 0)
         for start, stop in zip(change[:-1], change[1:]):
             if col[start] != 0:
-                out.append({"host": h, "fault_type": int(col[start]), "cause": "labelled", "precursor_start": None,
-                            "onset": int(start), "end": int(stop) if stop < T else None})
+                out.append(
+                    {
+                        "host": h,
+                        "fault_type": int(col[start]),
+                        "cause": "labelled",
+                        "precursor_start": None,
+                        "onset": int(start),
+                        "end": int(stop) if stop < T else None,
+                    }
+                )
     out.sort(key=lambda r: (r["onset"], r["host"]))
     return out
 
@@ -130,8 +147,11 @@ def validate(ds: Dataset) -> None:
     if bad.any():
         t, h, k = np.argwhere(bad)[0]
         name = ds.feature_names[k] if k < len(ds.feature_names) else k
-        raise _fail("features", f"{int(bad.sum())} non-finite values (NaN/inf), first at interval {t}, host {h}, feature {name!r}",
-                    "fill gaps before saving (e.g. carry the last value forward) or drop those intervals")
+        raise _fail(
+            "features",
+            f"{int(bad.sum())} non-finite values (NaN/inf), first at interval {t}, host {h}, feature {name!r}",
+            "fill gaps before saving (e.g. carry the last value forward) or drop those intervals",
+        )
     if len(ds.feature_names) != F:
         raise _fail("feature_names", f"{len(ds.feature_names)} names for {F} features", "give exactly one name per feature column")
     if len(set(ds.feature_names)) != F:
@@ -145,21 +165,30 @@ def validate(ds: Dataset) -> None:
         raise _fail("class_names", f"{ds.class_names!r}", "start with 'none' (no fault) followed by at least one fault class")
     if ds.labels.size and (ds.labels.min() < 0 or ds.labels.max() >= K):
         bad_val = int(ds.labels.max() if ds.labels.max() >= K else ds.labels.min())
-        raise _fail("labels", f"value {bad_val} is not a class index 0..{K - 1} ({', '.join(ds.class_names)})",
-                    "map every label to an index into class_names, or add the missing class name")
+        raise _fail(
+            "labels",
+            f"value {bad_val} is not a class index 0..{K - 1} ({', '.join(ds.class_names)})",
+            "map every label to an index into class_names, or add the missing class name",
+        )
     m = ds.migrations
     if m.ndim != 2 or m.shape[1] != 3:
         raise _fail("migrations", f"shape {m.shape}, expected [M, 3]", "store rows of (interval, source host, target host)")
     if m.size:
         if m[:, 0].min() < 0 or m[:, 0].max() >= T:
-            raise _fail("migrations", f"interval out of range 0..{T - 1} (found {int(m[:, 0].min())}..{int(m[:, 0].max())})",
-                        "number intervals from 0 like the rows of features")
+            raise _fail(
+                "migrations",
+                f"interval out of range 0..{T - 1} (found {int(m[:, 0].min())}..{int(m[:, 0].max())})",
+                "number intervals from 0 like the rows of features",
+            )
         for col, what in ((1, "source"), (2, "target")):
             wrong = (m[:, col] < 0) | (m[:, col] >= H)
             if wrong.any():
                 row = m[np.argmax(wrong)]
-                raise _fail("migrations", f"{what} host {int(row[col])} does not exist (hosts are 0..{H - 1}); row {row.tolist()}",
-                            "use host indices into host_names")
+                raise _fail(
+                    "migrations",
+                    f"{what} host {int(row[col])} does not exist (hosts are 0..{H - 1}); row {row.tolist()}",
+                    "use host indices into host_names",
+                )
     if len(ds.host_names) != H:
         raise _fail("host_names", f"{len(ds.host_names)} names for {H} hosts", "give one name per host column")
     if not (isinstance(ds.interval_seconds, (int, float)) and ds.interval_seconds > 0):
@@ -181,8 +210,10 @@ def load(path: str | Path) -> Dataset:
     with npz:
         missing = [k for k in REQUIRED if k not in npz.files]
         if missing:
-            raise DatasetError(f"{path}: missing required field(s) {', '.join(missing)}. Fix: see docs/dataset-format.md "
-                               f"(required: {', '.join(REQUIRED)}; optional: {', '.join(OPTIONAL)})")
+            raise DatasetError(
+                f"{path}: missing required field(s) {', '.join(missing)}. Fix: see docs/dataset-format.md "
+                f"(required: {', '.join(REQUIRED)}; optional: {', '.join(OPTIONAL)})"
+            )
         try:
             meta = json.loads(str(npz["metadata"])) if "metadata" in npz.files else {}
         except json.JSONDecodeError as err:

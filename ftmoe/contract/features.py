@@ -22,41 +22,100 @@ class Feature:
 
 
 FEATURES: tuple[Feature, ...] = (
-    Feature("cpu_utilisation", "fraction 0-1", "share of CPU time not idle",
-            '1 - avg by (node) (rate(node_cpu_seconds_total{mode="idle",{node}}[{window}]))'),
-    Feature("cpu_frequency_ratio", "fraction 0-1", "current over maximum CPU frequency (thermal throttling lowers it)",
-            "avg by (node) (node_cpu_scaling_frequency_hertz{{node}}) / avg by (node) (node_cpu_scaling_frequency_max_hertz{{node}})"),
-    Feature("load_per_core", "runnable tasks per core", "1-minute load average divided by the core count",
-            'max by (node) (node_load1{{node}}) / count by (node) (node_cpu_seconds_total{mode="idle",{node}})'),
-    Feature("memory_used_fraction", "fraction 0-1", "1 - MemAvailable / MemTotal",
-            "1 - sum by (node) (node_memory_MemAvailable_bytes{{node}}) / sum by (node) (node_memory_MemTotal_bytes{{node}})"),
-    Feature("memory_available_bytes", "bytes", "memory available to new work (MemAvailable)",
-            "sum by (node) (node_memory_MemAvailable_bytes{{node}})"),
-    Feature("memory_major_faults_per_second", "faults/s", "major page faults, the sign of swapping and memory pressure",
-            "sum by (node) (rate(node_vmstat_pgmajfault{{node}}[{window}]))"),
-    Feature("disk_used_fraction", "fraction 0-1", "used share of the root filesystem",
-            '1 - sum by (node) (node_filesystem_avail_bytes{mountpoint="/",{node}}) / sum by (node) '
-                '(node_filesystem_size_bytes{mountpoint="/",{node}})'),
-    Feature("disk_io_utilisation", "fraction 0-1", "share of time the busiest disk was busy",
-            "max by (node) (rate(node_disk_io_time_seconds_total{{node}}[{window}]))"),
-    Feature("disk_io_latency_seconds", "seconds", "average time per completed disk operation",
-            "sum by (node) (rate(node_disk_io_time_weighted_seconds_total{{node}}[{window}])) / clamp_min("
-            "sum by (node) (rate(node_disk_reads_completed_total{{node}}[{window}]) + "
-                "rate(node_disk_writes_completed_total{{node}}[{window}])), 1e-9)"),
-    Feature("disk_read_bytes_per_second", "bytes/s", "disk read throughput",
-            "sum by (node) (rate(node_disk_read_bytes_total{{node}}[{window}]))"),
-    Feature("disk_write_bytes_per_second", "bytes/s", "disk write throughput",
-            "sum by (node) (rate(node_disk_written_bytes_total{{node}}[{window}]))"),
-    Feature("network_receive_bytes_per_second", "bytes/s", "network receive throughput",
-            "sum by (node) (rate(node_network_receive_bytes_total{{node}}[{window}]))"),
-    Feature("network_transmit_bytes_per_second", "bytes/s", "network transmit throughput",
-            "sum by (node) (rate(node_network_transmit_bytes_total{{node}}[{window}]))"),
-    Feature("running_containers", "count", "containers running on the node",
-            "sum by (node) (kubelet_running_containers{{node}})"),
-    Feature("migrations_in", "count per interval", "containers that moved onto the node in the interval",
-            "sum by (node) (increase(ftmoe_node_migrations_in_total{{node}}[{window}]))"),
-    Feature("migrations_out", "count per interval", "containers that moved off the node in the interval",
-            "sum by (node) (increase(ftmoe_node_migrations_out_total{{node}}[{window}]))"),
+    Feature(
+        "cpu_utilisation",
+        "fraction 0-1",
+        "share of CPU time not idle",
+        '1 - avg by (node) (rate(node_cpu_seconds_total{mode="idle",{node}}[{window}]))',
+    ),
+    Feature(
+        "cpu_frequency_ratio",
+        "fraction 0-1",
+        "current over maximum CPU frequency (thermal throttling lowers it)",
+        "avg by (node) (node_cpu_scaling_frequency_hertz{{node}}) / avg by (node) (node_cpu_scaling_frequency_max_hertz{{node}})",
+    ),
+    Feature(
+        "load_per_core",
+        "runnable tasks per core",
+        "1-minute load average divided by the core count",
+        'max by (node) (node_load1{{node}}) / count by (node) (node_cpu_seconds_total{mode="idle",{node}})',
+    ),
+    Feature(
+        "memory_used_fraction",
+        "fraction 0-1",
+        "1 - MemAvailable / MemTotal",
+        "1 - sum by (node) (node_memory_MemAvailable_bytes{{node}}) / sum by (node) (node_memory_MemTotal_bytes{{node}})",
+    ),
+    Feature(
+        "memory_available_bytes",
+        "bytes",
+        "memory available to new work (MemAvailable)",
+        "sum by (node) (node_memory_MemAvailable_bytes{{node}})",
+    ),
+    Feature(
+        "memory_major_faults_per_second",
+        "faults/s",
+        "major page faults, the sign of swapping and memory pressure",
+        "sum by (node) (rate(node_vmstat_pgmajfault{{node}}[{window}]))",
+    ),
+    Feature(
+        "disk_used_fraction",
+        "fraction 0-1",
+        "used share of the root filesystem",
+        '1 - sum by (node) (node_filesystem_avail_bytes{mountpoint="/",{node}}) / sum by (node) '
+        '(node_filesystem_size_bytes{mountpoint="/",{node}})',
+    ),
+    Feature(
+        "disk_io_utilisation",
+        "fraction 0-1",
+        "share of time the busiest disk was busy",
+        "max by (node) (rate(node_disk_io_time_seconds_total{{node}}[{window}]))",
+    ),
+    Feature(
+        "disk_io_latency_seconds",
+        "seconds",
+        "average time per completed disk operation",
+        "sum by (node) (rate(node_disk_io_time_weighted_seconds_total{{node}}[{window}])) / clamp_min("
+        "sum by (node) (rate(node_disk_reads_completed_total{{node}}[{window}]) + "
+        "rate(node_disk_writes_completed_total{{node}}[{window}])), 1e-9)",
+    ),
+    Feature(
+        "disk_read_bytes_per_second",
+        "bytes/s",
+        "disk read throughput",
+        "sum by (node) (rate(node_disk_read_bytes_total{{node}}[{window}]))",
+    ),
+    Feature(
+        "disk_write_bytes_per_second",
+        "bytes/s",
+        "disk write throughput",
+        "sum by (node) (rate(node_disk_written_bytes_total{{node}}[{window}]))",
+    ),
+    Feature(
+        "network_receive_bytes_per_second",
+        "bytes/s",
+        "network receive throughput",
+        "sum by (node) (rate(node_network_receive_bytes_total{{node}}[{window}]))",
+    ),
+    Feature(
+        "network_transmit_bytes_per_second",
+        "bytes/s",
+        "network transmit throughput",
+        "sum by (node) (rate(node_network_transmit_bytes_total{{node}}[{window}]))",
+    ),
+    Feature("running_containers", "count", "containers running on the node", "sum by (node) (kubelet_running_containers{{node}})"),
+    Feature(
+        "migrations_in",
+        "count per interval",
+        "containers that moved onto the node in the interval",
+        "sum by (node) (increase(ftmoe_node_migrations_in_total{{node}}[{window}]))",
+    ),
+    Feature(
+        "migrations_out",
+        "count per interval",
+        "containers that moved off the node in the interval",
+        "sum by (node) (increase(ftmoe_node_migrations_out_total{{node}}[{window}]))",
+    ),
 )
 
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)

@@ -39,7 +39,7 @@ def oracle_scores(labels: np.ndarray, records: Iterable[Mapping[str, Any]], lead
     recall = tp / pos if pos else 1.0
     precision = 1.0 if tp else (1.0 if pos == 0 else 0.0)
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    accuracy = float(((flagged == positive)).mean())
+    accuracy = float((flagged == positive).mean())
     return {"lead": lead, "recall": recall, "precision": precision, "f1": f1, "accuracy": accuracy}
 
 

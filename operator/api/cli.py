@@ -11,8 +11,11 @@ from ftmoe.operator.api import crds
 
 
 def register(commands: Any) -> None:
-    group = commands.add_parser("crds", help="the CustomResourceDefinitions, generated from operator/api/",
-                                description="The CRDs in crds/ are generated from the API models in operator/api/.")
+    group = commands.add_parser(
+        "crds",
+        help="the CustomResourceDefinitions, generated from operator/api/",
+        description="The CRDs in crds/ are generated from the API models in operator/api/.",
+    )
     sub = group.add_subparsers(dest="crds_command", metavar="COMMAND", required=True)
     gen = sub.add_parser("generate", help="write crds/*.yaml from the models (or, with --check, fail if they differ)")
     gen.add_argument("--dir", type=Path, default=Path("crds"), help="the folder the CRD files live in")
@@ -25,8 +28,7 @@ def register(commands: Any) -> None:
 def generate(args: argparse.Namespace) -> int:
     folder: Path = args.dir
     if not folder.is_dir():
-        print(f"ftmoe crds generate: {folder} is not a folder; run it from the repository root or pass --dir",
-              file=sys.stderr)
+        print(f"ftmoe crds generate: {folder} is not a folder; run it from the repository root or pass --dir", file=sys.stderr)
         return 2
     if args.check:
         differ = crds.stale(folder)

@@ -30,12 +30,20 @@ _TYPE_META = {
 }
 
 POLICY_COLUMNS: list[dict[str, Any]] = [
-    {"name": "Mode", "type": "string", "jsonPath": ".spec.mode",
-     "description": "Observe reports only; Cordon cordons; Evict cordons and drains."},
+    {
+        "name": "Mode",
+        "type": "string",
+        "jsonPath": ".spec.mode",
+        "description": "Observe reports only; Cordon cordons; Evict cordons and drains.",
+    },
     {"name": "Paused", "type": "boolean", "jsonPath": ".spec.paused", "priority": 1},
     {"name": "Nodes", "type": "integer", "jsonPath": ".status.observedNodes", "description": "Nodes the policy selects."},
-    {"name": "At-Risk", "type": "integer", "jsonPath": ".status.atRiskNodes",
-     "description": "Selected nodes whose risk is at or above the cordon threshold."},
+    {
+        "name": "At-Risk",
+        "type": "integer",
+        "jsonPath": ".status.atRiskNodes",
+        "description": "Selected nodes whose risk is at or above the cordon threshold.",
+    },
     {"name": "Cordoned", "type": "integer", "jsonPath": ".status.cordonedNodes", "description": "Nodes this policy has cordoned."},
     {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
     {"name": "Reason", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].reason', "priority": 1},
@@ -46,12 +54,24 @@ POLICY_COLUMNS: list[dict[str, Any]] = [
 
 PREDICTION_COLUMNS: list[dict[str, Any]] = [
     {"name": "Node", "type": "string", "jsonPath": ".spec.node"},
-    {"name": "Risk", "type": "string", "jsonPath": ".status.riskShown",
-     "description": "Probability of a fault within the policy's horizon, two decimals (status.risk has four)."},
-    {"name": "Type", "type": "string", "jsonPath": ".status.typeShown",
-     "description": 'The most likely fault type (cpu, memory, disk) when the risk is at or above thresholds.annotate, else "-".'},
-    {"name": "Action", "type": "string", "jsonPath": ".status.action",
-     "description": "What the operator did or, in Observe mode, would do."},
+    {
+        "name": "Risk",
+        "type": "string",
+        "jsonPath": ".status.riskShown",
+        "description": "Probability of a fault within the policy's horizon, two decimals (status.risk has four).",
+    },
+    {
+        "name": "Type",
+        "type": "string",
+        "jsonPath": ".status.typeShown",
+        "description": 'The most likely fault type (cpu, memory, disk) when the risk is at or above thresholds.annotate, else "-".',
+    },
+    {
+        "name": "Action",
+        "type": "string",
+        "jsonPath": ".status.action",
+        "description": "What the operator did or, in Observe mode, would do.",
+    },
     {"name": "Policy", "type": "string", "jsonPath": ".spec.policy", "priority": 1},
     {"name": "Drivers", "type": "string", "jsonPath": ".status.driversSummary", "priority": 1},
     {"name": "Reason", "type": "string", "jsonPath": ".status.reason", "priority": 1},
@@ -64,42 +84,75 @@ def _part(model: type[BaseModel]) -> dict[str, Any]:
     return {"type": "object", "description": " ".join((model.__doc__ or "").split()), **{k: v for k, v in schema.items() if k != "type"}}
 
 
-def _crd(kind: str, plural: str, short: str, description: str, columns: list[dict[str, Any]],
-         spec: type[BaseModel], status: type[BaseModel], status_subresource: bool) -> dict[str, Any]:
+def _crd(
+    kind: str,
+    plural: str,
+    short: str,
+    description: str,
+    columns: list[dict[str, Any]],
+    spec: type[BaseModel],
+    status: type[BaseModel],
+    status_subresource: bool,
+) -> dict[str, Any]:
     version: dict[str, Any] = {"name": VERSION, "served": True, "storage": True}
     if status_subresource:
         version["subresources"] = {"status": {}}
     version["additionalPrinterColumns"] = columns
-    version["schema"] = {"openAPIV3Schema": {
-        "type": "object", "description": description,
-        "properties": {**_TYPE_META, "spec": _part(spec), "status": _part(status)},
-    }}
+    version["schema"] = {
+        "openAPIV3Schema": {
+            "type": "object",
+            "description": description,
+            "properties": {**_TYPE_META, "spec": _part(spec), "status": _part(status)},
+        }
+    }
     return {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
         "metadata": {"name": f"{plural}.{GROUP}"},
         "spec": {
-            "group": GROUP, "scope": "Cluster",
-            "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower(),
-                      "shortNames": [short], "categories": ["ftmoe"]},
+            "group": GROUP,
+            "scope": "Cluster",
+            "names": {
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+                "shortNames": [short],
+                "categories": ["ftmoe"],
+            },
             "versions": [version],
         },
     }
 
 
 def policy_crd() -> dict[str, Any]:
-    return _crd("FaultTolerancePolicy", "faulttolerancepolicies", "ftp",
-                "FaultTolerancePolicy tells the ftmoe operator which nodes to watch, how to read their metrics from "
-                "Prometheus, which model predicts their faults, and what it may do about a node at risk: annotate it "
-                "(Observe), cordon it (Cordon), or cordon and drain it (Evict), always within a disruption budget.",
-                POLICY_COLUMNS, PolicySpec, PolicyStatus, status_subresource=True)
+    return _crd(
+        "FaultTolerancePolicy",
+        "faulttolerancepolicies",
+        "ftp",
+        "FaultTolerancePolicy tells the ftmoe operator which nodes to watch, how to read their metrics from "
+        "Prometheus, which model predicts their faults, and what it may do about a node at risk: annotate it "
+        "(Observe), cordon it (Cordon), or cordon and drain it (Evict), always within a disruption budget.",
+        POLICY_COLUMNS,
+        PolicySpec,
+        PolicyStatus,
+        status_subresource=True,
+    )
 
 
 def prediction_crd() -> dict[str, Any]:
-    return _crd("NodeFaultPrediction", "nodefaultpredictions", "nfp",
-                "NodeFaultPrediction is the operator's latest prediction for one node under one FaultTolerancePolicy, "
-                "and what it did about it. It is owned by the policy and deleted with it. Written by the operator; "
-                "do not edit. `kubectl get nfp` is the prediction dashboard; `-o wide` adds the drivers.",
-                PREDICTION_COLUMNS, PredictionSpec, PredictionStatus, status_subresource=False)
+    return _crd(
+        "NodeFaultPrediction",
+        "nodefaultpredictions",
+        "nfp",
+        "NodeFaultPrediction is the operator's latest prediction for one node under one FaultTolerancePolicy, "
+        "and what it did about it. It is owned by the policy and deleted with it. Written by the operator; "
+        "do not edit. `kubectl get nfp` is the prediction dashboard; `-o wide` adds the drivers.",
+        PREDICTION_COLUMNS,
+        PredictionSpec,
+        PredictionStatus,
+        status_subresource=False,
+    )
 
 
 def render(doc: dict[str, Any]) -> str:
@@ -108,16 +161,12 @@ def render(doc: dict[str, Any]) -> str:
 
 def generate() -> dict[str, str]:
     """File name in crds/ -> its text."""
-    return {
-        f"{GROUP}_faulttolerancepolicies.yaml": render(policy_crd()),
-        f"{GROUP}_nodefaultpredictions.yaml": render(prediction_crd()),
-    }
+    return {f"{GROUP}_faulttolerancepolicies.yaml": render(policy_crd()), f"{GROUP}_nodefaultpredictions.yaml": render(prediction_crd())}
 
 
 def stale(folder: Path) -> list[str]:
     """The generated files in ``folder`` that are missing or differ from the models."""
-    return [name for name, text in generate().items()
-            if not (folder / name).is_file() or (folder / name).read_text() != text]
+    return [name for name, text in generate().items() if not (folder / name).is_file() or (folder / name).read_text() != text]
 
 
 def write(folder: Path) -> list[str]:

@@ -34,8 +34,11 @@ def without_nulls(model: type[BaseModel] | None, value: Any) -> Any:
     if not isinstance(value, dict) or model is None:
         return value
     fields = {f.alias or n: f for n, f in model.model_fields.items()}
-    return {k: without_nulls(_inner_model(fields[k].annotation) if k in fields else None, v)
-            for k, v in value.items() if not (v is None and k in fields)}
+    return {
+        k: without_nulls(_inner_model(fields[k].annotation) if k in fields else None, v)
+        for k, v in value.items()
+        if not (v is None and k in fields)
+    }
 
 
 def _messages(model: type[BaseModel], err: ValidationError, root: str) -> list[str]:

@@ -32,8 +32,9 @@ class ApiModel(BaseModel):
     """Strict (no "false" read as True, no float read as int, no NaN), camelCase on the wire,
     unknown fields refused: the standalone parser is as strict as the API server."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, alias_generator=to_camel,
-                              populate_by_name=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        strict=True, extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 def _seconds(value: Any, info: ValidationInfo) -> Any:
@@ -54,10 +55,20 @@ Duration = Annotated[
     float,
     BeforeValidator(_seconds),
     PlainSerializer(format_duration, return_type=str, when_used="json"),
-    Wire({"type": "string", "pattern": DURATION_PATTERN, "x-kubernetes-validations": [
-        {"rule": f"duration(self) <= duration('{MAX_DURATION_HOURS}h')",
-         "message": f"must be at most {MAX_DURATION_HOURS}h (ten years)"}]}),
+    Wire(
+        {
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"duration(self) <= duration('{MAX_DURATION_HOURS}h')",
+                    "message": f"must be at most {MAX_DURATION_HOURS}h (ten years)",
+                }
+            ],
+        }
+    ),
 ]
+
 
 def _count_or_percent(value: int | str) -> int | str:
     if isinstance(value, int):
@@ -73,7 +84,6 @@ def _count_or_percent(value: int | str) -> int | str:
 IntOrPercent = Annotated[int | str, AfterValidator(_count_or_percent), Wire({"x-kubernetes-int-or-string": True})]
 
 
-
 def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, Any]:
     """One x-kubernetes-validations entry; the model beside it checks the same in Python."""
     out: dict[str, Any] = {"rule": rule, "message": message}
@@ -87,8 +97,7 @@ class StatusModel(BaseModel):
     validates the writer's output, so a field the schema lacks is found before the API
     server prunes it)."""
 
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True,
-                              protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, protected_namespaces=())
 
 
 Timestamp = Annotated[str, Wire({"type": "string", "format": "date-time"})]

@@ -23,15 +23,21 @@ CheckpointPolicyName = Literal["RiskAware", "Daly", "Young", "Fixed", "Linear"]
 CHECKPOINT_POLICIES: tuple[str, ...] = get_args(CheckpointPolicyName)
 
 DEFAULT_LABELS: dict[str, str] = {
-    "MemoryPressure": "memory", "DiskPressure": "disk", "PIDPressure": "cpu",
-    "KernelDeadlock": "cpu", "ReadonlyFilesystem": "disk", "Ready": "unknown",
+    "MemoryPressure": "memory",
+    "DiskPressure": "disk",
+    "PIDPressure": "cpu",
+    "KernelDeadlock": "cpu",
+    "ReadonlyFilesystem": "disk",
+    "Ready": "unknown",
 }
 
 
 class LabelSelectorRequirement(ApiModel):
     cel_rules: ClassVar[list[dict[str, Any]]] = [
-        cel("(self.operator in ['In', 'NotIn']) == (has(self.values) && size(self.values) > 0)",
-            "values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist"),
+        cel(
+            "(self.operator in ['In', 'NotIn']) == (has(self.values) && size(self.values) > 0)",
+            "values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist",
+        )
     ]
     key: str = Field(description="The label key.")
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist"] = Field(description="In, NotIn, Exists or DoesNotExist.")
@@ -47,7 +53,8 @@ class LabelSelectorRequirement(ApiModel):
 class LabelSelector(ApiModel):
     match_labels: dict[str, str] = Field(default_factory=dict, description="Labels that must all be present with these values.")
     match_expressions: list[LabelSelectorRequirement] = Field(
-        default_factory=list, description="Label requirements, all of which must hold.")
+        default_factory=list, description="Label requirements, all of which must hold."
+    )
 
     def empty(self) -> bool:
         return not self.match_labels and not self.match_expressions
@@ -60,27 +67,37 @@ class SecretKeyRef(ApiModel):
 
 class PrometheusSpec(ApiModel):
     cel_rules: ClassVar[list[dict[str, Any]]] = [
-        cel("!(has(self.bearerTokenFile) && has(self.bearerTokenSecret))",
-            "set at most one of prometheus.bearerTokenFile and prometheus.bearerTokenSecret"),
+        cel(
+            "!(has(self.bearerTokenFile) && has(self.bearerTokenSecret))",
+            "set at most one of prometheus.bearerTokenFile and prometheus.bearerTokenSecret",
+        )
     ]
-    url: str = Field(pattern=r"^https?://[^\s]+$",
-                     description="Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090.")
-    node_label: str = Field("node", description=(
-        "The series label that holds the Kubernetes node name. Every query must aggregate `by (<nodeLabel>)` "
-        "so that it returns one series per node."))
-    rate_window: Duration | None = Field(None, description=(
-        "The range used inside rate()/increase() ({window} in queries). Default: twice the interval, at least 15s."))
+    url: str = Field(
+        pattern=r"^https?://[^\s]+$", description="Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090."
+    )
+    node_label: str = Field(
+        "node",
+        description=(
+            "The series label that holds the Kubernetes node name. Every query must aggregate `by (<nodeLabel>)` "
+            "so that it returns one series per node."
+        ),
+    )
+    rate_window: Duration | None = Field(
+        None, description=("The range used inside rate()/increase() ({window} in queries). Default: twice the interval, at least 15s.")
+    )
     timeout: Duration = Field(10.0, description="Per-request timeout.")
     insecure_skip_verify: bool = Field(False, description="Skip TLS certificate verification (test clusters only).")
     ca_file: str | None = Field(None, description="Path, inside the operator's container, of a CA bundle for an https URL.")
-    bearer_token_file: str | None = Field(
-        None, description="Path, inside the operator's container, of a file holding a bearer token.")
-    bearer_token_secret: SecretKeyRef | None = Field(
-        None, description="A Secret in the operator's namespace holding a bearer token.")
-    queries: dict[str, Annotated[str, Field(min_length=1)]] = Field(default_factory=dict, description=(
-        "PromQL per model feature name, overriding the defaults (which read node_exporter and kubelet series "
-        "with a `node` label). In a query, `{node}` is replaced by the node label matcher and `{window}` by "
-        "rateWindow. A feature the model needs that has no query is reported in status, never filled with zeros."))
+    bearer_token_file: str | None = Field(None, description="Path, inside the operator's container, of a file holding a bearer token.")
+    bearer_token_secret: SecretKeyRef | None = Field(None, description="A Secret in the operator's namespace holding a bearer token.")
+    queries: dict[str, Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=dict,
+        description=(
+            "PromQL per model feature name, overriding the defaults (which read node_exporter and kubelet series "
+            "with a `node` label). In a query, `{node}` is replaced by the node label matcher and `{window}` by "
+            "rateWindow. A feature the model needs that has no query is reported in status, never filled with zeros."
+        ),
+    )
 
     @model_validator(mode="after")
     def _one_token_source(self) -> PrometheusSpec:
@@ -97,14 +114,17 @@ class ConfigMapRef(ApiModel):
 class ModelRef(ApiModel):
     cel_rules: ClassVar[list[dict[str, Any]]] = [
         cel("self.source != 'Path' || has(self.path)", "model.path is required when model.source is Path", ".path"),
-        cel("self.source != 'ConfigMap' || has(self.configMap)",
-            "model.configMap is required when model.source is ConfigMap", ".configMap"),
+        cel(
+            "self.source != 'ConfigMap' || has(self.configMap)", "model.configMap is required when model.source is ConfigMap", ".configMap"
+        ),
     ]
     source: Literal["Default", "Path", "ConfigMap"] = Field(
-        "Default", description="Default (embedded model), Path (a model folder in the container) or ConfigMap.")
+        "Default", description="Default (embedded model), Path (a model folder in the container) or ConfigMap."
+    )
     path: str | None = Field(None, description="For source Path, the folder holding config.json and model.safetensors.")
-    config_map: ConfigMapRef | None = Field(None, description=(
-        "For source ConfigMap, a ConfigMap holding config.json and (binaryData) model.safetensors."))
+    config_map: ConfigMapRef | None = Field(
+        None, description=("For source ConfigMap, a ConfigMap holding config.json and (binaryData) model.safetensors.")
+    )
 
     @model_validator(mode="after")
     def _source_has_its_field(self) -> ModelRef:
@@ -121,11 +141,12 @@ class ModelRef(ApiModel):
 
 class Thresholds(ApiModel):
     cel_rules: ClassVar[list[dict[str, Any]]] = [
-        cel("self.annotate <= self.cordon && self.cordon <= self.evict", "thresholds must satisfy annotate <= cordon <= evict"),
+        cel("self.annotate <= self.cordon && self.cordon <= self.evict", "thresholds must satisfy annotate <= cordon <= evict")
     ]
     annotate: float = Field(0.3, ge=0, le=1, description="At or above this risk the node is labelled ftmoe.io/at-risk=true.")
-    cordon: float = Field(0.6, ge=0, le=1, description=(
-        "At or above this risk, held for hysteresis.riskFor, the node is cordoned (modes Cordon and Evict)."))
+    cordon: float = Field(
+        0.6, ge=0, le=1, description=("At or above this risk, held for hysteresis.riskFor, the node is cordoned (modes Cordon and Evict).")
+    )
     evict: float = Field(0.8, ge=0, le=1, description="At or above this risk a cordoned node is drained (mode Evict).")
 
     @model_validator(mode="after")
@@ -136,94 +157,144 @@ class Thresholds(ApiModel):
 
 
 class StormBreaker(ApiModel):
-    max_at_risk: IntOrPercent = Field("30%", description=(
-        "Trip when more selected nodes than this (count or percent) are at or above the cordon threshold."),
-        json_schema_extra={"x-kubernetes-validations": [
-            cel(PERCENT_CEL, "stormBreaker.maxAtRisk must be a count >= 0 or a percent from 0% to 100%")]})
+    max_at_risk: IntOrPercent = Field(
+        "30%",
+        description=("Trip when more selected nodes than this (count or percent) are at or above the cordon threshold."),
+        json_schema_extra={
+            "x-kubernetes-validations": [cel(PERCENT_CEL, "stormBreaker.maxAtRisk must be a count >= 0 or a percent from 0% to 100%")]
+        },
+    )
 
 
 class Hysteresis(ApiModel):
-    risk_for: Duration = Field(60.0, description=(
-        "Risk must stay at or above the cordon threshold this long before the node is cordoned (0s acts at once)."))
-    healthy_for: Duration = Field(600.0, description=(
-        "Risk must stay below the cordon threshold, with the node Ready and without pressure conditions, this long "
-        "before a node this policy cordoned is uncordoned."))
+    risk_for: Duration = Field(
+        60.0, description=("Risk must stay at or above the cordon threshold this long before the node is cordoned (0s acts at once).")
+    )
+    healthy_for: Duration = Field(
+        600.0,
+        description=(
+            "Risk must stay below the cordon threshold, with the node Ready and without pressure conditions, this long "
+            "before a node this policy cordoned is uncordoned."
+        ),
+    )
 
 
 class DrainSpec(ApiModel):
-    timeout: Duration = Field(600.0, description=(
-        "Stop trying to evict after this long (events say which pods remain), unless force is set."))
-    grace_period_seconds: int = Field(-1, ge=-1, description=(
-        "Grace period passed to evictions; -1 uses each pod's own terminationGracePeriodSeconds."))
-    force: bool = Field(False, description=(
-        "After the timeout, delete the remaining pods directly, bypassing PodDisruptionBudgets. Off unless you opt in."))
+    timeout: Duration = Field(
+        600.0, description=("Stop trying to evict after this long (events say which pods remain), unless force is set.")
+    )
+    grace_period_seconds: int = Field(
+        -1, ge=-1, description=("Grace period passed to evictions; -1 uses each pod's own terminationGracePeriodSeconds.")
+    )
+    force: bool = Field(
+        False, description=("After the timeout, delete the remaining pods directly, bypassing PodDisruptionBudgets. Off unless you opt in.")
+    )
 
 
 class Escalation(ApiModel):
-    max_cordons_per_node: int = Field(3, ge=1, description=(
-        "After this many cordons of one node within window, the operator stops cordoning it and emits an Escalated event."))
+    max_cordons_per_node: int = Field(
+        3,
+        ge=1,
+        description=("After this many cordons of one node within window, the operator stops cordoning it and emits an Escalated event."),
+    )
     window: Duration = Field(86400.0, description="The window over which cordons are counted.")
 
 
 class Learning(ApiModel):
-    labels: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_LABELS), description=(
-        "Node condition type to fault type (cpu, memory, disk or unknown) when the condition is True. Default: "
-        "MemoryPressure memory, DiskPressure disk, PIDPressure cpu, KernelDeadlock cpu, ReadonlyFilesystem disk, and "
-        "Ready (False or Unknown) unknown. OOM-killed containers count as memory, kubelet evictions as disk or memory."))
+    labels: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_LABELS),
+        description=(
+            "Node condition type to fault type (cpu, memory, disk or unknown) when the condition is True. Default: "
+            "MemoryPressure memory, DiskPressure disk, PIDPressure cpu, KernelDeadlock cpu, ReadonlyFilesystem disk, and "
+            "Ready (False or Unknown) unknown. OOM-killed containers count as memory, kubelet evictions as disk or memory."
+        ),
+    )
     buffer_intervals: int = Field(2880, ge=10, description="The most intervals the buffer keeps.")
-    tune_every: int = Field(120, ge=0, description=(
-        "Every this many intervals, tune a copy of the FT-MoE model's experts on the buffer in the background (0 turns it "
-        "off); the copy serves only if its self-graded F1 on the newest holdout share of the buffer is at least the "
-        "serving model's."))
+    tune_every: int = Field(
+        120,
+        ge=0,
+        description=(
+            "Every this many intervals, tune a copy of the FT-MoE model's experts on the buffer in the background (0 turns it "
+            "off); the copy serves only if its self-graded F1 on the newest holdout share of the buffer is at least the "
+            "serving model's."
+        ),
+    )
     tune_epochs: int = Field(4, ge=1, description="Epochs of each online tuning.")
-    holdout: float = Field(0.2, ge=0.05, le=0.5, description=(
-        "The newest share of the buffer kept out of tuning, to judge champion against challenger."))
+    holdout: float = Field(
+        0.2, ge=0.05, le=0.5, description=("The newest share of the buffer kept out of tuning, to judge champion against challenger.")
+    )
     retention: Duration = Field(172800.0, description="Intervals older than this leave the buffer.")
 
 
 class CostWeights(ApiModel):
     """spec.costModel; the Python names are the cost model's own (costs.py)."""
 
-    resource: float = Field(1.0, ge=0, alias="resourceWeight", description=(
-        "l1, the weight of what acting costs (pods moved, checkpoints, capacity)."))
-    impact: float = Field(1.0, ge=0, alias="impactWeight", description=(
-        "l2, the weight of the expected loss if the node fails (risk x pods and work on it)."))
+    resource: float = Field(
+        1.0, ge=0, alias="resourceWeight", description=("l1, the weight of what acting costs (pods moved, checkpoints, capacity).")
+    )
+    impact: float = Field(
+        1.0, ge=0, alias="impactWeight", description=("l2, the weight of the expected loss if the node fails (risk x pods and work on it).")
+    )
     restart_seconds: Duration = Field(30.0, alias="podRestartTime", description="How long a moved pod is unavailable.")
     fault_seconds: Duration = Field(600.0, alias="faultDowntime", description="How long a pod on a failing node is unavailable.")
-    capacity_seconds: float = Field(0.0, ge=0, alias="capacityCostPerCore", description=(
-        "What one cordoned core costs over the horizon, in pod-seconds of service (0 when spare capacity is free)."))
+    capacity_seconds: float = Field(
+        0.0,
+        ge=0,
+        alias="capacityCostPerCore",
+        description=("What one cordoned core costs over the horizon, in pod-seconds of service (0 when spare capacity is free)."),
+    )
 
 
 class CheckpointSpec(ApiModel):
     """The checkpoint interval policy's knobs (checkpoint_policy.py); the Python names are its own."""
 
     cel_rules: ClassVar[list[dict[str, Any]]] = [
-        cel("duration(self.minInterval) <= duration(self.maxInterval)",
-            "checkpointing.minInterval must not exceed checkpointing.maxInterval"),
+        cel(
+            "duration(self.minInterval) <= duration(self.maxInterval)",
+            "checkpointing.minInterval must not exceed checkpointing.maxInterval",
+        )
     ]
-    policy: CheckpointPolicyName = Field("RiskAware", description=(
-        "RiskAware (Daly's interval for the faults the predictor misses, plus a checkpoint on an alarm when the work "
-        "at risk exceeds C/precision), Daly or Young (static, from the fleet MTBF), Fixed, or Linear (alpha*P + "
-        "beta*load checkpoints per hour, a simple baseline)."))
-    cost: Duration = Field(150.0, alias="checkpointCost", description=(
-        "C, the time training stalls for one checkpoint. Per pod, annotation ftmoe.io/checkpoint-cost-seconds overrides it."))
-    persist: Duration = Field(0.0, alias="persistTime", description=(
-        "For asynchronous checkpoints, the time until one is durable; the interval never drops below it."))
+    policy: CheckpointPolicyName = Field(
+        "RiskAware",
+        description=(
+            "RiskAware (Daly's interval for the faults the predictor misses, plus a checkpoint on an alarm when the work "
+            "at risk exceeds C/precision), Daly or Young (static, from the fleet MTBF), Fixed, or Linear (alpha*P + "
+            "beta*load checkpoints per hour, a simple baseline)."
+        ),
+    )
+    cost: Duration = Field(
+        150.0,
+        alias="checkpointCost",
+        description=("C, the time training stalls for one checkpoint. Per pod, annotation ftmoe.io/checkpoint-cost-seconds overrides it."),
+    )
+    persist: Duration = Field(
+        0.0,
+        alias="persistTime",
+        description=("For asynchronous checkpoints, the time until one is durable; the interval never drops below it."),
+    )
     fixed_interval: Duration = Field(1800.0, description="The interval of policy Fixed.")
     min_interval: Duration = Field(300.0, description="The shortest interval the operator will ask for.")
     max_interval: Duration = Field(14400.0, description="The longest interval the operator will ask for.")
-    node_mtbf: Duration = Field(30 * 86400.0, alias="nodeMTBF", description=(
-        "Fleet baseline mean time between failures of one node, for faults no model predicts."))
-    recall: float = Field(0.9, ge=0, le=1, description=(
-        "The predictor's recall (share of faults it alarms on); the periodic interval covers the rest."))
+    node_mtbf: Duration = Field(
+        30 * 86400.0, alias="nodeMTBF", description=("Fleet baseline mean time between failures of one node, for faults no model predicts.")
+    )
+    recall: float = Field(
+        0.9, ge=0, le=1, description=("The predictor's recall (share of faults it alarms on); the periodic interval covers the rest.")
+    )
     precision: float = Field(0.8, ge=0.01, le=1, description="The predictor's precision (share of alarms that are real faults).")
-    lead: Duration = Field(120.0, alias="leadTime", description=(
-        "The predictor's mean lead time; an alarm helps only if a checkpoint is durable before the fault, so shorter "
-        "leads lengthen RiskAware's interval towards Daly's."))
+    lead: Duration = Field(
+        120.0,
+        alias="leadTime",
+        description=(
+            "The predictor's mean lead time; an alarm helps only if a checkpoint is durable before the fault, so shorter "
+            "leads lengthen RiskAware's interval towards Daly's."
+        ),
+    )
     alpha: float = Field(6.0, ge=0, description="Linear only, checkpoints per hour per unit of fault probability.")
     beta: float = Field(1.0, ge=0, description="Linear only, checkpoints per hour per unit of load.")
-    min_change: float = Field(0.2, ge=0, description=(
-        "Damping, the fraction by which a new interval must differ from the current one to be written."))
+    min_change: float = Field(
+        0.2, ge=0, description=("Damping, the fraction by which a new interval must differ from the current one to be written.")
+    )
     cooldown: Duration = Field(600.0, description="Damping, the least time between two interval changes of a pod.")
 
     @model_validator(mode="after")
@@ -240,21 +311,28 @@ class CheckpointSpec(ApiModel):
 class Checkpointing(CheckpointSpec):
     cel_rules: ClassVar[list[dict[str, Any]]] = [
         *CheckpointSpec.cel_rules,
-        cel("(has(self.podSelector.matchLabels) && size(self.podSelector.matchLabels) > 0) || "
+        cel(
+            "(has(self.podSelector.matchLabels) && size(self.podSelector.matchLabels) > 0) || "
             "(has(self.podSelector.matchExpressions) && size(self.podSelector.matchExpressions) > 0)",
             "checkpointing.podSelector must select something (matchLabels or matchExpressions); an empty selector "
-            "would treat every pod as a training job", ".podSelector"),
+            "would treat every pod as a training job",
+            ".podSelector",
+        ),
     ]
-    pod_selector: LabelSelector = Field(description=(
-        "Label selector for the training pods, in every namespace; pods are grouped into jobs by their controlling owner."))
-    ack_timeout: Duration = Field(120.0, description=(
-        "Before evicting a selected pod, how long to wait for ftmoe.io/checkpoint-ack to match the request."))
+    pod_selector: LabelSelector = Field(
+        description=("Label selector for the training pods, in every namespace; pods are grouped into jobs by their controlling owner.")
+    )
+    ack_timeout: Duration = Field(
+        120.0, description=("Before evicting a selected pod, how long to wait for ftmoe.io/checkpoint-ack to match the request.")
+    )
 
     @model_validator(mode="after")
     def _selects_something(self) -> Checkpointing:
         if self.pod_selector.empty():
-            raise ValueError("podSelector must select something (matchLabels or matchExpressions); "
-                             "an empty selector would treat every pod as a training job")
+            raise ValueError(
+                "podSelector must select something (matchLabels or matchExpressions); "
+                "an empty selector would treat every pod as a training job"
+            )
         return self
 
 
@@ -262,58 +340,102 @@ class PolicySpec(ApiModel):
     """What the policy watches and how far it may act."""
 
     cel_rules: ClassVar[list[dict[str, Any]]] = [
-        cel("duration(self.horizon) >= duration(self.interval)", "spec.horizon must be at least spec.interval", ".horizon"),
+        cel("duration(self.horizon) >= duration(self.interval)", "spec.horizon must be at least spec.interval", ".horizon")
     ]
-    mode: Mode = Field("Observe", description=(
-        "Observe (default, the shadow mode) predicts, annotates nodes and writes NodeFaultPredictions with the action "
-        "it would take, but never cordons or evicts. Cordon also cordons nodes at risk. Evict also evicts their pods "
-        "through the Eviction API once the risk reaches thresholds.evict."))
+    mode: Mode = Field(
+        "Observe",
+        description=(
+            "Observe (default, the shadow mode) predicts, annotates nodes and writes NodeFaultPredictions with the action "
+            "it would take, but never cordons or evicts. Cordon also cordons nodes at risk. Evict also evicts their pods "
+            "through the Eviction API once the risk reaches thresholds.evict."
+        ),
+    )
     paused: bool = Field(False, description="When true, predictions continue but no node is cordoned, drained or uncordoned.")
-    node_selector: LabelSelector = Field(default_factory=LabelSelector, description=(
-        "Label selector for the nodes this policy watches (matchLabels / matchExpressions, as in a Deployment). "
-        "Empty selects every node."))
-    exclude_label: str = Field("ftmoe.io/exclude", max_length=317, description=(
-        'Nodes with this label set to "true" are predicted and annotated but never cordoned, drained or uncordoned '
-        "(the per-node opt-out)."))
-    interval: Duration = Field(30.0, description=(
-        "How often the policy predicts, as a duration (30s, 1m, 1h30m). It is also the step of the metric windows the "
-        "model reads; at least 1s, and at least twice Prometheus' scrape interval for rate() to have two samples."),
-        json_schema_extra={"x-kubernetes-validations": [
-            cel("duration(self) >= duration('1s')", "spec.interval must be at least 1s")]})
-    horizon: Duration = Field(300.0, description=(
-        "How far ahead a prediction looks: a risk p is the probability of a fault on the node within this time. Used "
-        "to turn risk into a failure rate and to grade alarms."))
+    node_selector: LabelSelector = Field(
+        default_factory=LabelSelector,
+        description=(
+            "Label selector for the nodes this policy watches (matchLabels / matchExpressions, as in a Deployment). "
+            "Empty selects every node."
+        ),
+    )
+    exclude_label: str = Field(
+        "ftmoe.io/exclude",
+        max_length=317,
+        description=(
+            'Nodes with this label set to "true" are predicted and annotated but never cordoned, drained or uncordoned '
+            "(the per-node opt-out)."
+        ),
+    )
+    interval: Duration = Field(
+        30.0,
+        description=(
+            "How often the policy predicts, as a duration (30s, 1m, 1h30m). It is also the step of the metric windows the "
+            "model reads; at least 1s, and at least twice Prometheus' scrape interval for rate() to have two samples."
+        ),
+        json_schema_extra={"x-kubernetes-validations": [cel("duration(self) >= duration('1s')", "spec.interval must be at least 1s")]},
+    )
+    horizon: Duration = Field(
+        300.0,
+        description=(
+            "How far ahead a prediction looks: a risk p is the probability of a fault on the node within this time. Used "
+            "to turn risk into a failure rate and to grade alarms."
+        ),
+    )
     prometheus: PrometheusSpec = Field(description="Where and how to read the node metrics the model needs.")
-    model: ModelRef = Field(default_factory=ModelRef, description=(
-        "The fault predictor. Default is the FT-MoE model shipped in the operator's image."))
-    thresholds: Thresholds = Field(default_factory=Thresholds, description=(
-        "Risk levels (fault probability within the horizon) for each step; annotate <= cordon <= evict."))
-    max_unavailable: IntOrPercent = Field(1, description=(
-        "The disruption budget: at most this many selected nodes (a count, or a percent of the selected nodes, rounded "
-        "down) may be unavailable at once. NotReady nodes and nodes cordoned by anyone count against it."),
-        json_schema_extra={"x-kubernetes-validations": [
-            cel(PERCENT_CEL, "maxUnavailable must be a count >= 0 or a percent from 0% to 100%")]})
-    storm_breaker: StormBreaker = Field(default_factory=StormBreaker, description=(
-        "Stop all cordons and drains when too many nodes look at risk at once; a cluster-wide cause is likelier than "
-        "many node faults."))
+    model: ModelRef = Field(
+        default_factory=ModelRef, description=("The fault predictor. Default is the FT-MoE model shipped in the operator's image.")
+    )
+    thresholds: Thresholds = Field(
+        default_factory=Thresholds,
+        description=("Risk levels (fault probability within the horizon) for each step; annotate <= cordon <= evict."),
+    )
+    max_unavailable: IntOrPercent = Field(
+        1,
+        description=(
+            "The disruption budget: at most this many selected nodes (a count, or a percent of the selected nodes, rounded "
+            "down) may be unavailable at once. NotReady nodes and nodes cordoned by anyone count against it."
+        ),
+        json_schema_extra={
+            "x-kubernetes-validations": [cel(PERCENT_CEL, "maxUnavailable must be a count >= 0 or a percent from 0% to 100%")]
+        },
+    )
+    storm_breaker: StormBreaker = Field(
+        default_factory=StormBreaker,
+        description=(
+            "Stop all cordons and drains when too many nodes look at risk at once; a cluster-wide cause is likelier than many node faults."
+        ),
+    )
     hysteresis: Hysteresis = Field(default_factory=Hysteresis, description="How long a risk must hold before acting, both ways.")
     drain: DrainSpec = Field(default_factory=DrainSpec, description="How pods are evicted from a node at risk (mode Evict).")
-    escalation: Escalation = Field(default_factory=Escalation, description=(
-        "Stop acting on a node that keeps coming back, and tell a human."))
-    learning: Learning = Field(default_factory=Learning, description=(
-        "Learning from the cluster: each interval the operator records what it predicted and the fault the cluster "
-        "really showed (mapped by labels), keeps it in a bounded buffer under the operator's --state-dir, and grades "
-        "its own alarms (status.selfGrading)."))
-    cost_model: CostWeights | None = Field(None, description=(
-        "Choose among annotate, cordon, evict and checkpoint-then-evict by the cheapest expected cost L = "
-        "resourceWeight x ResourceCost + impactWeight x FaultImpact (in pod-seconds; ResourceCost is what acting "
-        "costs, FaultImpact what the fault would cost the pods on the node) instead of thresholds.evict; nodes still "
-        "pass the cordon threshold, hysteresis, budget and storm breaker first. The chosen terms appear in the event "
-        "and the NodeFaultPrediction."))
-    checkpointing: Checkpointing | None = Field(None, description=(
-        "Risk-aware checkpointing for training workloads. The operator writes ftmoe.io/checkpoint-interval-seconds, "
-        "ftmoe.io/checkpoint-request and ftmoe.io/checkpoint-reason on the selected pods (which project them through "
-        "a downwardAPI volume), and requests a checkpoint before it evicts one."))
+    escalation: Escalation = Field(
+        default_factory=Escalation, description=("Stop acting on a node that keeps coming back, and tell a human.")
+    )
+    learning: Learning = Field(
+        default_factory=Learning,
+        description=(
+            "Learning from the cluster: each interval the operator records what it predicted and the fault the cluster "
+            "really showed (mapped by labels), keeps it in a bounded buffer under the operator's --state-dir, and grades "
+            "its own alarms (status.selfGrading)."
+        ),
+    )
+    cost_model: CostWeights | None = Field(
+        None,
+        description=(
+            "Choose among annotate, cordon, evict and checkpoint-then-evict by the cheapest expected cost L = "
+            "resourceWeight x ResourceCost + impactWeight x FaultImpact (in pod-seconds; ResourceCost is what acting "
+            "costs, FaultImpact what the fault would cost the pods on the node) instead of thresholds.evict; nodes still "
+            "pass the cordon threshold, hysteresis, budget and storm breaker first. The chosen terms appear in the event "
+            "and the NodeFaultPrediction."
+        ),
+    )
+    checkpointing: Checkpointing | None = Field(
+        None,
+        description=(
+            "Risk-aware checkpointing for training workloads. The operator writes ftmoe.io/checkpoint-interval-seconds, "
+            "ftmoe.io/checkpoint-request and ftmoe.io/checkpoint-reason on the selected pods (which project them through "
+            "a downwardAPI volume), and requests a checkpoint before it evicts one."
+        ),
+    )
 
     @model_validator(mode="after")
     def _checks(self) -> PolicySpec:

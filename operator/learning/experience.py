@@ -35,8 +35,17 @@ class Experience:
     def __len__(self) -> int:
         return len(self.times)
 
-    def append(self, time: float, nodes: list[str], values: np.ndarray, risk: np.ndarray, predicted: np.ndarray,
-               observed: np.ndarray, max_intervals: int, retention: float) -> None:
+    def append(
+        self,
+        time: float,
+        nodes: list[str],
+        values: np.ndarray,
+        risk: np.ndarray,
+        predicted: np.ndarray,
+        observed: np.ndarray,
+        max_intervals: int,
+        retention: float,
+    ) -> None:
         """One interval; nodes that join later get NaN history, nodes that leave are kept
         until their history ages out."""
         new = [n for n in nodes if n not in self.nodes]
@@ -58,7 +67,7 @@ class Experience:
         self.risk = np.concatenate([self.risk, row_r])
         self.predicted = np.concatenate([self.predicted, row_p])
         self.observed = np.concatenate([self.observed, row_o])
-        keep = (self.times >= time - retention)
+        keep = self.times >= time - retention
         keep[: max(0, len(keep) - max_intervals)] = False
         if not keep.all():
             self.times, self.values, self.risk = self.times[keep], self.values[keep], self.risk[keep]
@@ -67,9 +76,17 @@ class Experience:
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, nodes=np.array(self.nodes, dtype=str), features=np.array(self.features, dtype=str),
-                            classes=np.array(self.classes, dtype=str), times=self.times, values=self.values, risk=self.risk,
-                            predicted=self.predicted, observed=self.observed)
+        np.savez_compressed(
+            tmp,
+            nodes=np.array(self.nodes, dtype=str),
+            features=np.array(self.features, dtype=str),
+            classes=np.array(self.classes, dtype=str),
+            times=self.times,
+            values=self.values,
+            risk=self.risk,
+            predicted=self.predicted,
+            observed=self.observed,
+        )
         os.replace(tmp, path)  # a crash mid-write leaves the previous buffer, never half of one
 
     @classmethod
@@ -82,7 +99,15 @@ class Experience:
             with np.load(path, allow_pickle=False) as z:
                 if list(z["features"]) != list(features) or list(z["classes"]) != list(classes):
                     return empty
-                return cls([str(n) for n in z["nodes"]], list(features), list(classes), z["times"], z["values"], z["risk"],
-                           z["predicted"], z["observed"])
+                return cls(
+                    [str(n) for n in z["nodes"]],
+                    list(features),
+                    list(classes),
+                    z["times"],
+                    z["values"],
+                    z["risk"],
+                    z["predicted"],
+                    z["observed"],
+                )
         except (OSError, ValueError, KeyError):
             return empty

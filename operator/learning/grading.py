@@ -88,9 +88,18 @@ def fault_onsets(times: np.ndarray, faulty: np.ndarray, merge_gap: float) -> lis
     return sorted(onsets)
 
 
-def grade(times: np.ndarray, risk: np.ndarray, observed: np.ndarray, predicted: np.ndarray, nodes: list[str],
-          classes: list[str], threshold: float, horizon: float, keep_recent: int = 20,
-          merge_gap: float | None = None) -> Grade:
+def grade(
+    times: np.ndarray,
+    risk: np.ndarray,
+    observed: np.ndarray,
+    predicted: np.ndarray,
+    nodes: list[str],
+    classes: list[str],
+    threshold: float,
+    horizon: float,
+    keep_recent: int = 20,
+    merge_gap: float | None = None,
+) -> Grade:
     g = Grade()
     if len(times) == 0:
         return g
@@ -117,8 +126,7 @@ def grade(times: np.ndarray, risk: np.ndarray, observed: np.ndarray, predicted: 
             g.pending += 1
         if outcome != "pending":
             bump(kind, "alarms")
-        g.recent.append({"time": float(times[t]), "node": nodes[h], "risk": float(risk[t, h]), "predictedType": kind,
-                         "outcome": outcome})
+        g.recent.append({"time": float(times[t]), "node": nodes[h], "risk": float(risk[t, h]), "predictedType": kind, "outcome": outcome})
     for t, h in fault_onsets(times, faulty, horizon if merge_gap is None else merge_gap):
         kind = classes[int(observed[t, h])] if 0 < observed[t, h] < len(classes) else "unknown"
         g.faults += 1
@@ -133,7 +141,13 @@ def grade(times: np.ndarray, risk: np.ndarray, observed: np.ndarray, predicted: 
         elif len(after):
             g.late += 1
             g.delays.append(float(times[after[0]] - times[t]))
-    g.per_type = {k: {"precision": v["hits"] / v["alarms"] if v["alarms"] else None,
-                      "recall": v["caught"] / v["faults"] if v["faults"] else None, **v} for k, v in by_type.items()}
+    g.per_type = {
+        k: {
+            "precision": v["hits"] / v["alarms"] if v["alarms"] else None,
+            "recall": v["caught"] / v["faults"] if v["faults"] else None,
+            **v,
+        }
+        for k, v in by_type.items()
+    }
     g.recent = sorted(g.recent, key=lambda r: -float(r["time"]))[:keep_recent]  # type: ignore[arg-type]  # entries are dict[str, object]; time is a float
     return g

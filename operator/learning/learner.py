@@ -51,8 +51,12 @@ class Learner:
         """Drop what was learned from another base model than ``spec.model``."""
         key = spec.model.key()
         if self.model_key is not None and key != self.model_key:
-            log.info("%s: spec.model changed (%s -> %s); the challenger tuned from the old model no longer serves",
-                     self.policy, self.model_key, key)
+            log.info(
+                "%s: spec.model changed (%s -> %s); the challenger tuned from the old model no longer serves",
+                self.policy,
+                self.model_key,
+                key,
+            )
             self.tuned, self.tuning, self.tuning_key, self.since_tuning, self.restored = None, None, None, 0, False
         self.model_key = key
 
@@ -94,11 +98,20 @@ class Learner:
             return
         self.since_tuning = 0
         exp = self.experience
-        snapshot = Experience(list(exp.nodes), list(exp.features), list(exp.classes), exp.times.copy(), exp.values.copy(),
-                              exp.risk.copy(), exp.predicted.copy(), exp.observed.copy())
+        snapshot = Experience(
+            list(exp.nodes),
+            list(exp.features),
+            list(exp.classes),
+            exp.times.copy(),
+            exp.values.copy(),
+            exp.risk.copy(),
+            exp.predicted.copy(),
+            exp.observed.copy(),
+        )
         self.tuning_key = self.model_key
-        self.tuning = tuner.submit(tune, model, snapshot, spec.learning.tune_epochs, spec.learning.holdout, now, spec.thresholds.cordon,
-                                   spec.horizon)
+        self.tuning = tuner.submit(
+            tune, model, snapshot, spec.learning.tune_epochs, spec.learning.holdout, now, spec.thresholds.cordon, spec.horizon
+        )
 
     def buffer(self, features: list[str], classes: list[str]) -> Experience:
         exp = self.experience
@@ -107,8 +120,16 @@ class Learner:
             self.experience = exp
         return exp
 
-    def record(self, spec: PolicySpec, predictor: Any, nodes: dict[str, dict[str, Any]], pods: list[dict[str, Any]],
-               predictions: dict[str, Any], window: FeatureWindow, now: float) -> Grade:
+    def record(
+        self,
+        spec: PolicySpec,
+        predictor: Any,
+        nodes: dict[str, dict[str, Any]],
+        pods: list[dict[str, Any]],
+        predictions: dict[str, Any],
+        window: FeatureWindow,
+        now: float,
+    ) -> Grade:
         """Record this interval (features, risk, predicted and observed fault) and grade the alarms."""
         classes = list(predictor.class_names)
         exp = self.buffer(list(predictor.feature_names), classes)
@@ -119,15 +140,19 @@ class Learner:
         codes = {c: i for i, c in enumerate(classes)}
         observed = [observed_fault(nodes[n], on.get(n, []), now - spec.interval, spec.learning.labels) for n in names]
         last = window.values[-1] if len(window.times) else np.full((len(names), len(predictor.feature_names)), np.nan)
-        exp.append(now, names, last.astype(np.float32),
-                   np.array([predictions[n].risk if n in predictions else np.nan for n in names], np.float32),
-                   np.array([codes.get(predictions[n].fault_type, 0) if n in predictions else 0 for n in names], np.int8),
-                   np.array([0 if o is None else codes.get(o, len(classes)) for o in observed], np.int8),
-                   spec.learning.buffer_intervals, spec.learning.retention)
+        exp.append(
+            now,
+            names,
+            last.astype(np.float32),
+            np.array([predictions[n].risk if n in predictions else np.nan for n in names], np.float32),
+            np.array([codes.get(predictions[n].fault_type, 0) if n in predictions else 0 for n in names], np.int8),
+            np.array([0 if o is None else codes.get(o, len(classes)) for o in observed], np.int8),
+            spec.learning.buffer_intervals,
+            spec.learning.retention,
+        )
         if self.state_dir is not None:
             exp.save(self.buffer_path)
-        g = grade(exp.times, exp.risk, exp.observed, exp.predicted, exp.nodes, [*classes, "unknown"], spec.thresholds.cordon,
-                  spec.horizon)
+        g = grade(exp.times, exp.risk, exp.observed, exp.predicted, exp.nodes, [*classes, "unknown"], spec.thresholds.cordon, spec.horizon)
         M.SELF_GRADE.labels(self.policy, "precision").set(g.precision if g.precision is not None else float("nan"))
         M.SELF_GRADE.labels(self.policy, "recall").set(g.recall if g.recall is not None else float("nan"))
         M.SELF_GRADE.labels(self.policy, "mean_lead_seconds").set(g.mean_lead if g.mean_lead is not None else float("nan"))

@@ -61,20 +61,37 @@ def training_arrays(exp: Experience, n_classes: int) -> tuple[np.ndarray, np.nda
     return exp.values[:, keep].astype(np.float32), labels
 
 
-def graded_f1(model: Any, features: np.ndarray, labels: np.ndarray, times: np.ndarray, ends: np.ndarray, threshold: float,
-              horizon: float) -> float:
+def graded_f1(
+    model: Any, features: np.ndarray, labels: np.ndarray, times: np.ndarray, ends: np.ndarray, threshold: float, horizon: float
+) -> float:
     """The self-grading F1 (operator/learning/grading.py) of the model's alarms on the windows
     ending at ``ends``: the score the policy reports, so a challenger that trades caught
     onsets for fewer alarm intervals is not promoted. No alarm at all scores 0."""
     risk = model.predict_arrays(features, np.zeros((0, 3), np.int64), ends).fault_probability
     rows = labels[ends]
-    g = grade(times[ends], risk, rows, np.zeros_like(rows), [str(h) for h in range(rows.shape[1])],
-              [*model.class_names, "unknown"], threshold, horizon)
+    g = grade(
+        times[ends],
+        risk,
+        rows,
+        np.zeros_like(rows),
+        [str(h) for h in range(rows.shape[1])],
+        [*model.class_names, "unknown"],
+        threshold,
+        horizon,
+    )
     return g.f1 if g.f1 is not None else 0.0
 
 
-def tune(champion: LoadedModel, exp: Experience, epochs: int, holdout: float, now: float, threshold: float = 0.6,
-         horizon: float = 300.0, seed: int = 0) -> tuple[TuningOutcome, Any]:
+def tune(
+    champion: LoadedModel,
+    exp: Experience,
+    epochs: int,
+    holdout: float,
+    now: float,
+    threshold: float = 0.6,
+    horizon: float = 300.0,
+    seed: int = 0,
+) -> tuple[TuningOutcome, Any]:
     """Returns the outcome and, when promoted, the challenger predictor. ``threshold`` (the
     policy's cordon threshold) and ``horizon`` (seconds) define the alarms both are graded on."""
     from ftmoe.predictor.data import targets
@@ -101,10 +118,15 @@ def tune(champion: LoadedModel, exp: Experience, epochs: int, holdout: float, no
     challenger = copy.deepcopy(model)
     report = OnlineTuner(challenger).tune(features, labels, np.zeros((0, 3), np.int64), tune_ends, epochs=epochs, seed=seed)
     before, after = (graded_f1(m, features, labels, exp.times, test_ends, threshold, horizon) for m in (model, challenger))
-    outcome = TuningOutcome(now, "promoted" if after >= before else "kept",
-                            f"held-out self-graded F1 {after:.3f} (challenger) vs {before:.3f} (champion) on "
-                            f"{len(test_ends)} intervals",
-                            before, after, report.experts_before, report.experts_after)
+    outcome = TuningOutcome(
+        now,
+        "promoted" if after >= before else "kept",
+        f"held-out self-graded F1 {after:.3f} (challenger) vs {before:.3f} (champion) on {len(test_ends)} intervals",
+        before,
+        after,
+        report.experts_before,
+        report.experts_after,
+    )
     return outcome, (challenger if after >= before else None)
 
 

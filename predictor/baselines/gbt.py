@@ -43,8 +43,15 @@ class GradientBoostedTrees(Predictor):
             train = np.sort(np.random.default_rng(options.seed).choice(train, options.max_train_windows, replace=False))
         X = tabular(ds.features, train, self.window)
         y = self.targets(ds, train).reshape(-1)
-        clf = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.1, max_leaf_nodes=31, class_weight="balanced",
-                                             early_stopping=True, validation_fraction=0.1, random_state=options.seed)
+        clf = HistGradientBoostingClassifier(
+            max_iter=200,
+            learning_rate=0.1,
+            max_leaf_nodes=31,
+            class_weight="balanced",
+            early_stopping=True,
+            validation_fraction=0.1,
+            random_state=options.seed,
+        )
         clf.fit(X, y)
         present = [int(c) for c in clf.classes_]
         self._export(clf, present, len(self.class_names))
@@ -56,8 +63,9 @@ class GradientBoostedTrees(Predictor):
         preds = clf._predictors  # scikit-learn keeps the fitted trees here
         self.n_iter, k = len(preds), len(preds[0])
         width = max(t.nodes.shape[0] for it in preds for t in it)
-        out = {f: np.zeros((self.n_iter, n_classes, width), dtype=np.float64 if f in ("value",
-            "num_threshold") else np.int64) for f in FIELDS}
+        out = {
+            f: np.zeros((self.n_iter, n_classes, width), dtype=np.float64 if f in ("value", "num_threshold") else np.int64) for f in FIELDS
+        }
         out["is_leaf"][:] = 1  # padding and absent classes: a single leaf of value 0
         base = np.full(n_classes, -1e9)  # classes never seen in training: never predicted
         raw_base = np.asarray(clf._baseline_prediction).reshape(-1)

@@ -25,8 +25,14 @@ from ftmoe.contract.dataset import Dataset
 from ftmoe.predictor.base import WEIGHTS_FILE, Prediction, Predictor, TrainOptions
 from ftmoe.predictor.data import Splits
 
-STATE_FEATURES = ("cpu_utilisation", "cpu_frequency_ratio", "memory_used_fraction", "memory_major_faults_per_second",
-                  "disk_used_fraction", "disk_io_utilisation")
+STATE_FEATURES = (
+    "cpu_utilisation",
+    "cpu_frequency_ratio",
+    "memory_used_fraction",
+    "memory_major_faults_per_second",
+    "disk_used_fraction",
+    "disk_io_utilisation",
+)
 
 
 class MarkovDetector(Predictor):
@@ -104,9 +110,15 @@ class MarkovDetector(Predictor):
     # -- files ------------------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
-        return {"levels": self.levels, "eps": self.eps, "min_pair": self.min_pair, "used": self.used,
-                "edges": self.edges.tolist(), "surprise_risk": self.surprise_risk,
-                "pair_outcome": {str(k): v.tolist() for k, v in self.pair_outcome.items()}}
+        return {
+            "levels": self.levels,
+            "eps": self.eps,
+            "min_pair": self.min_pair,
+            "used": self.used,
+            "edges": self.edges.tolist(),
+            "surprise_risk": self.surprise_risk,
+            "pair_outcome": {str(k): v.tolist() for k, v in self.pair_outcome.items()},
+        }
 
     def save_weights(self, folder: Path) -> None:
         from safetensors.numpy import save_file

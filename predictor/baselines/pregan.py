@@ -28,8 +28,9 @@ class PreGANNet(nn.Module):
         if temporal == "gru":
             self.temporal: nn.Module = nn.GRU(c.hidden, c.hidden, batch_first=True)
         else:
-            layer = nn.TransformerEncoderLayer(c.hidden, nhead=c.cmha_heads, dim_feedforward=2 * c.hidden, dropout=c.dropout,
-                batch_first=True)
+            layer = nn.TransformerEncoderLayer(
+                c.hidden, nhead=c.cmha_heads, dim_feedforward=2 * c.hidden, dropout=c.dropout, batch_first=True
+            )
             self.temporal = nn.TransformerEncoder(layer, num_layers=2)
             self.position = nn.Parameter(torch.zeros(1, c.window, c.hidden))
         self.kind = temporal

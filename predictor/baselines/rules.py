@@ -71,8 +71,9 @@ class RulePredictor(Predictor):
             self.roles[role] = self._best_column(role, ds, splits)
         if all(v is None for v in self.roles.values()):
             raise ValueError(f"{self.kind}: every feature role is 'none'; map at least one with --features ROLE=COLUMN")
-        self.info = {"roles": {r: None if v is None else {"column": self.feature_names[v[0]], "scale": v[1]}
-                               for r, v in self.roles.items()}}
+        self.info = {
+            "roles": {r: None if v is None else {"column": self.feature_names[v[0]], "scale": v[1]} for r, v in self.roles.items()}
+        }
         return dict(self.info)
 
     def _best_column(self, role: str, ds: Dataset, splits: Splits) -> tuple[int, float]:
@@ -194,6 +195,8 @@ def parse_role(role: str, spec: str, feature_names: list[str]) -> tuple[int, flo
         raise ValueError(f"--features {role}={spec}: SCALE must not be 0")
     if name not in feature_names:
         shown = ", ".join(feature_names[:6]) + (", ..." if len(feature_names) > 6 else "")
-        raise ValueError(f"the rule needs the feature {role!r}, which the dataset lacks as {name!r}; map it with "
-                         f"--features {role}=COLUMN (one of {shown}), {role}=auto or {role}=none")
+        raise ValueError(
+            f"the rule needs the feature {role!r}, which the dataset lacks as {name!r}; map it with "
+            f"--features {role}=COLUMN (one of {shown}), {role}=auto or {role}=none"
+        )
     return feature_names.index(name), factor

@@ -69,9 +69,7 @@ def wait_running(core: client.CoreV1Api, namespace: str, count: int) -> list[cli
 
 
 def evict(core: client.CoreV1Api, pod: client.V1Pod) -> None:
-    body = client.V1Eviction(
-        metadata=client.V1ObjectMeta(name=pod.metadata.name, namespace=pod.metadata.namespace)
-    )
+    body = client.V1Eviction(metadata=client.V1ObjectMeta(name=pod.metadata.name, namespace=pod.metadata.namespace))
     core.create_namespaced_pod_eviction(pod.metadata.name, pod.metadata.namespace, body)
 
 
@@ -87,11 +85,7 @@ def apps(api_client: client.ApiClient) -> client.AppsV1Api:
 
 def test_sixteen_ready_nodes(core: client.CoreV1Api) -> None:
     nodes = core.list_node().items
-    ready = [
-        n.metadata.name
-        for n in nodes
-        if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])
-    ]
+    ready = [n.metadata.name for n in nodes if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
     assert len(ready) >= 16
     memory = sorted(n.status.capacity["memory"] for n in nodes if n.metadata.name in ready)
     assert {"4Gi", "8Gi"} <= set(memory)
@@ -187,19 +181,25 @@ def test_crd_schema_rejects_invalid_object(api_client: client.ApiClient) -> None
             "group": group,
             "scope": "Cluster",
             "names": {"plural": plural, "singular": "widget", "kind": "Widget"},
-            "versions": [{
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "properties": {"spec": {
-                        "type": "object",
-                        "required": ["size"],
-                        "properties": {"size": {"type": "integer", "minimum": 1, "maximum": 10}},
-                    }},
-                }},
-            }],
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "spec": {
+                                    "type": "object",
+                                    "required": ["size"],
+                                    "properties": {"size": {"type": "integer", "minimum": 1, "maximum": 10}},
+                                }
+                            },
+                        }
+                    },
+                }
+            ],
         },
     }
     try:
@@ -208,8 +208,10 @@ def test_crd_schema_rejects_invalid_object(api_client: client.ApiClient) -> None
         if err.status != 409:
             raise
     wait_for(
-        lambda: any(c.type == "Established" and c.status == "True"
-                    for c in (ext.read_custom_resource_definition(f"{plural}.{group}").status.conditions or [])),
+        lambda: any(
+            c.type == "Established" and c.status == "True"
+            for c in (ext.read_custom_resource_definition(f"{plural}.{group}").status.conditions or [])
+        ),
         what="the CRD to be established",
     )
     custom = client.CustomObjectsApi(api_client)
@@ -236,7 +238,9 @@ def test_cli_kubectl_lists_sixteen_ready_nodes(cluster_kubeconfig: Path, local_c
     ftmoe = Path(sys.executable).parent / "ftmoe"
     out = subprocess.run(
         [str(ftmoe), "cluster", "--name", local_cluster_name, "kubectl", "get", "nodes", "--no-headers"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.splitlines()
     assert len(out) == 16
     assert all(line.split()[1] == "Ready" for line in out)
@@ -251,8 +255,11 @@ def test_status_lists_components_and_the_background_processes_down_stops(local_c
     ftmoe = Path(sys.executable).parent / "ftmoe"
     proc = processes.start(local_cluster.processes_dir, "sleeper", [sys.executable, "-c", "import time; time.sleep(120)", "ftmoe"])
     try:
-        info = json.loads(subprocess.run([str(ftmoe), "cluster", "--name", local_cluster_name, "status", "-o", "json"],
-                                         capture_output=True, text=True, check=True).stdout)
+        info = json.loads(
+            subprocess.run(
+                [str(ftmoe), "cluster", "--name", local_cluster_name, "status", "-o", "json"], capture_output=True, text=True, check=True
+            ).stdout
+        )
         assert "kube-apiserver" in info["components"] and isinstance(info["components"], list)
         assert {"name": "sleeper", "pid": proc.pid, "log": str(local_cluster.processes_dir / "sleeper.log")} in info["processes"]
         text = subprocess.run([str(ftmoe), "cluster", "--name", local_cluster_name, "status"], capture_output=True, text=True).stdout

@@ -61,8 +61,9 @@ def test_risk_aware_uses_the_missed_rate() -> None:
     calm = decide(short, JobView((0.01, 0.01), 60)).interval
     assert decide(short, JobView((0.99, 0.01), 60, alarm=True)).interval < calm
     # recall 0: exactly Daly with the full rate
-    assert decide(CheckpointSpec(cost=300, recall=0.0, min_interval=1, max_interval=1e9, node_mtbf=1e12),
-                  JobView((p,), 600)).interval == pytest.approx(daly(300, 8 * HOUR), rel=1e-6)
+    assert decide(
+        CheckpointSpec(cost=300, recall=0.0, min_interval=1, max_interval=1e9, node_mtbf=1e12), JobView((p,), 600)
+    ).interval == pytest.approx(daly(300, 8 * HOUR), rel=1e-6)
 
 
 def test_rising_risk_shortens_the_interval() -> None:

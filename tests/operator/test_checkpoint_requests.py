@@ -9,18 +9,36 @@ from ftmoe.operator import annotations as A
 from ftmoe.operator.checkpoint_requests import REQUESTED_AT, CheckpointGate, plan_jobs
 from ftmoe.operator.policy import PolicySpec
 
-SPEC = PolicySpec.from_dict({"prometheus": {"url": "http://p"}, "checkpointing": {
-    "podSelector": {"matchLabels": {"train": "yes"}}, "checkpointCost": "60s", "precision": 0.5, "minInterval": "1m",
-    "cooldown": "0s", "ackTimeout": "2m"}})
+SPEC = PolicySpec.from_dict(
+    {
+        "prometheus": {"url": "http://p"},
+        "checkpointing": {
+            "podSelector": {"matchLabels": {"train": "yes"}},
+            "checkpointCost": "60s",
+            "precision": 0.5,
+            "minInterval": "1m",
+            "cooldown": "0s",
+            "ackTimeout": "2m",
+        },
+    }
+)
 CP = SPEC.checkpointing
 assert CP is not None
 NOW = 1_000_000.0
 
 
 def pod(name: str, node: str, owner: str = "job-a", labels: dict[str, str] | None = None, **ann: str) -> dict[str, Any]:
-    return {"metadata": {"name": name, "namespace": "ml", "labels": labels if labels is not None else {"train": "yes"},
-                         "annotations": dict(ann), "ownerReferences": [{"kind": "Job", "name": owner, "controller": True}]},
-            "spec": {"nodeName": node}, "status": {"startTime": A.rfc3339(NOW - 7200)}}
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "ml",
+            "labels": labels if labels is not None else {"train": "yes"},
+            "annotations": dict(ann),
+            "ownerReferences": [{"kind": "Job", "name": owner, "controller": True}],
+        },
+        "spec": {"nodeName": node},
+        "status": {"startTime": A.rfc3339(NOW - 7200)},
+    }
 
 
 def test_every_pod_of_a_job_gets_the_same_interval_which_shrinks_with_risk() -> None:

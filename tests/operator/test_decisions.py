@@ -13,15 +13,30 @@ NOW = 1_000_000.0
 POLICY = "p"
 
 
-def rules(*, mode: Mode = "Evict", paused: bool = False, max_unavailable: int = 2, storm_max_at_risk: int = 4,
-          risk_for: float = 60, healthy_for: float = 300, drain_timeout: float = 600, force: bool = False,
-          max_cordons: int = 3, costs: CostWeights | None = None) -> Rules:
+def rules(
+    *,
+    mode: Mode = "Evict",
+    paused: bool = False,
+    max_unavailable: int = 2,
+    storm_max_at_risk: int = 4,
+    risk_for: float = 60,
+    healthy_for: float = 300,
+    drain_timeout: float = 600,
+    force: bool = False,
+    max_cordons: int = 3,
+    costs: CostWeights | None = None,
+) -> Rules:
     """Rules over a typed spec, as the operator builds them, with the counts already resolved."""
-    spec = PolicySpec(prometheus=PrometheusSpec(url="http://p"), mode=mode, paused=paused,
-                      thresholds=Thresholds(annotate=0.3, cordon=0.6, evict=0.8),
-                      hysteresis=Hysteresis(risk_for=risk_for, healthy_for=healthy_for),
-                      drain=DrainSpec(timeout=drain_timeout, force=force),
-                      escalation=Escalation(max_cordons_per_node=max_cordons), cost_model=costs)
+    spec = PolicySpec(
+        prometheus=PrometheusSpec(url="http://p"),
+        mode=mode,
+        paused=paused,
+        thresholds=Thresholds(annotate=0.3, cordon=0.6, evict=0.8),
+        hysteresis=Hysteresis(risk_for=risk_for, healthy_for=healthy_for),
+        drain=DrainSpec(timeout=drain_timeout, force=force),
+        escalation=Escalation(max_cordons_per_node=max_cordons),
+        cost_model=costs,
+    )
     return Rules(POLICY, spec, max_unavailable, storm_max_at_risk)
 
 
@@ -46,8 +61,11 @@ def test_cordon_without_drain_between_cordon_and_evict_thresholds() -> None:
 
 
 def test_budget_counts_notready_and_foreign_cordons() -> None:
-    nodes = [NodeFacts("down", risk=0.1, ready=False), NodeFacts("manual", risk=0.1, unschedulable=True),
-             NodeFacts("hot", risk=0.95, risk_since=NOW - 100)]
+    nodes = [
+        NodeFacts("down", risk=0.1, ready=False),
+        NodeFacts("manual", risk=0.1, unschedulable=True),
+        NodeFacts("hot", risk=0.95, risk_since=NOW - 100),
+    ]
     plan = decide(rules(max_unavailable=2), nodes, NOW)
     assert kinds(plan) == []
     assert [(b.node, b.reason) for b in plan.blocked] == [("hot", "BudgetExhausted")]
@@ -129,9 +147,17 @@ node_facts = st.builds(
     drain_started=maybe_time,
     drain_state=st.sampled_from([None, "draining", "done", "timed-out"]),
     cordon_history=st.lists(st.floats(min_value=NOW - 200_000, max_value=NOW), max_size=4).map(tuple),
-    load=st.builds(NodeLoad, pods=st.integers(0, 30), training_pods=st.integers(0, 2), cpu_requests=st.floats(0, 16),
-                   cores=st.sampled_from([2.0, 4.0, 8.0]), work_at_risk=st.floats(0, 7200), checkpoint_cost=st.floats(0, 300),
-                   expected_arrivals=st.floats(0, 5), free_cores_elsewhere=st.floats(0, 64)),
+    load=st.builds(
+        NodeLoad,
+        pods=st.integers(0, 30),
+        training_pods=st.integers(0, 2),
+        cpu_requests=st.floats(0, 16),
+        cores=st.sampled_from([2.0, 4.0, 8.0]),
+        work_at_risk=st.floats(0, 7200),
+        checkpoint_cost=st.floats(0, 300),
+        expected_arrivals=st.floats(0, 5),
+        free_cores_elsewhere=st.floats(0, 64),
+    ),
 )
 clusters = st.lists(node_facts, max_size=12, unique_by=lambda n: n.name)
 rule_sets = st.builds(
@@ -144,9 +170,17 @@ rule_sets = st.builds(
     healthy_for=st.sampled_from([0.0, 300.0]),
     force=st.booleans(),
     max_cordons=st.integers(1, 4),
-    costs=st.one_of(st.none(), st.builds(CostWeights, resource=st.floats(0, 3), impact=st.floats(0, 3),
-                                         restart_seconds=st.floats(0, 600), fault_seconds=st.floats(0, 3600),
-                                         capacity_seconds=st.floats(0, 600))),
+    costs=st.one_of(
+        st.none(),
+        st.builds(
+            CostWeights,
+            resource=st.floats(0, 3),
+            impact=st.floats(0, 3),
+            restart_seconds=st.floats(0, 600),
+            fault_seconds=st.floats(0, 3600),
+            capacity_seconds=st.floats(0, 600),
+        ),
+    ),
 )
 
 
@@ -225,8 +259,9 @@ def test_cost_model_evicts_a_busy_risky_node_and_leaves_an_empty_one() -> None:
     assert plan.costs["busy"][0].action == "evict" and "L=300" in plan.actions[0].message
     assert plan.costs["empty"][0].action == ANNOTATE
     # with nowhere to put the pods, eviction is off the table; cordon keeps new pods away
-    full = NodeFacts("full", risk=0.9, risk_since=NOW - 100,
-                     load=NodeLoad(pods=10, cpu_requests=8, cores=8, free_cores_elsewhere=1, expected_arrivals=2))
+    full = NodeFacts(
+        "full", risk=0.9, risk_since=NOW - 100, load=NodeLoad(pods=10, cpu_requests=8, cores=8, free_cores_elsewhere=1, expected_arrivals=2)
+    )
     plan = decide(rules(costs=w), [full], NOW)
     assert [(a.node, a.kind) for a in plan.actions] == [("full", CORDON)]
 

@@ -25,8 +25,23 @@ pytestmark = pytest.mark.cluster
 def recorded(local_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], argparse.Namespace]:
     if local_cluster is None:
         pytest.skip("needs the local cluster's simulator and Prometheus; FTMOE_KUBECONFIG points elsewhere")
-    args = parser().parse_args(["--cluster", local_cluster.name, "--pre", "40", "--post", "140", "--tune-every", "20",
-                                "--chunk", "20", "--report-every", "30", "--restart"])
+    args = parser().parse_args(
+        [
+            "--cluster",
+            local_cluster.name,
+            "--pre",
+            "40",
+            "--post",
+            "140",
+            "--tune-every",
+            "20",
+            "--chunk",
+            "20",
+            "--report-every",
+            "30",
+            "--restart",
+        ]
+    )
     return run_live(args, local_cluster, tmp_path_factory.mktemp("drift")), args
 
 

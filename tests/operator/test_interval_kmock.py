@@ -38,8 +38,11 @@ class FirstFeatureModel(Predictor):
 
     def __init__(self) -> None:
         super().__init__()
-        self.feature_names, self.class_names, self.window = ["memory_used_fraction", "cpu_utilisation"], ["none", "cpu", "memory",
-            "disk"], 3
+        self.feature_names, self.class_names, self.window = (
+            ["memory_used_fraction", "cpu_utilisation"],
+            ["none", "cpu", "memory", "disk"],
+            3,
+        )
 
     def fit(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         raise NotImplementedError
@@ -65,10 +68,19 @@ class FixedSource:
 
 
 def policy(mode: str = "Cordon", **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "ftmoe.io/v1alpha1", "kind": "FaultTolerancePolicy",
-            "metadata": {"name": "p", "uid": "uid-p", "generation": 2},
-            "spec": {"mode": mode, "interval": "10s", "prometheus": {"url": "http://prom"},
-                     "hysteresis": {"riskFor": "0s", "healthyFor": "1m"}, "maxUnavailable": 1, **spec}}
+    return {
+        "apiVersion": "ftmoe.io/v1alpha1",
+        "kind": "FaultTolerancePolicy",
+        "metadata": {"name": "p", "uid": "uid-p", "generation": 2},
+        "spec": {
+            "mode": mode,
+            "interval": "10s",
+            "prometheus": {"url": "http://prom"},
+            "hysteresis": {"riskFor": "0s", "healthyFor": "1m"},
+            "maxUnavailable": 1,
+            **spec,
+        },
+    }
 
 
 @pytest.fixture()
@@ -78,24 +90,33 @@ def cluster(kmock: Any) -> Any:
     kmock.resources[POLICIES] = {}
     kmock.resources[PREDICTIONS] = {}
     for n in NODES:
-        kmock.objects["v1/nodes", None, n] = {"metadata": {"name": n, "uid": f"uid-{n}", "labels": {}, "annotations": {}},
-                                               "spec": {}, "status": {"conditions": [{"type": "Ready", "status": "True"}],
-                                                                      "allocatable": {"cpu": "4"}}}
+        kmock.objects["v1/nodes", None, n] = {
+            "metadata": {"name": n, "uid": f"uid-{n}", "labels": {}, "annotations": {}},
+            "spec": {},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}], "allocatable": {"cpu": "4"}},
+        }
     kmock.objects[POLICIES, None, "p"] = policy()
     return kmock
 
 
-def deps_for(kmock: Any, source: FixedSource, model: Predictor | None = None,
-             state_dir: Path | None = None) -> tuple[Deps, list[tuple[str, str, str]]]:
+def deps_for(
+    kmock: Any, source: FixedSource, model: Predictor | None = None, state_dir: Path | None = None
+) -> tuple[Deps, list[tuple[str, str, str]]]:
     cfg = client.Configuration()
     cfg.host = str(kmock.url).rstrip("/")
     events: list[tuple[str, str, str]] = []
     store = ModelStore()
     if model is not None:
         store.put(ModelRef(), LoadedModel(model, "test-1", "Default", Path(".")))
-    deps = Deps(kube=Kube(client.ApiClient(cfg)), models=store, tracker=MigrationTracker(),
-                events=lambda obj, kind, reason, msg: events.append((obj["metadata"]["name"], reason, msg)),
-                namespace="ftmoe-system", make_source=lambda spec, token: source, state_dir=state_dir)
+    deps = Deps(
+        kube=Kube(client.ApiClient(cfg)),
+        models=store,
+        tracker=MigrationTracker(),
+        events=lambda obj, kind, reason, msg: events.append((obj["metadata"]["name"], reason, msg)),
+        namespace="ftmoe-system",
+        make_source=lambda spec, token: source,
+        state_dir=state_dir,
+    )
     return deps, events
 
 
@@ -115,8 +136,12 @@ async def test_cordon_mode_cordons_the_risky_node_and_reports(cluster: Any) -> N
     status = result.status
     assert (status["observedNodes"], status["atRiskNodes"], status["cordonedNodes"]) == (4, 1, 1)
     assert {c["type"]: c["status"] for c in status["conditions"]} == {
-        "Ready": "True", "ModelLoaded": "True", "MetricsAvailable": "True", "RemediationAllowed": "True",
-        "NodesExclusive": "True"}
+        "Ready": "True",
+        "ModelLoaded": "True",
+        "MetricsAvailable": "True",
+        "RemediationAllowed": "True",
+        "NodesExclusive": "True",
+    }
     assert status["recentActions"][0]["action"] == "cordon"
     nfp = cluster.objects[PREDICTIONS, None, "p.n1"]
     assert nfp["status"]["action"] == "cordon" and nfp["status"]["risk"] == 0.95 and nfp["spec"] == {"node": "n1", "policy": "p"}
@@ -179,14 +204,20 @@ async def test_broken_model_sets_model_loaded_false(cluster: Any) -> None:
 async def test_cost_model_terms_reach_the_prediction_and_the_event(cluster: Any) -> None:
     for i in range(6):
         cluster.objects["v1/pods", "web", f"w{i}"] = {
-            "metadata": {"name": f"w{i}", "namespace": "web", "uid": f"u{i}",
-                         "ownerReferences": [{"kind": "ReplicaSet", "name": "web", "controller": True}]},
+            "metadata": {
+                "name": f"w{i}",
+                "namespace": "web",
+                "uid": f"u{i}",
+                "ownerReferences": [{"kind": "ReplicaSet", "name": "web", "controller": True}],
+            },
             "spec": {"nodeName": "n1", "containers": [{"name": "c", "resources": {"requests": {"cpu": "100m"}}}]},
-            "status": {"phase": "Running"}}
+            "status": {"phase": "Running"},
+        }
     deps, events = deps_for(cluster, FixedSource({"n0": 0.1, "n1": 0.95, "n2": 0.95, "n3": 0.05}), FirstFeatureModel())
     cluster.resources["v1/pods/eviction"] = {}
-    await asyncio.to_thread(run_interval, policy("Evict", costModel={}, maxUnavailable=2, stormBreaker={"maxAtRisk": "100%"}),
-                            deps, 1_000_000.0)
+    await asyncio.to_thread(
+        run_interval, policy("Evict", costModel={}, maxUnavailable=2, stormBreaker={"maxAtRisk": "100%"}), deps, 1_000_000.0
+    )
     busy, empty = (cluster.objects[PREDICTIONS, None, f"p.{n}"]["status"] for n in ("n1", "n2"))
     # six pods x 10 min at risk 0.95 outweigh six 30 s restarts
     assert busy["cost"]["chosen"] == "evict" and busy["action"] == "drain"
@@ -221,8 +252,9 @@ async def test_self_grading_scores_alarms_against_observed_faults_and_survives_a
     assert M.REGISTRY.get_sample_value("ftmoe_self_grade", {"policy": "p", "metric": "precision"}) == 0.5
     assert M.REGISTRY.get_sample_value("ftmoe_self_grade", {"policy": "p", "metric": "recall"}) == 1.0
     version = result.status["model"]["version"]
-    assert M.REGISTRY.get_sample_value("ftmoe_model_info", {"policy": "p", "version": version,
-                                                            "kind": result.status["model"]["kind"]}) == 1.0
+    assert (
+        M.REGISTRY.get_sample_value("ftmoe_model_info", {"policy": "p", "version": version, "kind": result.status["model"]["kind"]}) == 1.0
+    )
 
 
 def test_model_info_metric_follows_the_served_version() -> None:
@@ -233,7 +265,6 @@ def test_model_info_metric_follows_the_served_version() -> None:
     assert M.REGISTRY.get_sample_value("ftmoe_model_info", {"policy": "m", "version": "v1", "kind": "ftmoe"}) is None
     assert M.REGISTRY.get_sample_value("ftmoe_model_info", {"policy": "m", "version": "v2", "kind": "ftmoe"}) == 1.0
     assert M.REGISTRY.get_sample_value("ftmoe_model_experts", {"policy": "m"}) == 13.0
-
 
 
 async def test_a_second_policy_over_the_same_nodes_is_named_in_a_condition_and_one_event(cluster: Any) -> None:

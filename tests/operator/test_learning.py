@@ -38,12 +38,28 @@ def test_buffer_is_bounded_handles_new_nodes_and_survives_a_restart(tmp_path: Pa
     buf = Experience([], ["f1", "f2"], CLASSES)
     for t in range(10):
         nodes = ["a", "b"] if t < 5 else ["a", "b", "c"]
-        buf.append(float(t), nodes, np.full((len(nodes), 2), t, np.float32), np.full(len(nodes), 0.1, np.float32),
-                   np.ones(len(nodes), np.int8), np.zeros(len(nodes), np.int8), max_intervals=8, retention=1e9)
+        buf.append(
+            float(t),
+            nodes,
+            np.full((len(nodes), 2), t, np.float32),
+            np.full(len(nodes), 0.1, np.float32),
+            np.ones(len(nodes), np.int8),
+            np.zeros(len(nodes), np.int8),
+            max_intervals=8,
+            retention=1e9,
+        )
     assert len(buf) == 8 and buf.nodes == ["a", "b", "c"] and buf.values.shape == (8, 3, 2)
     assert np.isnan(buf.values[0, 2]).all() and buf.values[-1, 2, 0] == 9  # c joined at t=5
-    buf.append(100.0, ["a"], np.zeros((1, 2), np.float32), np.zeros(1, np.float32), np.zeros(1, np.int8),
-               np.zeros(1, np.int8), max_intervals=8, retention=50)
+    buf.append(
+        100.0,
+        ["a"],
+        np.zeros((1, 2), np.float32),
+        np.zeros(1, np.float32),
+        np.zeros(1, np.int8),
+        np.zeros(1, np.int8),
+        max_intervals=8,
+        retention=50,
+    )
     assert list(buf.times) == [100.0]  # retention drops what is older than 50 s
     path = tmp_path / "p.npz"
     buf.save(path)
@@ -93,10 +109,19 @@ def test_a_flapping_signal_is_one_fault_and_an_alarm_after_onset_is_late_not_cau
 def test_report_formats_scores_types_and_recent_alarms() -> None:
     from ftmoe.operator.cli import format_report
 
-    g = {"precision": 0.5, "recall": 1.0, "meanLeadSeconds": 10.0, "hits": 1, "falseAlarms": 1, "pending": 0, "faults": 1,
-         "caught": 1, "since": "2026-01-01T00:00:00Z",
-         "perType": {"memory": {"alarms": 2, "hits": 1, "precision": 0.5, "faults": 1, "caught": 1, "recall": 1.0}},
-         "recentAlarms": [{"time": "2026-01-01T00:00:10Z", "node": "n1", "risk": 0.9, "predictedType": "memory", "outcome": "hit"}]}
+    g = {
+        "precision": 0.5,
+        "recall": 1.0,
+        "meanLeadSeconds": 10.0,
+        "hits": 1,
+        "falseAlarms": 1,
+        "pending": 0,
+        "faults": 1,
+        "caught": 1,
+        "since": "2026-01-01T00:00:00Z",
+        "perType": {"memory": {"alarms": 2, "hits": 1, "precision": 0.5, "faults": 1, "caught": 1, "recall": 1.0}},
+        "recentAlarms": [{"time": "2026-01-01T00:00:10Z", "node": "n1", "risk": 0.9, "predictedType": "memory", "outcome": "hit"}],
+    }
     text = format_report("p", {"thresholds": {"cordon": 0.6}, "horizon": "30s"}, g)
     assert "precision 50.0%" in text and "recall    100.0% (1 of 1 faults alarmed at or before their onset" in text
     assert "mean lead 10s" in text and "onset = the first interval the operator saw" in text

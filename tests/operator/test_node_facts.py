@@ -16,13 +16,24 @@ SPEC = PolicySpec.from_dict({"prometheus": {"url": "http://p"}})
 
 def node(ann: dict[str, str] | None = None, unschedulable: bool = False, **conds: str) -> dict[str, Any]:
     conditions = [{"type": "Ready", "status": "True"}] + [{"type": k, "status": v} for k, v in conds.items()]
-    return {"metadata": {"name": "n1", "annotations": ann or {}, "labels": {}},
-            "spec": {"unschedulable": unschedulable}, "status": {"conditions": conditions}}
+    return {
+        "metadata": {"name": "n1", "annotations": ann or {}, "labels": {}},
+        "spec": {"unschedulable": unschedulable},
+        "status": {"conditions": conditions},
+    }
 
 
 def test_facts_read_state_back_from_annotations() -> None:
-    n = node({A.CORDONED_BY: "p", A.RISK_SINCE: "2026-01-01T00:00:00Z", A.DRAIN_STATE: "draining",
-              A.CORDON_HISTORY: "2026-01-01T00:00:00Z 2026-01-02T00:00:00Z garbage"}, unschedulable=True, MemoryPressure="True")
+    n = node(
+        {
+            A.CORDONED_BY: "p",
+            A.RISK_SINCE: "2026-01-01T00:00:00Z",
+            A.DRAIN_STATE: "draining",
+            A.CORDON_HISTORY: "2026-01-01T00:00:00Z 2026-01-02T00:00:00Z garbage",
+        },
+        unschedulable=True,
+        MemoryPressure="True",
+    )
     f = facts(n, 0.7, SPEC)
     assert f.cordoned_by == "p" and f.unschedulable and f.pressure and f.ready
     assert f.risk_since == 1767225600.0 and f.drain_state == "draining" and len(f.cordon_history) == 2

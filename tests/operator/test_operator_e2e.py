@@ -59,8 +59,22 @@ class Env:
     def start_operator(self) -> None:
         log = (self.logs / "operator.log").open("ab")
         self.operator = subprocess.Popen(
-            [FTMOE, "operator", "run", "--kubeconfig", str(self.sa_kubeconfig), "--metrics-port", str(METRICS_PORT),
-             "--health-port", str(HEALTH_PORT), "--state-dir", str(self.logs / "state")], stdout=log, stderr=subprocess.STDOUT)
+            [
+                FTMOE,
+                "operator",
+                "run",
+                "--kubeconfig",
+                str(self.sa_kubeconfig),
+                "--metrics-port",
+                str(METRICS_PORT),
+                "--health-port",
+                str(HEALTH_PORT),
+                "--state-dir",
+                str(self.logs / "state"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         wait_for(lambda: http_ok(f"http://127.0.0.1:{HEALTH_PORT}/healthz"), 90, "the operator's liveness endpoint")
 
     def stop_operator(self) -> None:
@@ -97,16 +111,36 @@ def inject(node: str, fault: str = "memory-leak", precursor: int = 2, duration: 
 
 
 @pytest.fixture(scope="module")
-def env(local_cluster: Any, cluster_kubeconfig: Path, api_client: Any, kubectl: Any, local_cluster_name: str,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def env(
+    local_cluster: Any,
+    cluster_kubeconfig: Path,
+    api_client: Any,
+    kubectl: Any,
+    local_cluster_name: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Env]:
     if local_cluster is None:
         pytest.skip("needs the local cluster's Prometheus for the simulator's metrics; FTMOE_KUBECONFIG points elsewhere")
     logs = tmp_path_factory.mktemp("operator-e2e")
     apply_operator_manifests(kubectl)
     sa = service_account_kubeconfig(kubectl, cluster_kubeconfig, logs / "sa.kubeconfig", duration="2h")
-    sim = subprocess.Popen([FTMOE, "simulate", "serve", "--cluster", local_cluster_name, "--port", str(SIM_PORT),
-                            "--step-seconds", str(STEP), "--fault-rate", "0"],
-                           stdout=(logs / "simulator.log").open("ab"), stderr=subprocess.STDOUT)
+    sim = subprocess.Popen(
+        [
+            FTMOE,
+            "simulate",
+            "serve",
+            "--cluster",
+            local_cluster_name,
+            "--port",
+            str(SIM_PORT),
+            "--step-seconds",
+            str(STEP),
+            "--fault-rate",
+            "0",
+        ],
+        stdout=(logs / "simulator.log").open("ab"),
+        stderr=subprocess.STDOUT,
+    )
     (logs / "admin").write_text(cluster_kubeconfig.read_text())  # for `ftmoe operator report` as a user
     e = Env(api_client, kubectl, local_cluster.prometheus_url, sa, logs)
     try:
@@ -142,13 +176,18 @@ def apply_policy(env: Env, nodes: list[str], mode: str = "Evict", **spec: Any) -
     reset_nodes(env, nodes)
     name = f"e2e-{uuid.uuid4().hex[:6]}"
     body = {
-        "apiVersion": "ftmoe.io/v1alpha1", "kind": "FaultTolerancePolicy", "metadata": {"name": name},
+        "apiVersion": "ftmoe.io/v1alpha1",
+        "kind": "FaultTolerancePolicy",
+        "metadata": {"name": name},
         "spec": {
-            "mode": mode, "interval": f"{STEP}s", "horizon": "1m",
+            "mode": mode,
+            "interval": f"{STEP}s",
+            "horizon": "1m",
             "nodeSelector": {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": nodes}]},
             "prometheus": {"url": env.prometheus, "rateWindow": "15s"},
             "hysteresis": {"riskFor": "5s", "healthyFor": "20s"},
-            "maxUnavailable": 1, "stormBreaker": {"maxAtRisk": "100%"},
+            "maxUnavailable": 1,
+            "stormBreaker": {"maxAtRisk": "100%"},
             **spec,
         },
     }
@@ -161,19 +200,46 @@ def delete_policy(env: Env, name: str) -> None:
     env.custom.delete_cluster_custom_object("ftmoe.io", "v1alpha1", "faulttolerancepolicies", name)
 
 
-def deployment(env: Env, namespace: str, name: str, replicas: int, nodes: list[str], pinned: bool = False,
-               labels: dict[str, str] | None = None) -> None:
+def deployment(
+    env: Env, namespace: str, name: str, replicas: int, nodes: list[str], pinned: bool = False, labels: dict[str, str] | None = None
+) -> None:
     """``replicas`` pods spread over ``nodes`` (exactly even), or all on nodes[0] when pinned."""
     reset_nodes(env, nodes)
-    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-        {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": nodes[:1] if pinned else nodes}]}]}}}
-    spread = [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule",
-               "nodeTaintsPolicy": "Honor", "labelSelector": {"matchLabels": {"app": name}}}]
-    body = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name, **(labels or {})}},
-                                  "spec": {"affinity": affinity, "topologySpreadConstraints": [] if pinned else spread,
-                                           "containers": [{"name": "c", "image": "registry.invalid/app:1"}]}}}}
+    affinity = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": nodes[:1] if pinned else nodes}]}
+                ]
+            }
+        }
+    }
+    spread = [
+        {
+            "maxSkew": 1,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "DoNotSchedule",
+            "nodeTaintsPolicy": "Honor",
+            "labelSelector": {"matchLabels": {"app": name}},
+        }
+    ]
+    body = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name, **(labels or {})}},
+                "spec": {
+                    "affinity": affinity,
+                    "topologySpreadConstraints": [] if pinned else spread,
+                    "containers": [{"name": "c", "image": "registry.invalid/app:1"}],
+                },
+            },
+        },
+    }
     client.AppsV1Api(env.api).create_namespaced_deployment(namespace, body)
     wait_for(lambda: len(running(env, namespace, name)) == replicas, 90, f"{replicas} Running pods of {name}")
 
@@ -190,8 +256,11 @@ def test_the_story_predict_cordon_evict_reschedule_uncordon(env: Env, namespace:
     policy = apply_policy(env, nodes, learning={"tuneEvery": 30, "tuneEpochs": 2})
     try:
         inject("node-1")
-        pred = wait_for(lambda: (p := env.prediction(policy, "node-1")) and (p["status"].get("risk") or 0) >= 0.6 and p, 120,
-                        "node-1's NodeFaultPrediction to rise over the cordon threshold")
+        pred = wait_for(
+            lambda: (p := env.prediction(policy, "node-1")) and (p["status"].get("risk") or 0) >= 0.6 and p,
+            120,
+            "node-1's NodeFaultPrediction to rise over the cordon threshold",
+        )
         assert pred["status"]["faultType"] == "memory" and pred["status"]["drivers"]
         wait_for(lambda: env.node("node-1").spec.unschedulable, 60, "node-1 cordoned")
         node = env.node("node-1")
@@ -199,8 +268,11 @@ def test_the_story_predict_cordon_evict_reschedule_uncordon(env: Env, namespace:
         assert ann["ftmoe.io/cordoned-by"] == policy and float(ann["ftmoe.io/risk"]) >= 0.6
         assert node.metadata.labels.get("ftmoe.io/at-risk") == "true"
         # Drained through the Eviction API; the real scheduler puts the replicas on the other nodes.
-        wait_for(lambda: (pods := running(env, namespace, "story")) and len(pods) == 8
-                 and all(p.spec.node_name != "node-1" for p in pods), 90, "8 replicas Running away from node-1")
+        wait_for(
+            lambda: (pods := running(env, namespace, "story")) and len(pods) == 8 and all(p.spec.node_name != "node-1" for p in pods),
+            90,
+            "8 replicas Running away from node-1",
+        )
         assert env.node_events("node-1", "Cordoned") and env.node_events("node-1", "PodsEvicted")
         # What a user looks at: describe finds the events, -L shows the risk, a healthy node no type.
         described = env.kubectl("describe", "node", "node-1").stdout
@@ -223,8 +295,12 @@ def test_the_story_predict_cordon_evict_reschedule_uncordon(env: Env, namespace:
         assert graded["faults"] == 1, f"one injected fault is one fault: {graded}"
         assert graded["hits"] >= 1 and graded["caught"] + graded["late"] == 1
         assert any(a["node"] == "node-1" and a["outcome"] == "hit" for a in graded["recentAlarms"])
-        report = subprocess.run([FTMOE, "operator", "report", policy, "--kubeconfig", str(env.sa_kubeconfig.parent / "admin")],
-                                capture_output=True, text=True, check=False)
+        report = subprocess.run(
+            [FTMOE, "operator", "report", policy, "--kubeconfig", str(env.sa_kubeconfig.parent / "admin")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert report.returncode == 0 and "node-1" in report.stdout and "hit" in report.stdout, report.stderr
         assert "of 1 faults alarmed at or before their onset" in report.stdout and "onset = the first interval" in report.stdout
         # Online tuning ran in the operator's background thread on what it recorded (30 intervals in).
@@ -244,8 +320,12 @@ def test_the_story_predict_cordon_evict_reschedule_uncordon(env: Env, namespace:
 def test_pdb_blocks_eviction_is_reported_retried_and_survives_a_restart(env: Env, namespace: str) -> None:
     nodes = ["node-4", "node-5"]
     deployment(env, namespace, "guarded", 2, ["node-5"], pinned=True)
-    pdb = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "guarded"},
-           "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "guarded"}}}}
+    pdb = {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": "guarded"},
+        "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "guarded"}}},
+    }
     client.PolicyV1Api(env.api).create_namespaced_pod_disruption_budget(namespace, pdb)
     policy = apply_policy(env, nodes)
     try:
@@ -259,8 +339,11 @@ def test_pdb_blocks_eviction_is_reported_retried_and_survives_a_restart(env: Env
         env.stop_operator()
         env.start_operator()
         client.PolicyV1Api(env.api).delete_namespaced_pod_disruption_budget("guarded", namespace)
-        wait_for(lambda: not any(p.spec.node_name == "node-5" for p in running(env, namespace, "guarded")), 90,
-                 "the guarded pods evicted once the PDB is gone")
+        wait_for(
+            lambda: not any(p.spec.node_name == "node-5" for p in running(env, namespace, "guarded")),
+            90,
+            "the guarded pods evicted once the PDB is gone",
+        )
         cordoned, started = env.policy_events(policy, "Cordoned"), env.policy_events(policy, "DrainStarted")
         assert len(cordoned) == 1 and len(started) == 1 and all((e.count or 1) == 1 for e in cordoned + started)
     finally:
@@ -270,8 +353,11 @@ def test_pdb_blocks_eviction_is_reported_retried_and_survives_a_restart(env: Env
 def blocked_evictions() -> float:
     with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5) as resp:
         text = resp.read().decode()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("ftmoe_blocked_actions_total{") and 'reason="EvictionBlocked"' in line)
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("ftmoe_blocked_actions_total{") and 'reason="EvictionBlocked"' in line
+    )
 
 
 def test_observe_mode_changes_nothing_on_nodes(env: Env, namespace: str) -> None:
@@ -281,8 +367,11 @@ def test_observe_mode_changes_nothing_on_nodes(env: Env, namespace: str) -> None
     policy = apply_policy(env, nodes, mode="Observe")
     try:
         inject("node-6", duration=20)
-        wait_for(lambda: (p := env.prediction(policy, "node-6")) and p["status"].get("action") == "would-cordon", 120,
-                 "a would-cordon prediction for node-6")
+        wait_for(
+            lambda: (p := env.prediction(policy, "node-6")) and p["status"].get("action") == "would-cordon",
+            120,
+            "a would-cordon prediction for node-6",
+        )
         time.sleep(3 * STEP)
         assert not env.node("node-6").spec.unschedulable
         assert {p.metadata.name for p in running(env, namespace, "watched")} == before
@@ -298,9 +387,13 @@ def test_prometheus_unreachable_means_no_actions_and_a_false_condition(env: Env)
     policy = apply_policy(env, nodes, prometheus={"url": "http://127.0.0.1:1", "timeout": "2s"})
     try:
         inject("node-8", duration=20)
-        cond = wait_for(lambda: next((c for c in env.policy(policy)["status"]["conditions"]
-                                      if c["type"] == "MetricsAvailable" and c["status"] == "False"), None), 60,
-                        "MetricsAvailable=False")
+        cond = wait_for(
+            lambda: next(
+                (c for c in env.policy(policy)["status"]["conditions"] if c["type"] == "MetricsAvailable" and c["status"] == "False"), None
+            ),
+            60,
+            "MetricsAvailable=False",
+        )
         assert cond["reason"] == "PrometheusUnavailable" and "connection was refused" in cond["message"]
         time.sleep(6 * STEP)  # the fault is under way; no data means no action
         assert not env.node("node-8").spec.unschedulable
@@ -334,20 +427,27 @@ def test_budget_holds_when_more_nodes_fail_than_it_allows(env: Env) -> None:
         delete_policy(env, policy)
 
 
-@pytest.mark.parametrize(("spec", "field", "says"), [
-    ({"mode": "Destroy"}, "spec.mode", "Unsupported value"),
-    ({"thresholds": {"annotate": 0.9, "cordon": 0.5, "evict": 0.95}}, "spec.thresholds", "annotate <= cordon <= evict"),
-    ({"interval": "5 minutes"}, "spec.interval", "should match"),
-    ({"interval": "500ms"}, "spec.interval", "at least 1s"),
-    ({"maxUnavailable": "150%"}, "spec.maxUnavailable", "percent from 0% to 100%"),
-    ({"model": {"source": "Path"}}, "spec.model.path", "model.path is required"),
-    ({"prometheus": {"url": "ftp://prom"}}, "spec.prometheus.url", "should match"),
-    ({"thresholds": {"annotate": 0.1, "cordon": 0.5, "evict": 1.5}}, "spec.thresholds.evict", "less than or equal to 1"),
-    ({"horizon": "1s"}, "spec.horizon", "at least spec.interval"),
-])
+@pytest.mark.parametrize(
+    ("spec", "field", "says"),
+    [
+        ({"mode": "Destroy"}, "spec.mode", "Unsupported value"),
+        ({"thresholds": {"annotate": 0.9, "cordon": 0.5, "evict": 0.95}}, "spec.thresholds", "annotate <= cordon <= evict"),
+        ({"interval": "5 minutes"}, "spec.interval", "should match"),
+        ({"interval": "500ms"}, "spec.interval", "at least 1s"),
+        ({"maxUnavailable": "150%"}, "spec.maxUnavailable", "percent from 0% to 100%"),
+        ({"model": {"source": "Path"}}, "spec.model.path", "model.path is required"),
+        ({"prometheus": {"url": "ftp://prom"}}, "spec.prometheus.url", "should match"),
+        ({"thresholds": {"annotate": 0.1, "cordon": 0.5, "evict": 1.5}}, "spec.thresholds.evict", "less than or equal to 1"),
+        ({"horizon": "1s"}, "spec.horizon", "at least spec.interval"),
+    ],
+)
 def test_invalid_policies_are_rejected_naming_the_field(env: Env, spec: dict[str, Any], field: str, says: str) -> None:
-    body = {"apiVersion": "ftmoe.io/v1alpha1", "kind": "FaultTolerancePolicy", "metadata": {"name": f"bad-{uuid.uuid4().hex[:6]}"},
-            "spec": {"prometheus": {"url": "http://prom:9090"}, **spec}}
+    body = {
+        "apiVersion": "ftmoe.io/v1alpha1",
+        "kind": "FaultTolerancePolicy",
+        "metadata": {"name": f"bad-{uuid.uuid4().hex[:6]}"},
+        "spec": {"prometheus": {"url": "http://prom:9090"}, **spec},
+    }
     if "prometheus" in spec:
         body["spec"]["prometheus"] = spec["prometheus"]
     with pytest.raises(ApiException) as err:
@@ -360,19 +460,33 @@ def test_invalid_policies_are_rejected_naming_the_field(env: Env, spec: dict[str
 def test_training_pods_get_checkpoint_intervals_and_checkpoint_before_eviction(env: Env, namespace: str) -> None:
     nodes = ["node-14", "node-15"]
     deployment(env, namespace, "trainer", 2, ["node-14"], pinned=True, labels={"ftmoe.io/training": "true"})
-    policy = apply_policy(env, nodes, checkpointing={
-        "podSelector": {"matchLabels": {"ftmoe.io/training": "true"}}, "checkpointCost": "10s", "minInterval": "1m",
-        "maxInterval": "2h", "cooldown": "0s", "minChange": 0.05, "ackTimeout": "30s"})
+    policy = apply_policy(
+        env,
+        nodes,
+        checkpointing={
+            "podSelector": {"matchLabels": {"ftmoe.io/training": "true"}},
+            "checkpointCost": "10s",
+            "minInterval": "1m",
+            "maxInterval": "2h",
+            "cooldown": "0s",
+            "minChange": 0.05,
+            "ackTimeout": "30s",
+        },
+    )
     interval_key, request_key = "ftmoe.io/checkpoint-interval-seconds", "ftmoe.io/checkpoint-request"
     try:
+
         def intervals() -> list[int]:
             return [int((p.metadata.annotations or {}).get(interval_key, 0)) for p in running(env, namespace, "trainer")]
 
         calm = wait_for(lambda: (v := intervals()) and all(v) and v, 60, "checkpoint intervals on the training pods")
         original = {p.metadata.name for p in running(env, namespace, "trainer")}
         inject("node-14", duration=40)
-        wait_for(lambda: (v := intervals()) and all(0 < x < min(calm) for x in v), 120,
-                 f"the interval to shrink below {min(calm)}s as node-14's risk rises")
+        wait_for(
+            lambda: (v := intervals()) and all(0 < x < min(calm) for x in v),
+            120,
+            f"the interval to shrink below {min(calm)}s as node-14's risk rises",
+        )
 
         def requested() -> list[client.V1Pod]:
             """Pods whose latest request was made for the drain (not an earlier alarm's)."""
@@ -416,8 +530,9 @@ def fresh_shell(command: str, cluster: str, setup: str = "", timeout: float = 60
     venv = Path(sys.executable).parent.parent
     env = {"HOME": os.environ.get("HOME", "/root"), "PATH": "/usr/local/bin:/usr/bin:/bin", "FTMOE_CLUSTER": cluster}
     script = f"source {venv}/bin/activate && {setup}{command}"
-    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=timeout, env=env,
-                          cwd=Path(__file__).resolve().parents[2])
+    return subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, timeout=timeout, env=env, cwd=Path(__file__).resolve().parents[2]
+    )
 
 
 def test_the_commands_the_demo_prints_work_in_a_fresh_shell(env: Env, local_cluster_name: str) -> None:
@@ -427,8 +542,15 @@ def test_the_commands_the_demo_prints_work_in_a_fresh_shell(env: Env, local_clus
     policy = apply_policy(env, nodes, mode="Observe")
     try:
         wait_for(lambda: (env.policy(policy).get("status") or {}).get("selfGrading"), 60, "a graded interval")
-        for command, _ in try_commands(env.sa_kubeconfig.parent / "admin", env.prometheus, env.logs, policy=policy,
-                                       node="node-12", sim_port=SIM_PORT, metrics_port=METRICS_PORT):
+        for command, _ in try_commands(
+            env.sa_kubeconfig.parent / "admin",
+            env.prometheus,
+            env.logs,
+            policy=policy,
+            node="node-12",
+            sim_port=SIM_PORT,
+            metrics_port=METRICS_PORT,
+        ):
             if command == "ftmoe cluster down":
                 continue  # the session's cluster outlives this test; `down` has its own tests
             command = command.replace("node=node-7", "node=node-13")
@@ -454,8 +576,11 @@ def test_the_readme_first_policy_commands_work_in_a_fresh_shell(env: Env, local_
             assert proc.returncode == 0, f"{command}: {proc.stderr}"
             if "-L ftmoe.io/risk" in command:
                 assert "RISK" in proc.stdout.splitlines()[0]
-        conditions = wait_for(lambda: {c["type"]: c for c in (env.policy("observe").get("status") or {}).get("conditions", [])}
-                              or None, 60, "the observe policy's first interval")
+        conditions = wait_for(
+            lambda: {c["type"]: c for c in (env.policy("observe").get("status") or {}).get("conditions", [])} or None,
+            60,
+            "the observe policy's first interval",
+        )
         metrics = conditions["MetricsAvailable"]
         assert metrics["reason"] == "PrometheusUnavailable" and "does not resolve" in metrics["message"], metrics
         assert "%28" not in metrics["message"] and "HTTPConnectionPool" not in metrics["message"]
@@ -463,6 +588,11 @@ def test_the_readme_first_policy_commands_work_in_a_fresh_shell(env: Env, local_
         assert shared["status"] == "False" and other in shared["message"], shared
     finally:
         delete_policy(env, other)
-        env.kubectl("delete", "-f", str(Path(__file__).resolve().parents[2] / "deploy" / "examples" / "observe.yaml"),
-                    "--ignore-not-found", check=False)
+        env.kubectl(
+            "delete",
+            "-f",
+            str(Path(__file__).resolve().parents[2] / "deploy" / "examples" / "observe.yaml"),
+            "--ignore-not-found",
+            check=False,
+        )
         env.kubectl("-n", "ftmoe-system", "delete", "deployment", "ftmoe-operator", "--ignore-not-found", check=False)

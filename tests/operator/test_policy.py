@@ -39,8 +39,13 @@ def test_committed_crds_are_the_generated_ones() -> None:
 
 def test_a_partial_spec_gets_the_crd_defaults_in_python_units() -> None:
     doc = yaml.safe_load(CRD.read_text())["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
-    spec = PolicySpec.from_dict({"prometheus": {"url": "http://p:9090"}, "costModel": {},
-                                 "checkpointing": {"podSelector": {"matchLabels": {"ftmoe.io/training": "true"}}}})
+    spec = PolicySpec.from_dict(
+        {
+            "prometheus": {"url": "http://p:9090"},
+            "costModel": {},
+            "checkpointing": {"podSelector": {"matchLabels": {"ftmoe.io/training": "true"}}},
+        }
+    )
     assert spec.interval == parse_duration(doc["properties"]["interval"]["default"]) == 30
     assert spec.hysteresis.healthy_for == parse_duration(doc["properties"]["hysteresis"]["properties"]["healthyFor"]["default"])
     assert spec.escalation.window == 86400 and spec.learning.retention == 48 * 3600
@@ -51,8 +56,13 @@ def test_a_partial_spec_gets_the_crd_defaults_in_python_units() -> None:
 
 
 def test_the_wire_form_round_trips() -> None:
-    wire = {"prometheus": {"url": "http://p", "bearerTokenSecret": {"name": "s"}}, "interval": "1m", "mode": "Cordon",
-            "hysteresis": {"riskFor": "0s"}, "checkpointing": {"podSelector": {"matchLabels": {"a": "b"}}, "nodeMTBF": "100h"}}
+    wire = {
+        "prometheus": {"url": "http://p", "bearerTokenSecret": {"name": "s"}},
+        "interval": "1m",
+        "mode": "Cordon",
+        "hysteresis": {"riskFor": "0s"},
+        "checkpointing": {"podSelector": {"matchLabels": {"a": "b"}}, "nodeMTBF": "100h"},
+    }
     spec = PolicySpec.from_dict(wire)
     again = PolicySpec.from_dict(spec.model_dump(mode="json", by_alias=True, exclude_none=True))
     assert again == spec and again.checkpointing is not None and again.checkpointing.node_mtbf == 360000
@@ -102,26 +112,33 @@ def test_capacity_cost_is_a_number_of_pod_seconds() -> None:
             capacity(bad)
 
 
-@pytest.mark.parametrize(("spec", "field"), [
-    ({}, "spec.prometheus.url"),
-    ({"prometheus": {"url": "http://p"}, "mode": "Destroy"}, "spec.mode"),
-    ({"prometheus": {"url": "http://p"}, "thresholds": {"annotate": 0.9, "cordon": 0.5}}, "spec.thresholds"),
-    ({"prometheus": {"url": "http://p"}, "interval": "5 minutes"}, "spec.interval"),
-    ({"prometheus": {"url": "http://p"}, "maxUnavailable": "ten"}, "spec.maxUnavailable"),
-    ({"prometheus": {"url": "http://p"}, "model": {"source": "Path"}}, "spec.model.path"),
-    ({"prometheus": {"url": "http://p"}, "hysteresis": {"riskFor": "-1m"}}, "spec.hysteresis.riskFor"),
-    ({"prometheus": {"url": "http://p"}, "checkpointing": {"podSelector": {}}}, "spec.checkpointing.podSelector"),
-    ({"prometheus": {"url": "http://p"}, "checkpointing": {"podSelector": {"matchLabels": {"a": "b"}}, "policy": "Often"}},
-     "spec.checkpointing.policy"),
-    ({"prometheus": {"url": "http://p"}, "paused": "false"}, "spec.paused"),  # bool("false") would be True
-    ({"prometheus": {"url": "http://p"}, "nodeSelector": {"matchExpressions": [{"key": "k", "operator": "Bogus"}]}},
-     "spec.nodeSelector.matchExpressions[0].operator"),
-    ({"prometheus": {"url": "http://p"}, "costModel": {"impactWeight": float("nan")}}, "spec.costModel.impactWeight"),
-    ({"prometheus": {"url": "http://p"}, "interval": "99999999h"}, "spec.interval"),
-    ({"prometheus": {"url": "http://p"}, "interval": "10m"}, "spec.horizon"),
-    ({"prometheus": {"url": "http://p"}, "maxUnavailable": True}, "spec.maxUnavailable"),
-    ({"prometheus": {"url": "http://p"}, "drain": {"timout": "1m"}}, "spec.drain.timout"),
-])
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({}, "spec.prometheus.url"),
+        ({"prometheus": {"url": "http://p"}, "mode": "Destroy"}, "spec.mode"),
+        ({"prometheus": {"url": "http://p"}, "thresholds": {"annotate": 0.9, "cordon": 0.5}}, "spec.thresholds"),
+        ({"prometheus": {"url": "http://p"}, "interval": "5 minutes"}, "spec.interval"),
+        ({"prometheus": {"url": "http://p"}, "maxUnavailable": "ten"}, "spec.maxUnavailable"),
+        ({"prometheus": {"url": "http://p"}, "model": {"source": "Path"}}, "spec.model.path"),
+        ({"prometheus": {"url": "http://p"}, "hysteresis": {"riskFor": "-1m"}}, "spec.hysteresis.riskFor"),
+        ({"prometheus": {"url": "http://p"}, "checkpointing": {"podSelector": {}}}, "spec.checkpointing.podSelector"),
+        (
+            {"prometheus": {"url": "http://p"}, "checkpointing": {"podSelector": {"matchLabels": {"a": "b"}}, "policy": "Often"}},
+            "spec.checkpointing.policy",
+        ),
+        ({"prometheus": {"url": "http://p"}, "paused": "false"}, "spec.paused"),  # bool("false") would be True
+        (
+            {"prometheus": {"url": "http://p"}, "nodeSelector": {"matchExpressions": [{"key": "k", "operator": "Bogus"}]}},
+            "spec.nodeSelector.matchExpressions[0].operator",
+        ),
+        ({"prometheus": {"url": "http://p"}, "costModel": {"impactWeight": float("nan")}}, "spec.costModel.impactWeight"),
+        ({"prometheus": {"url": "http://p"}, "interval": "99999999h"}, "spec.interval"),
+        ({"prometheus": {"url": "http://p"}, "interval": "10m"}, "spec.horizon"),
+        ({"prometheus": {"url": "http://p"}, "maxUnavailable": True}, "spec.maxUnavailable"),
+        ({"prometheus": {"url": "http://p"}, "drain": {"timout": "1m"}}, "spec.drain.timout"),
+    ],
+)
 def test_bad_fields_are_named(spec: dict[str, Any], field: str) -> None:
     with pytest.raises(PolicyError, match=re.escape(field)):
         PolicySpec.from_dict(spec)
@@ -137,10 +154,18 @@ def test_durations_and_counts() -> None:
 
 
 def test_node_selector() -> None:
-    spec = PolicySpec.from_dict({"prometheus": {"url": "http://p"}, "nodeSelector": {
-        "matchLabels": {"pool": "gpu"},
-        "matchExpressions": [{"key": "zone", "operator": "In", "values": ["a", "b"]},
-                             {"key": "node-role.kubernetes.io/control-plane", "operator": "DoesNotExist"}]}})
+    spec = PolicySpec.from_dict(
+        {
+            "prometheus": {"url": "http://p"},
+            "nodeSelector": {
+                "matchLabels": {"pool": "gpu"},
+                "matchExpressions": [
+                    {"key": "zone", "operator": "In", "values": ["a", "b"]},
+                    {"key": "node-role.kubernetes.io/control-plane", "operator": "DoesNotExist"},
+                ],
+            },
+        }
+    )
     assert node_selected({"pool": "gpu", "zone": "a"}, spec)
     assert not node_selected({"pool": "gpu", "zone": "c"}, spec)
     assert not node_selected({"pool": "cpu", "zone": "a"}, spec)

@@ -23,8 +23,10 @@ CALLS: dict[str, set[tuple[str, str, str, str]]] = {
     "core.read_namespaced_config_map": {("", "configmaps", "get", "cluster")},
     "core.read_namespaced_secret": {("", "secrets", "get", "namespace")},
     "core.create_namespaced_event": {("", "events", "create", "cluster")},
-    "custom.list_cluster_custom_object": {("ftmoe.io", "nodefaultpredictions", "list", "cluster"),
-                                          ("ftmoe.io", "faulttolerancepolicies", "list", "cluster")},
+    "custom.list_cluster_custom_object": {
+        ("ftmoe.io", "nodefaultpredictions", "list", "cluster"),
+        ("ftmoe.io", "faulttolerancepolicies", "list", "cluster"),
+    },
     "custom.create_cluster_custom_object": {("ftmoe.io", "nodefaultpredictions", "create", "cluster")},
     "custom.patch_cluster_custom_object": {("ftmoe.io", "nodefaultpredictions", "patch", "cluster")},
     "custom.delete_cluster_custom_object": {("ftmoe.io", "nodefaultpredictions", "delete", "cluster")},
@@ -35,9 +37,14 @@ CALLS: dict[str, set[tuple[str, str, str, str]]] = {
 }
 # What kopf itself does for operator/handlers.py: watch pods (@kopf.on.event), list, watch
 # and patch the policies (daemons, finalizer, progress annotations), post events.
-KOPF = {("", "pods", "list", "cluster"), ("", "pods", "watch", "cluster"),
-        ("ftmoe.io", "faulttolerancepolicies", "list", "cluster"), ("ftmoe.io", "faulttolerancepolicies", "watch", "cluster"),
-        ("ftmoe.io", "faulttolerancepolicies", "patch", "cluster"), ("", "events", "create", "cluster")}
+KOPF = {
+    ("", "pods", "list", "cluster"),
+    ("", "pods", "watch", "cluster"),
+    ("ftmoe.io", "faulttolerancepolicies", "list", "cluster"),
+    ("ftmoe.io", "faulttolerancepolicies", "watch", "cluster"),
+    ("ftmoe.io", "faulttolerancepolicies", "patch", "cluster"),
+    ("", "events", "create", "cluster"),
+}
 
 
 def granted() -> set[tuple[str, str, str, str]]:

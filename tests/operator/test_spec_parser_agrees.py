@@ -30,15 +30,45 @@ SPECS = int(os.environ.get("FTMOE_AGREE_SPECS", "400"))  # a longer run: FTMOE_A
 
 BASE: dict[str, Any] = {
     "prometheus": {"url": "http://prom:9090", "queries": {"cpu_utilisation": "avg by (node) (x{{node}})"}},
-    "nodeSelector": {"matchLabels": {"pool": "gpu"},
-                     "matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]},
+    "nodeSelector": {"matchLabels": {"pool": "gpu"}, "matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]},
     "checkpointing": {"podSelector": {"matchLabels": {"ftmoe.io/training": "true"}}},
     "costModel": {},
 }
 
 VALUES: list[Any] = [
-    "false", "true", "5m", "0s", "1s", "500ms", "-1m", "99999999h", "10%", "150%", "3", "abc", "", "In", "Bogus",
-    -1, 0, 1, 3, 10, 5000, 0.05, 0.5, 1.5, -0.1, True, False, None, [], ["a"], {}, {"x": "y"}, {"bogus": 1},
+    "false",
+    "true",
+    "5m",
+    "0s",
+    "1s",
+    "500ms",
+    "-1m",
+    "99999999h",
+    "10%",
+    "150%",
+    "3",
+    "abc",
+    "",
+    "In",
+    "Bogus",
+    -1,
+    0,
+    1,
+    3,
+    10,
+    5000,
+    0.05,
+    0.5,
+    1.5,
+    -0.1,
+    True,
+    False,
+    None,
+    [],
+    ["a"],
+    {},
+    {"x": "y"},
+    {"bogus": 1},
 ]
 
 
@@ -83,8 +113,11 @@ def mutate(rng: random.Random, paths: dict[tuple[str, ...], dict[str, Any]]) -> 
             node = child
         node[path[-1]] = copy.deepcopy(value)
     if rng.random() < 0.15:
-        spec["nodeSelector"] = {"matchExpressions": [{"key": "k", "operator": rng.choice(["In", "Exists", "Bogus"]),
-                                                     **({"values": ["v"]} if rng.random() < 0.5 else {})}]}
+        spec["nodeSelector"] = {
+            "matchExpressions": [
+                {"key": "k", "operator": rng.choice(["In", "Exists", "Bogus"]), **({"values": ["v"]} if rng.random() < 0.5 else {})}
+            ]
+        }
     return spec
 
 
@@ -93,7 +126,8 @@ def server_verdict(api: client.ApiClient, spec: dict[str, Any], name: str) -> st
     body = {"apiVersion": "ftmoe.io/v1alpha1", "kind": "FaultTolerancePolicy", "metadata": {"name": name}, "spec": spec}
     try:
         client.CustomObjectsApi(api).create_cluster_custom_object(
-            "ftmoe.io", "v1alpha1", "faulttolerancepolicies", body, dry_run="All", field_validation="Strict")
+            "ftmoe.io", "v1alpha1", "faulttolerancepolicies", body, dry_run="All", field_validation="Strict"
+        )
     except ApiException as err:
         if err.status not in (400, 422):
             raise

@@ -22,8 +22,16 @@ def buffer_from_simulator(model_features: list[str], classes: list[str], interva
     exp = Experience([], model_features, classes)
     nodes = [f"node-{h}" for h in range(16)]
     for t in range(intervals):
-        exp.append(float(t * 30), nodes, ds.features[t][:, cols], np.zeros(16, np.float32), np.zeros(16, np.int8),
-                   ds.labels[t].astype(np.int8), max_intervals=10_000, retention=1e12)
+        exp.append(
+            float(t * 30),
+            nodes,
+            ds.features[t][:, cols],
+            np.zeros(16, np.float32),
+            np.zeros(16, np.int8),
+            ds.labels[t].astype(np.int8),
+            max_intervals=10_000,
+            retention=1e12,
+        )
     return exp
 
 
@@ -65,8 +73,9 @@ def test_small_drift_replay_frozen_falls_back_and_tuned_recovers() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
     from drift_replay import run  # type: ignore[import-not-found]
 
-    args = argparse.Namespace(intervals=600, drift_at=200, chunk=100, tune_every=100, buffer=300, epochs=4, threshold=0.6,
-                              horizon_intervals=3, seed=7)
+    args = argparse.Namespace(
+        intervals=600, drift_at=200, chunk=100, tune_every=100, buffer=300, epochs=4, threshold=0.6, horizon_intervals=3, seed=7
+    )
     frozen, tuned = run(False, args), run(True, args)
 
     def mean_f1(curve: list[dict], lo: int, hi: int) -> float:

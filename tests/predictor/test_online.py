@@ -27,8 +27,9 @@ def data() -> Dataset:
 @pytest.fixture()
 def predictor(data: Dataset) -> FTMoEPredictor:
     p = FTMoEPredictor()
-    p.fit(data, temporal_split(300, 4), TrainOptions(window=4, epochs=1, overrides={"hidden": 16, "experts": 4, "k_max": 2}),
-        progress=False)
+    p.fit(
+        data, temporal_split(300, 4), TrainOptions(window=4, epochs=1, overrides={"hidden": 16, "experts": 4, "k_max": 2}), progress=False
+    )
     return p
 
 

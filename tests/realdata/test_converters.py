@@ -26,8 +26,9 @@ def asd_folder(tmp_path: Path) -> Path:
         label[5:8] = 1 if i % 2 == 0 else 0
         arrays[f"{s}_test_label"] = label
     np.savez(tmp_path / "asd.npz", **arrays)
-    (tmp_path / "interpretation_labels.json").write_text(json.dumps({s: [{"start": 5, "end": 7,
-        "metrics": [1]}] for s in ASD_SERVERS[::2]}))
+    (tmp_path / "interpretation_labels.json").write_text(
+        json.dumps({s: [{"start": 5, "end": 7, "metrics": [1]}] for s in ASD_SERVERS[::2]})
+    )
     return tmp_path
 
 
@@ -76,16 +77,22 @@ def _write_pod(path: Path, start: str, minutes: int, skip: set[int] = frozenset(
 
 @pytest.fixture()
 def nezha_folder(tmp_path: Path) -> Path:
-    for day, pods, start in (("2023-01-29", ["ts-a-service-866bd68c97-xcqfx", "ts-b-service-5dc8d4f9fd-46997"], "2023-01-29 08:00:00"),
-                             ("2023-01-30", ["ts-a-service-866bd68c97-dzqgd", "ts-b-service-5dc8d4f9fd-llznp"], "2023-01-30 11:00:00")):
+    for day, pods, start in (
+        ("2023-01-29", ["ts-a-service-866bd68c97-xcqfx", "ts-b-service-5dc8d4f9fd-46997"], "2023-01-29 08:00:00"),
+        ("2023-01-30", ["ts-a-service-866bd68c97-dzqgd", "ts-b-service-5dc8d4f9fd-llznp"], "2023-01-30 11:00:00"),
+    ):
         metric = tmp_path / "rca_data" / day / "metric"
         metric.mkdir(parents=True)
         for i, pod in enumerate(pods):
             _write_pod(metric / f"{pod}_metric.csv", start, 30, skip={10} if i == 0 else set())
         (metric / "front_service.csv").write_text("not a pod\n")
         t = start[:-5] + "12:40"
-        faults = {"08": [{"inject_time": t, "inject_timestamp": "0", "inject_pod": pods[1], "inject_type": "cpu_contention"},
-                         {"inject_time": start[:-5] + "20:05", "inject_timestamp": "0", "inject_pod": pods[0], "inject_type": "return"}]}
+        faults = {
+            "08": [
+                {"inject_time": t, "inject_timestamp": "0", "inject_pod": pods[1], "inject_type": "cpu_contention"},
+                {"inject_time": start[:-5] + "20:05", "inject_timestamp": "0", "inject_pod": pods[0], "inject_type": "return"},
+            ]
+        }
         (tmp_path / "rca_data" / day / f"{day}-fault_list.json").write_text(json.dumps(faults))
     return tmp_path
 

@@ -90,8 +90,9 @@ def test_platt_calibration_makes_scores_probabilities() -> None:
 def test_threshold_and_calibration_never_see_the_test_windows(kind: str) -> None:
     ds = _synthetic(T=1500, faults=60)
     s = blocked_split(ds.labels, 6, 1, 3)
-    opts = TrainOptions(window=6, horizon=3, epochs=2, seed=0, overrides={"hidden": 8},
-                        feature_map={"cpu_utilisation": "a"} if kind == "dftm" else {})
+    opts = TrainOptions(
+        window=6, horizon=3, epochs=2, seed=0, overrides={"hidden": 8}, feature_map={"cpu_utilisation": "a"} if kind == "dftm" else {}
+    )
     a = predictor_class(kind)()
     fit_model(a, ds, s, opts, progress=False)
     scrambled = Dataset(ds.features, ds.feature_names, ds.labels.copy(), ds.class_names, ds.migrations, ds.host_names, 60.0, {})
@@ -109,16 +110,24 @@ def test_labelled_segments_are_fault_records() -> None:
     labels[2:4, 0] = 1
     labels[5:, 1] = 2
     recs = labelled_segments(labels)
-    assert recs == [{"host": 0, "fault_type": 1, "cause": "labelled", "precursor_start": None, "onset": 2, "end": 4},
-                    {"host": 1, "fault_type": 2, "cause": "labelled", "precursor_start": None, "onset": 5, "end": None}]
+    assert recs == [
+        {"host": 0, "fault_type": 1, "cause": "labelled", "precursor_start": None, "onset": 2, "end": 4},
+        {"host": 1, "fault_type": 2, "cause": "labelled", "precursor_start": None, "onset": 5, "end": None},
+    ]
 
 
 def test_minimal_file_trains_and_evaluates_with_typing_na(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ds = _synthetic(T=1500, faults=60)
     path = tmp_path / "minimal.npz"
     # only the required fields, as docs/dataset-format.md shows
-    np.savez_compressed(path, features=ds.features, feature_names=np.array(ds.feature_names), labels=ds.labels,
-                        class_names=np.array(ds.class_names), interval_seconds=np.array(60.0))
+    np.savez_compressed(
+        path,
+        features=ds.features,
+        feature_names=np.array(ds.feature_names),
+        labels=ds.labels,
+        class_names=np.array(ds.class_names),
+        interval_seconds=np.array(60.0),
+    )
     assert load_dataset(path).host_names == [f"host-{i}" for i in range(6)]
     out = tmp_path / "m"
     assert main(["train", "--data", str(path), "--out", str(out), "--model-type", "gbt", "--quiet", "--threads", "1"]) == 0
@@ -127,8 +136,24 @@ def test_minimal_file_trains_and_evaluates_with_typing_na(tmp_path: Path, capsys
     model = load(out)
     assert model.horizon == 3 and model.calibrator.method == "platt" and 0 < model.threshold < 1
     plot = tmp_path / "rel.png"
-    assert main(["evaluate", "--model", str(out), "--data", str(path), "--split", "test", "--plot", str(plot),
-                 "--json", str(tmp_path / "r.json")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(out),
+                "--data",
+                str(path),
+                "--split",
+                "test",
+                "--plot",
+                str(plot),
+                "--json",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        == 0
+    )
     assert plot.stat().st_size > 1000
     import json
 
@@ -164,9 +189,31 @@ def test_quiet_training_prints_one_clean_line_per_epoch(tmp_path: Path) -> None:
     ds = _synthetic(T=1500, faults=60)
     data = tmp_path / "d.npz"
     ds.save(data)
-    proc = subprocess.run([sys.executable, "-m", "ftmoe", "train", "--data", str(data), "--out", str(tmp_path / "m"), "--epochs", "2",
-                           "--min-epochs", "1", "--quiet", "--set", "hidden=8", "--threads", "1"],
-                          capture_output=True, text=True, timeout=600, env={"PATH": "/usr/bin:/bin", "PYTHONWARNINGS": "default"})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ftmoe",
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "m"),
+            "--epochs",
+            "2",
+            "--min-epochs",
+            "1",
+            "--quiet",
+            "--set",
+            "hidden=8",
+            "--threads",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"PATH": "/usr/bin:/bin", "PYTHONWARNINGS": "default"},
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.splitlines()
     assert [line.split()[1] for line in lines if line.startswith("epoch ")] == ["1/2", "2/2"]
@@ -190,6 +237,11 @@ def test_old_model_configs_read_the_new_fields_as_off_and_new_knobs_train() -> N
     ds = _synthetic(T=1500, faults=60)
     s = blocked_split(ds.labels, 6, 1, 3)
     m = predictor_class("ftmoe")()
-    fit_model(m, ds, s, TrainOptions(horizon=3, epochs=1, min_epochs=1, pos_weight="none",
-                                     overrides={"hidden": 8, "nowcast": True}), progress=False)
+    fit_model(
+        m,
+        ds,
+        s,
+        TrainOptions(horizon=3, epochs=1, min_epochs=1, pos_weight="none", overrides={"hidden": 8, "nowcast": True}),
+        progress=False,
+    )
     assert "nowcast" in m.info["architecture"] and m.info["architecture"]["nowcast"]

@@ -56,8 +56,13 @@ def test_assignments_to_migrations() -> None:
 
 
 def prom_matrix(values: dict[str, list[tuple[float, float]]]) -> dict:
-    return {"status": "success", "data": {"resultType": "matrix", "result": [
-        {"metric": {"node": n}, "values": [[ts, str(v)] for ts, v in pts]} for n, pts in values.items()]}}
+    return {
+        "status": "success",
+        "data": {
+            "resultType": "matrix",
+            "result": [{"metric": {"node": n}, "values": [[ts, str(v)] for ts, v in pts]} for n, pts in values.items()],
+        },
+    }
 
 
 def test_prometheus_export(tmp_path: Path) -> None:
@@ -75,8 +80,12 @@ def test_prometheus_export(tmp_path: Path) -> None:
 
 
 def test_prometheus_export_without_node_label(tmp_path: Path) -> None:
-    export = {"cpu_utilisation": {"status": "success", "data": {"resultType": "matrix", "result": [{"metric": {"instance": "x"},
-        "values": [[0, "1"]]}]}}}
+    export = {
+        "cpu_utilisation": {
+            "status": "success",
+            "data": {"resultType": "matrix", "result": [{"metric": {"instance": "x"}, "values": [[0, "1"]]}]},
+        }
+    }
     (tmp_path / "e.json").write_text(json.dumps(export))
     with pytest.raises(DatasetError, match=r"no 'node' label.*by \(node\)"):
         from_prometheus(tmp_path / "e.json")

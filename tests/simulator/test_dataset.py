@@ -28,9 +28,14 @@ def small() -> Dataset:
 def write_raw(path: Path, **fields: object) -> Path:
     ds = small()
     base = {
-        "features": ds.features, "feature_names": np.array(ds.feature_names), "labels": ds.labels,
-        "class_names": np.array(ds.class_names), "migrations": ds.migrations, "host_names": np.array(ds.host_names),
-        "interval_seconds": np.array(300.0), "metadata": np.array(json.dumps({"format_version": 1})),
+        "features": ds.features,
+        "feature_names": np.array(ds.feature_names),
+        "labels": ds.labels,
+        "class_names": np.array(ds.class_names),
+        "migrations": ds.migrations,
+        "host_names": np.array(ds.host_names),
+        "interval_seconds": np.array(300.0),
+        "metadata": np.array(json.dumps({"format_version": 1})),
     }
     base.update(fields)
     base = {k: v for k, v in base.items() if v is not None}
@@ -57,8 +62,10 @@ def test_no_pickles_are_loaded(tmp_path: Path) -> None:
     ("fields", "message"),
     [
         ({"features": np.zeros((6, 3), np.float32)}, r"field `features`: expected 3 dimensions"),
-        ({"features": np.full((6, 3, 2), np.nan, np.float32)},
-            r"field `features`: 36 non-finite values .* interval 0, host 0, feature 'cpu_utilisation'"),
+        (
+            {"features": np.full((6, 3, 2), np.nan, np.float32)},
+            r"field `features`: 36 non-finite values .* interval 0, host 0, feature 'cpu_utilisation'",
+        ),
         ({"labels": np.array([[0, 0, 7]] * 6, np.int8)}, r"field `labels`: value 7 is not a class index 0..3"),
         ({"labels": np.zeros((5, 3), np.int8)}, r"field `labels`: shape \(5, 3\), expected"),
         ({"migrations": np.array([[1, 0, 9]], np.int32)}, r"field `migrations`: target host 9 does not exist \(hosts are 0..2\)"),

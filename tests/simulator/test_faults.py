@@ -32,10 +32,10 @@ def test_every_fault_is_recorded_with_its_cause(default_run: Dataset) -> None:
     assert len(records) > 100
     for r in records[:200]:
         end = r["end"] if r["end"] is not None else labels.shape[0]
-        assert (labels[r["onset"]:end, r["host"]] == r["fault_type"]).all()
+        assert (labels[r["onset"] : end, r["host"]] == r["fault_type"]).all()
         if r["precursor_start"] is not None:
             assert r["precursor_start"] < r["onset"]
-            assert (labels[r["precursor_start"]:r["onset"], r["host"]] == 0).all()
+            assert (labels[r["precursor_start"] : r["onset"], r["host"]] == 0).all()
     causes = {r["cause"] for r in records}
     assert {"memory-leak", "disk-filling", "cpu-runaway", "cpu-thermal-throttling"} <= causes
 

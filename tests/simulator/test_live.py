@@ -128,9 +128,23 @@ def test_live_mode_feeds_prometheus_and_node_conditions(local_cluster: Any, loca
     ftmoe = Path(sys.executable).parent / "ftmoe"
     log = (tmp_path / "serve.log").open("w")
     proc = subprocess.Popen(
-        [str(ftmoe), "simulate", "serve", "--cluster", local_cluster_name, "--port", str(port), "--step-seconds", "1",
-         "--fault-rate", "0", "--inject", "memory-leak:node-3@2"],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            str(ftmoe),
+            "simulate",
+            "serve",
+            "--cluster",
+            local_cluster_name,
+            "--port",
+            str(port),
+            "--step-seconds",
+            "1",
+            "--fault-rate",
+            "0",
+            "--inject",
+            "memory-leak:node-3@2",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     api = client.CoreV1Api(config.new_client_from_config(config_file=str(local_cluster.kubeconfig)))
     try:

@@ -70,8 +70,9 @@ def main() -> None:
         if stopping or sig.should_checkpoint(step):
             save(model, opt, step, args.checkpoints)
             sig.checkpointed(step)
-            print(f"step {step}: checkpoint ({sig.reason or 'SIGTERM'}), loss {loss.item():.4f}, "
-                  f"interval {sig.interval():.0f}s", flush=True)
+            print(
+                f"step {step}: checkpoint ({sig.reason or 'SIGTERM'}), loss {loss.item():.4f}, interval {sig.interval():.0f}s", flush=True
+            )
         if stopping:
             return
         step += 1
