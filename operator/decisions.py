@@ -16,6 +16,7 @@ marks to store on the nodes. No I/O, so every safety rule is property-tested
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 from ftmoe.operator.costs import ANNOTATE, CHECKPOINT_EVICT, EVICT, Costed, NodeLoad, choose
@@ -102,12 +103,20 @@ class Plan:
         return [a for a in self.actions if a.node == node], [b for b in self.blocked if b.node == node]
 
 
+def usable(risk: float | None) -> bool:
+    """A risk the operator may act on: present and a number in [0, 1] (NaN is not healthy)."""
+    return risk is not None and math.isfinite(risk) and 0.0 <= risk <= 1.0
+
+
 def next_marks(n: NodeFacts, rules: Rules, now: float) -> Marks:
     """Hysteresis clocks: since when the risk has been high, and since when the node healthy.
 
-    Without fresh data the clocks neither start nor reset: no data is no evidence."""
-    if n.risk is None:
-        return Marks(n.risk_since, n.healthy_since)
+    Only fresh observations count: an interval without a usable risk (stale or missing
+    metrics, invalid inputs, a NaN from the model) stops both clocks, so riskFor and
+    healthyFor are met only by an unbroken run of fresh intervals. No data is no evidence,
+    of risk or of health."""
+    if n.risk is None or not usable(n.risk):
+        return Marks(None, None)
     if n.risk >= rules.spec.thresholds.cordon:
         return Marks(n.risk_since if n.risk_since is not None else now, None)
     healthy = n.ready and not n.pressure
@@ -118,7 +127,7 @@ def decide(rules: Rules, nodes: list[NodeFacts], now: float) -> Plan:
     plan = Plan()
     for n in nodes:
         plan.marks[n.name] = next_marks(n, rules, now)
-    fresh = [n for n in nodes if n.risk is not None]
+    fresh = [n for n in nodes if usable(n.risk)]
     plan.at_risk = sorted(n.name for n in fresh if n.risk >= rules.spec.thresholds.cordon)  # type: ignore[operator]  # fresh nodes have a risk
     plan.storm = len(plan.at_risk) > rules.storm_max_at_risk
     plan.unavailable = sum(1 for n in nodes if not n.ready or n.unschedulable)
@@ -207,7 +216,7 @@ def allowed_actions(mode: Mode) -> tuple[str, ...]:
 def drain_decision(n: NodeFacts, rules: Rules, plan: Plan, now: float, cost_says_evict: bool = False) -> Action | Blocked | None:
     """Start, continue, force or give up the drain of a node this policy cordoned. With the
     cost model, a drain starts when eviction is the cheapest action, not at thresholds.evict."""
-    if n.drain_state in ("done", "timed-out") or n.risk is None or n.risk < rules.spec.thresholds.cordon:
+    if n.drain_state in ("done", "timed-out") or n.risk is None or not usable(n.risk) or n.risk < rules.spec.thresholds.cordon:
         return None  # finished, no fresh data, or the risk fell: stop moving pods
     start = cost_says_evict if rules.spec.cost_model is not None else n.risk >= rules.spec.thresholds.evict
     if n.drain_started is None and not start:

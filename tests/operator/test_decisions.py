@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from ftmoe.operator.api.policy_types import DrainSpec, Escalation, Hysteresis, Mode, PolicySpec, PrometheusSpec, Thresholds
 from ftmoe.operator.costs import ANNOTATE, CostWeights, NodeLoad
-from ftmoe.operator.decisions import CORDON, DRAIN, FORCE_DRAIN, UNCORDON, NodeFacts, Rules, decide
+from ftmoe.operator.decisions import CORDON, DRAIN, FORCE_DRAIN, UNCORDON, Marks, NodeFacts, Rules, decide, usable
 
 NOW = 1_000_000.0
 POLICY = "p"
@@ -102,10 +102,38 @@ def test_pressure_or_notready_resets_the_healthy_clock() -> None:
     assert plan.marks["n"].healthy_since is None and kinds(plan) == []
 
 
-def test_stale_data_freezes_clocks_and_actions() -> None:
-    n = NodeFacts("n", risk=None, risk_since=NOW - 1000, cordon_history=())
+def test_stale_data_stops_both_clocks_and_every_action() -> None:
+    n = NodeFacts("n", risk=None, risk_since=NOW - 1000, healthy_since=NOW - 1000, cordon_history=())
     plan = decide(rules(), [n], NOW)
-    assert kinds(plan) == [] and plan.marks["n"].risk_since == NOW - 1000
+    assert kinds(plan) == [] and (plan.marks["n"].risk_since, plan.marks["n"].healthy_since) == (None, None)
+
+
+def test_a_data_gap_restarts_healthy_for_so_one_healthy_sample_never_uncordons() -> None:
+    """The 77 s Prometheus outage: healthy before it, one healthy sample after it."""
+    cordoned = dict(unschedulable=True, cordoned_by=POLICY)
+    before = decide(rules(), [NodeFacts("n", risk=0.1, healthy_since=NOW - 310, **cordoned)], NOW - 100)  # type: ignore[arg-type]
+    assert before.marks["n"].healthy_since == NOW - 310 and kinds(before) == []
+    gap = decide(rules(), [NodeFacts("n", risk=None, healthy_since=NOW - 310, **cordoned)], NOW - 50)  # type: ignore[arg-type]
+    assert gap.marks["n"].healthy_since is None
+    after = decide(rules(), [NodeFacts("n", risk=0.1, healthy_since=gap.marks["n"].healthy_since, **cordoned)], NOW)  # type: ignore[arg-type]
+    assert kinds(after) == [] and after.marks["n"].healthy_since == NOW, "healthyFor counts from the first fresh sample"
+
+
+def test_two_high_samples_around_a_gap_do_not_meet_risk_for() -> None:
+    first = decide(rules(), [NodeFacts("n", risk=0.9)], NOW - 70)
+    gap = decide(rules(), [NodeFacts("n", risk=None, risk_since=first.marks["n"].risk_since)], NOW - 35)
+    second = decide(rules(), [NodeFacts("n", risk=0.9, risk_since=gap.marks["n"].risk_since)], NOW)
+    assert kinds(second) == [] and second.marks["n"].risk_since == NOW
+
+
+def test_a_nan_risk_is_no_data_not_health() -> None:
+    nan = float("nan")
+    ours = NodeFacts("n", risk=nan, unschedulable=True, cordoned_by=POLICY, healthy_since=NOW - 10_000)
+    hot = NodeFacts("h", risk=nan, risk_since=NOW - 10_000)
+    plan = decide(rules(), [ours, hot], NOW)
+    assert kinds(plan) == [] and plan.at_risk == []
+    assert plan.marks["n"] == plan.marks["h"] == Marks(None, None)
+    assert kinds(decide(rules(), [NodeFacts("x", risk=1.7, risk_since=NOW - 100)], NOW)) == [], "a risk outside [0, 1] is no risk"
 
 
 def test_drain_timeout_blocks_unless_force() -> None:
@@ -136,7 +164,7 @@ maybe_time = st.one_of(st.none(), st.floats(min_value=NOW - 5000, max_value=NOW)
 node_facts = st.builds(
     NodeFacts,
     name=st.sampled_from([f"n{i}" for i in range(12)]),
-    risk=st.one_of(st.none(), st.floats(min_value=0, max_value=1)),
+    risk=st.one_of(st.none(), st.floats(min_value=0, max_value=1), st.just(float("nan")), st.sampled_from([-0.5, 1.5, float("inf")])),
     ready=st.booleans(),
     unschedulable=st.booleans(),
     cordoned_by=st.sampled_from([None, POLICY, "other"]),
@@ -200,10 +228,10 @@ def test_safety_properties(r: Rules, nodes: list[NodeFacts]) -> None:
         assert real == []
     if plan.storm:
         assert not [a for a in plan.actions if a.kind in (CORDON, DRAIN, FORCE_DRAIN)]
-    assert plan.storm == (sum(1 for n in nodes if n.risk is not None and n.risk >= r.spec.thresholds.cordon) > r.storm_max_at_risk)
+    assert plan.storm == (sum(1 for n in nodes if usable(n.risk) and n.risk >= r.spec.thresholds.cordon) > r.storm_max_at_risk)
     for a in plan.actions:
         n = by_name[a.node]
-        assert not n.excluded and n.risk is not None, "never on excluded nodes or stale data"
+        assert not n.excluded and usable(n.risk), "never on excluded nodes, stale data or an unusable risk"
         if a.kind == CORDON:
             assert n.risk >= r.spec.thresholds.cordon and not n.unschedulable
             since = plan.marks[n.name].risk_since
@@ -241,8 +269,8 @@ def test_hysteresis_clocks(r: Rules, nodes: list[NodeFacts]) -> None:
     plan = decide(r, nodes, NOW)
     for n in nodes:
         m = plan.marks[n.name]
-        if n.risk is None:
-            assert (m.risk_since, m.healthy_since) == (n.risk_since, n.healthy_since)
+        if not usable(n.risk):
+            assert (m.risk_since, m.healthy_since) == (None, None), "only fresh observations count"
         elif n.risk >= r.spec.thresholds.cordon:
             assert m.healthy_since is None and m.risk_since == (n.risk_since if n.risk_since is not None else NOW)
         else:
