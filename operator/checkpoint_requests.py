@@ -10,6 +10,7 @@ change, the last request and when it was made, and the job's acknowledgement.
 
 from __future__ import annotations
 
+import logging
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -18,8 +19,11 @@ from typing import Any
 from ftmoe.checkpoint import ACK, INTERVAL, REASON, REQUEST
 from ftmoe.operator import annotations as A
 from ftmoe.operator.checkpoint_policy import JobView, damped, decide, work_at_risk
+from ftmoe.operator.kube import Forbidden
 from ftmoe.operator.migrations import owner_key
 from ftmoe.operator.policy import Checkpointing, selector_matches
+
+log = logging.getLogger(__name__)
 
 REQUESTED_AT = "ftmoe.io/checkpoint-requested-at"
 CHANGED_AT = "ftmoe.io/checkpoint-interval-changed-at"
@@ -148,19 +152,19 @@ class CheckpointGate:
         requested_at = A.parse_time(ann.get(REQUESTED_AT))
         request = int(annotation_float(pod, REQUEST) or 0)
         if requested_at is None or requested_at < drain_started:
-            self.patch_pod(
-                meta["namespace"],
-                meta["name"],
-                {
-                    "metadata": {
-                        "annotations": {
-                            REQUEST: str(request + 1),
-                            REQUESTED_AT: A.rfc3339(now),
-                            REASON: f"node {node} is being drained: checkpoint before eviction",
-                        }
-                    }
-                },
-            )
+            try:
+                self.request(meta, request, node, now)
+            except Forbidden as err:
+                log.warning("no checkpoint request for %s/%s before its eviction: %s", meta["namespace"], meta["name"], err)
+                return "evict"  # the job cannot be told; waiting for an ack that cannot come only delays the drain
             return "requested"
         acked = int(annotation_float(pod, ACK) or 0) >= request
         return "evict" if acked or now - requested_at >= self.cp.ack_timeout else "waiting"
+
+    def request(self, meta: dict[str, Any], request: int, node: str, now: float) -> None:
+        annotations = {
+            REQUEST: str(request + 1),
+            REQUESTED_AT: A.rfc3339(now),
+            REASON: f"node {node} is being drained: checkpoint before eviction",
+        }
+        self.patch_pod(meta["namespace"], meta["name"], {"metadata": {"annotations": annotations}})

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ftmoe.operator.input_checks import NON_FINITE_RISK, invalid_inputs, out_of_distribution
 from ftmoe.operator.node_metrics import FeatureWindow
 from ftmoe.predictor.base import Predictor
 
@@ -26,15 +28,22 @@ class NodePrediction:
     drivers: tuple[Driver, ...] = field(default_factory=tuple)
 
 
-def predict(predictor: Predictor, window: FeatureWindow, edges: np.ndarray, top_drivers: int = 3) -> dict[str, NodePrediction]:
-    """Predictions for the nodes with complete windows; the others get none.
+@dataclass
+class Inference:
+    predictions: dict[str, NodePrediction]
+    withheld: dict[str, str]  # node -> why its complete window got no prediction (input_checks)
 
-    ``edges`` are (window index, source, target) over ``window.nodes``; edges touching an
-    incomplete node are dropped with it."""
-    complete = window.complete
-    keep = np.flatnonzero(complete)
+
+def predict(predictor: Predictor, window: FeatureWindow, edges: np.ndarray, top_drivers: int = 3) -> Inference:
+    """Predictions for the nodes with complete, trustworthy windows; the others get none.
+
+    ``edges`` are (window index, source, target) over ``window.nodes``; edges touching a
+    node without a prediction are dropped with it."""
+    withheld = invalid_inputs(window.values, window.nodes, window.features, window.complete)
+    usable = window.complete & np.array([n not in withheld for n in window.nodes], dtype=bool)
+    keep = np.flatnonzero(usable)
     if len(keep) == 0:
-        return {}
+        return Inference({}, withheld)
     remap = -np.ones(len(window.nodes), dtype=np.int64)
     remap[keep] = np.arange(len(keep))
     if len(edges):
@@ -44,16 +53,22 @@ def predict(predictor: Predictor, window: FeatureWindow, edges: np.ndarray, top_
     out = predictor.predict_arrays(features, edges, np.array([features.shape[0] - 1]))
     classes = predictor.class_names[1:]
     z = zscores(predictor, features[-1])
+    kept = [window.nodes[h] for h in keep]
+    if getattr(predictor, "normaliser", None) is not None:  # z against training statistics, not the other nodes
+        withheld.update(out_of_distribution(z, kept, window.features))
     result: dict[str, NodePrediction] = {}
-    for j, h in enumerate(keep):
-        node = window.nodes[h]
+    for j, node in enumerate(kept):
+        risk = float(out.fault_probability[0, j])
+        if node in withheld:
+            continue
+        if not (math.isfinite(risk) and 0.0 <= risk <= 1.0):
+            withheld[node] = f"{NON_FINITE_RISK}: the model returned {risk!r}"
+            continue
         types = out.type_probability[0, j]
         order = np.argsort(-np.abs(z[j]))[:top_drivers]
         drivers = tuple(Driver(window.features[f], float(features[-1, j, f]), float(z[j, f])) for f in order)
-        result[node] = NodePrediction(
-            node, float(out.fault_probability[0, j]), classes[int(types.argmax())], {c: float(p) for c, p in zip(classes, types)}, drivers
-        )
-    return result
+        result[node] = NodePrediction(node, risk, classes[int(types.argmax())], {c: float(p) for c, p in zip(classes, types)}, drivers)
+    return Inference(result, withheld)
 
 
 def zscores(predictor: Predictor, last: np.ndarray) -> np.ndarray:

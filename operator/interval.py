@@ -22,9 +22,10 @@ from kubernetes.client.exceptions import ApiException
 from ftmoe.operator import annotations as A
 from ftmoe.operator import own_metrics as M
 from ftmoe.operator.checkpoint_requests import CheckpointGate, plan_jobs
+from ftmoe.operator.credentials import CredentialError, token_for
 from ftmoe.operator.decisions import CORDON, UNCORDON, Plan, Rules, decide
 from ftmoe.operator.inference import NodePrediction, predict
-from ftmoe.operator.kube import Kube
+from ftmoe.operator.kube import Forbidden, Kube
 from ftmoe.operator.learning.experience import Experience
 from ftmoe.operator.learning.grading import Grade
 from ftmoe.operator.learning.learner import Learner
@@ -40,6 +41,7 @@ from ftmoe.operator.remediation import EventSink, Record, Remediator, decision_t
 from ftmoe.operator.status import (
     EXCLUSIVE,
     EXCLUSIVE_OK,
+    INPUTS,
     METRICS,
     MODEL,
     REMEDIATION,
@@ -89,9 +91,9 @@ class Deps:
 
     def source(self, spec: PolicySpec) -> MetricsSource:
         token = None
-        if spec.prometheus.bearer_token_secret:
-            name, key = spec.prometheus.bearer_token_secret.name, spec.prometheus.bearer_token_secret.key
-            token = self.kube.read_secret_key(self.namespace, name, key)
+        ref = spec.prometheus.bearer_token_secret
+        if ref is not None:
+            token = token_for(self.kube.read_secret(self.namespace, ref.name), ref.key, spec.prometheus.url)
         key = f"{spec.prometheus!r}:{hash(token)}"
         if key not in self.sources:
             self.sources[key] = self.make_source(spec.prometheus, token)
@@ -157,14 +159,31 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
     names = [n["metadata"]["name"] for n in nodes]
     by_name = dict(zip(names, nodes))
     predictor = model.predictor
-    window = deps.source(spec).fetch(names, predictor.feature_names, now, spec.interval, predictor.window, spec.rate_window)
+    try:
+        source = deps.source(spec)
+    except CredentialError as err:
+        return IntervalResult(
+            finish(
+                {},
+                [
+                    Condition(MODEL, True, "Loaded", f"{model.version} from {model.source}"),
+                    Condition(METRICS, False, "CredentialRefused", str(err)),
+                    Condition(REMEDIATION, False, "NoMetrics", "no metrics were read, so no actions"),
+                ],
+            )
+        )
+    window = source.fetch(names, predictor.feature_names, now, spec.interval, predictor.window, spec.rate_window)
     if window.error:
         M.QUERY_ERRORS.labels(name).inc()
     predictions: dict[str, NodePrediction] = {}
+    withheld: dict[str, str] = {}
     if window.complete.any():
         t0 = time.perf_counter()
-        predictions = predict(predictor, window, deps.tracker.edges(names, window.times, spec.interval))
+        inference = predict(predictor, window, deps.tracker.edges(names, window.times, spec.interval))
+        predictions, withheld = inference.predictions, inference.withheld
         M.PREDICTION_SECONDS.labels(name).observe(time.perf_counter() - t0)
+        for why in withheld.values():
+            M.INPUTS_WITHHELD.labels(name, why.split(":")[0]).inc()
 
     pods = deps.kube.list_pods()
     loads = node_loads(by_name, pods, spec, deps.tracker, now) if spec.cost_model is not None else {}
@@ -182,12 +201,18 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
     cordoned = cordoned_after(node_facts, plan, name)
     patches = {
         nm: prediction_patch(
-            node, name, predictions.get(nm), plan.marks[nm], decision_text(plan, nm, nm not in predictions, nm in cordoned), spec, now
+            node,
+            name,
+            predictions.get(nm),
+            plan.marks[nm],
+            decision_text(plan, nm, nm not in predictions, nm in cordoned, withheld.get(nm)),
+            spec,
+            now,
         )
         for nm, node in by_name.items()
     }
     parallel(deps, [functools.partial(deps.kube.patch_node, nm, p) for nm, p in patches.items() if p])
-    write_predictions(deps, policy, spec, plan, predictions, cordoned, names, window, model)
+    write_predictions(deps, policy, spec, plan, predictions, withheld, cordoned, names, window, model)
     export_metrics(name, predictions, plan, records, names)
     experts = int(predictor.n_experts()) if hasattr(predictor, "n_experts") else None
     M.set_model(name, model.version, predictor.kind, experts)
@@ -214,6 +239,7 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
     conditions = [
         Condition(MODEL, True, "Loaded", f"{model.version} from {model.source}"),
         metrics_condition(window, names, predictions),
+        inputs_condition(withheld, names),
         Condition(REMEDIATION, allowed, reason, message),
         exclusive_condition(deps, policy, prev, names, nodes),
     ]
@@ -270,11 +296,18 @@ def update_checkpoints(
         col = window.features.index("cpu_utilisation")
         loads = {n: float(v) for n, v in zip(window.nodes, window.values[-1, :, col]) if np.isfinite(v)}
     risks = {n: p.risk for n, p in predictions.items()}
-    records = []
+    records: list[Record] = []
+    forbidden: set[str] = set()
     # Listed again, not taken from the interval's first listing: a drain may have just
     # requested a checkpoint on these pods, and a stale copy would request a second one.
     for u in plan_jobs(cp, deps.kube.list_pods(selector), risks, loads, spec.horizon, spec.thresholds.cordon, now):
-        deps.kube.patch_pod(u.namespace, u.name, {"metadata": {"annotations": u.annotations}})
+        try:
+            deps.kube.patch_pod(u.namespace, u.name, {"metadata": {"annotations": u.annotations}})
+        except Forbidden as err:
+            if u.namespace not in forbidden:  # one record per namespace and interval, not one per pod
+                forbidden.add(u.namespace)
+                records.append(Record(now, f"{u.namespace}/{u.name}", "checkpoint", "blocked", "CheckpointingForbidden", str(err)))
+            continue
         if u.requested:
             ref = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": u.name, "namespace": u.namespace}}
             deps.events(ref, "Normal", "CheckpointRequested", u.reason)
@@ -318,6 +351,14 @@ def metrics_condition(window: FeatureWindow, names: list[str], predictions: dict
     return Condition(METRICS, True, "MetricsRead", f"complete windows for all {len(names)} nodes")
 
 
+def inputs_condition(withheld: dict[str, str], names: list[str]) -> Condition:
+    """InputsValid: False while some nodes' windows are not trusted (each is left alone)."""
+    if not withheld:
+        return Condition(INPUTS, True, "InputsValid", "every complete window is within physical ranges and the training data")
+    listed = "; ".join(f"{n}: {why}" for n, why in sorted(withheld.items())[:5])
+    return Condition(INPUTS, False, "InputsWithheld", f"{len(withheld)} of {len(names)} nodes get no prediction and no action: {listed}")
+
+
 def exclusive_condition(
     deps: Deps, policy: dict[str, Any], prev: dict[str, Any], names: list[str], nodes: list[dict[str, Any]]
 ) -> Condition:
@@ -355,6 +396,7 @@ def write_predictions(
     spec: PolicySpec,
     plan: Plan,
     predictions: dict[str, NodePrediction],
+    withheld: dict[str, str],
     cordoned: set[str],
     names: list[str],
     window: FeatureWindow,
@@ -369,7 +411,7 @@ def write_predictions(
             policy,
             nm,
             pred,
-            action_summary(plan, nm, pred, nm in cordoned, spec),
+            action_summary(plan, nm, pred, nm in cordoned, spec, withheld.get(nm)),
             plan.marks[nm].risk_since,
             float(window.times[-1]),
             model.version,

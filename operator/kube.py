@@ -14,10 +14,18 @@ from typing import Any, TypeVar
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from ftmoe.operator.credentials import CredentialError
 from ftmoe.operator.policy import GROUP, POLICY_PLURAL, PREDICTION_PLURAL, VERSION
 
 T = TypeVar("T")
 EVICTED, BLOCKED, GONE = "evicted", "blocked", "gone"
+# Opt-in ClusterRoles (deploy/base/rbac.yaml), bound by the admin where wanted.
+CHECKPOINTING_ROLE = "ftmoe-operator-checkpointing"  # pods: patch, per training namespace
+FORCE_DRAIN_ROLE = "ftmoe-operator-force-drain"  # pods: delete, cluster-wide
+
+
+class Forbidden(Exception):
+    """The operator's ServiceAccount may not do this; the message names the binding that grants it."""
 
 
 def retry_conflicts(fn: Callable[[], T], attempts: int = 5) -> T:
@@ -57,7 +65,15 @@ class Kube:
         return self._raw(self.core.list_pod_for_all_namespaces, label_selector=label_selector)["items"]
 
     def patch_pod(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
-        retry_conflicts(lambda: self.core.patch_namespaced_pod(name, namespace, patch))
+        try:
+            retry_conflicts(lambda: self.core.patch_namespaced_pod(name, namespace, patch))
+        except ApiException as err:
+            if err.status == 403:
+                raise Forbidden(
+                    f"the operator may not annotate pods in namespace {namespace}: bind ClusterRole {CHECKPOINTING_ROLE} "
+                    f"there (deploy/optional/checkpointing-rolebinding.yaml)"
+                ) from err
+            raise
 
     def evict(self, namespace: str, name: str, grace_period_seconds: int) -> tuple[str, str]:
         """Evict through the Eviction API: (EVICTED | BLOCKED | GONE, detail). BLOCKED is
@@ -80,19 +96,26 @@ class Kube:
                 name, namespace, grace_period_seconds=grace_period_seconds if grace_period_seconds >= 0 else None
             )
         except ApiException as err:
+            if err.status == 403:
+                raise Forbidden(
+                    f"the operator may not delete pods in namespace {namespace}: drain.force needs ClusterRole "
+                    f"{FORCE_DRAIN_ROLE} bound to it (deploy/optional/force-drain.yaml)"
+                ) from err
             if err.status != 404:
                 raise
 
     def read_config_map(self, namespace: str, name: str) -> dict[str, Any]:
         return self._raw(self.core.read_namespaced_config_map, name, namespace)
 
-    def read_secret_key(self, namespace: str, name: str, key: str) -> str:
-        import base64
-
-        secret = self._raw(self.core.read_namespaced_secret, name, namespace)
-        if key not in (secret.get("data") or {}):
-            raise KeyError(f"Secret {namespace}/{name} has no key {key!r}")
-        return base64.b64decode(secret["data"][key]).decode().strip()
+    def read_secret(self, namespace: str, name: str) -> dict[str, Any]:
+        """A Secret in the operator's namespace; ``CredentialError`` when it cannot be read."""
+        try:
+            return self._raw(self.core.read_namespaced_secret, name, namespace)
+        except ApiException as err:
+            if err.status in (403, 404):
+                where = "found" if err.status == 404 else "readable by the operator"
+                raise CredentialError(f"Secret {namespace}/{name} (spec.prometheus.bearerTokenSecret) is not {where}") from err
+            raise
 
     # -- our resources ---------------------------------------------------------------------
 

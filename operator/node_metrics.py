@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote
 
@@ -96,8 +95,6 @@ class PrometheusSource:
         from prometheus_api_client import PrometheusConnect
 
         headers: dict[str, str] = {}
-        if spec.bearer_token_file:
-            token = Path(spec.bearer_token_file).read_text().strip()
         if token:
             headers["Authorization"] = f"Bearer {token}"
         session = None

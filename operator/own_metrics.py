@@ -34,6 +34,12 @@ BLOCKED = Counter(
     registry=REGISTRY,
 )
 QUERY_ERRORS = Counter("ftmoe_prometheus_query_errors_total", "Intervals whose Prometheus queries failed.", ["policy"], registry=REGISTRY)
+INPUTS_WITHHELD = Counter(
+    "ftmoe_inputs_withheld_total",
+    "Node windows given no prediction although complete (reason: invalid-input, out-of-distribution, non-finite-risk).",
+    ["policy", "reason"],
+    registry=REGISTRY,
+)
 STALE_NODES = Gauge("ftmoe_stale_nodes", "Selected nodes without a complete metric window.", ["policy"], registry=REGISTRY)
 LEADER = Gauge("ftmoe_leader", "1 while this replica holds the leader Lease.", registry=REGISTRY)
 SELF_GRADE = Gauge(
@@ -79,6 +85,7 @@ def forget_policy(policy: str) -> None:
         ACTIONS,
         BLOCKED,
         QUERY_ERRORS,
+        INPUTS_WITHHELD,
         STALE_NODES,
         SELF_GRADE,
         MODEL_INFO,

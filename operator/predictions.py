@@ -25,7 +25,9 @@ def drivers_summary(prediction: NodePrediction) -> str:
     return f"{top.feature} {top.zscore:+.1f}σ" + (f" (+{more} more)" if more else "")
 
 
-def action_summary(plan: Plan, node: str, prediction: NodePrediction | None, cordoned_by_us: bool, spec: PolicySpec) -> tuple[str, str]:
+def action_summary(
+    plan: Plan, node: str, prediction: NodePrediction | None, cordoned_by_us: bool, spec: PolicySpec, withheld: str | None = None
+) -> tuple[str, str]:
     """(action, reason) for the printer columns: what happened, or would have, and why."""
     actions, blocked = plan.for_node(node)
     if actions:
@@ -33,6 +35,8 @@ def action_summary(plan: Plan, node: str, prediction: NodePrediction | None, cor
         return ("would-" if a.dry_run else "") + a.kind, a.message
     if blocked:
         return "blocked", f"{blocked[0].kind}: {blocked[0].reason}: {blocked[0].message}"
+    if prediction is None and withheld:
+        return "withheld", f"{withheld}; not acted on"
     if prediction is None:
         return "stale", "no complete metric window this interval: not acted on"
     if cordoned_by_us:

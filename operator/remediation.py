@@ -15,7 +15,7 @@ from ftmoe.operator import annotations as A
 from ftmoe.operator.checkpoint_requests import CheckpointGate
 from ftmoe.operator.decisions import CORDON, DRAIN, FORCE_DRAIN, UNCORDON, Action, Plan
 from ftmoe.operator.drain import to_evict
-from ftmoe.operator.kube import BLOCKED, EVICTED, Kube
+from ftmoe.operator.kube import BLOCKED, EVICTED, Forbidden, Kube
 from ftmoe.operator.migrations import MigrationTracker, owner_key
 from ftmoe.operator.node_facts import cordon_patch, uncordon_patch
 
@@ -58,7 +58,7 @@ def pod_ref(pod: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def decision_text(plan: Plan, node: str, stale: bool, cordoned_by_us: bool = False) -> str:
+def decision_text(plan: Plan, node: str, stale: bool, cordoned_by_us: bool = False, withheld: str | None = None) -> str:
     """The one-line decision stored in the ftmoe.io/decision annotation. Dry runs and
     blocked actions raise an event only when this text changes, so it holds reason codes,
     never numbers that move every interval."""
@@ -67,6 +67,8 @@ def decision_text(plan: Plan, node: str, stale: bool, cordoned_by_us: bool = Fal
         return ", ".join(f"{'would-' if a.dry_run else ''}{a.kind}: {a.reason}" for a in actions)
     if blocked:
         return ", ".join(f"blocked {b.kind}: {b.reason}" for b in blocked)
+    if stale and withheld:
+        return f"withheld: {withheld.split(':')[0]}"  # the code only: the value in the reason moves every interval
     if stale:
         return "stale: no complete metric window"
     return "cordoned: waiting for hysteresis.healthyFor" if cordoned_by_us else "none"
@@ -142,7 +144,7 @@ class Remediator:
             self.kube.patch_node(name, {"metadata": {"annotations": {A.DRAIN_STATE: "done"}}})
             self._event(node, "Normal", "DrainComplete", "no evictable pods left on the node")
             return Record(now, name, action.kind, "done", "DrainComplete", "no evictable pods left")
-        evicted, blocked, waiting = [], [], []
+        evicted, blocked, waiting, forbidden = [], [], [], []
         started = A.parse_time(ann.get(A.DRAIN_STARTED)) or now
         for pod in pods:
             meta = pod["metadata"]
@@ -159,7 +161,11 @@ class Remediator:
                 waiting.append(ref)
                 continue
             if force:
-                self.kube.delete_pod(meta["namespace"], meta["name"], self.grace)
+                try:
+                    self.kube.delete_pod(meta["namespace"], meta["name"], self.grace)
+                except Forbidden as err:
+                    forbidden.append(str(err))
+                    continue
                 outcome, detail = EVICTED, ""
             else:
                 outcome, detail = self.kube.evict(meta["namespace"], meta["name"], self.grace)
@@ -175,6 +181,10 @@ class Remediator:
             self._event(node, "Normal", "PodsEvicted" if not force else "PodsDeleted", f"{verb} {len(evicted)}: {', '.join(evicted[:10])}")
         if waiting:
             self._event(node, "Normal", "WaitingForCheckpoint", f"{len(waiting)} training pods checkpoint first: {', '.join(waiting[:5])}")
+        if forbidden:
+            message = f"{len(forbidden)} pods not deleted: {forbidden[0]}"
+            self._event(node, "Warning", "ForceDrainForbidden", message)
+            return Record(now, name, action.kind, "blocked", "ForceDrainForbidden", message)
         if blocked:
             self._event(
                 node,

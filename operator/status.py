@@ -9,6 +9,7 @@ from ftmoe.operator.annotations import rfc3339
 
 READY, METRICS, MODEL, REMEDIATION = "Ready", "MetricsAvailable", "ModelLoaded", "RemediationAllowed"
 EXCLUSIVE = "NodesExclusive"  # False when another policy selects some of the same nodes
+INPUTS = "InputsValid"  # False while some complete windows are not trusted (impossible or unseen values, a NaN risk)
 SHARED_WITH_POLICY, EXCLUSIVE_OK = "NodesSharedWithPolicy", "NoOtherPolicy"
 
 

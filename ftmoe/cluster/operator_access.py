@@ -21,12 +21,12 @@ Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
 def apply_operator_manifests(kubectl: Kubectl, repo: Path = REPO) -> None:
-    """CRDs, namespace and RBAC from deploy/base; not the Deployment (it needs an image)."""
+    """CRDs, namespace, RBAC and the admission policy from deploy/base; not the Deployment (it needs an image)."""
     base = repo / "deploy" / "base"
     if not (repo / "crds").is_dir() or not base.is_dir():
         raise ClusterError(f"crds/ and deploy/base/ not found under {repo}; run this from a checkout of ftmoe-operator")
     kubectl("apply", "-k", str(repo / "crds"))
-    kubectl("apply", "-f", str(base / "namespace.yaml"), "-f", str(base / "rbac.yaml"))
+    kubectl("apply", "-f", str(base / "namespace.yaml"), "-f", str(base / "rbac.yaml"), "-f", str(base / "admission-policy.yaml"))
     kubectl("wait", "--for=condition=Established", "--timeout=60s", *[f"crd/{c}" for c in CRDS], timeout=90)
 
 

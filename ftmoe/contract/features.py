@@ -10,7 +10,11 @@ returns exactly one series per node.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+# rate() extrapolates at the window's edges, so a share of time can read a little above 1.
+FRACTION_SLACK = 1.05
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,12 @@ class Feature:
     unit: str
     description: str
     promql: str  # `{node}` is replaced by a label matcher; `[{window}]` by the rate window
+
+    @property
+    def physical_range(self) -> tuple[float, float]:
+        """What a real machine can report: every feature here is a count, a rate, a size,
+        a time or a share, so none is negative, and a share is at most 1 (plus rate slack)."""
+        return (0.0, FRACTION_SLACK) if self.unit.startswith("fraction") else (0.0, math.inf)
 
 
 FEATURES: tuple[Feature, ...] = (

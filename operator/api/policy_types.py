@@ -66,12 +66,6 @@ class SecretKeyRef(ApiModel):
 
 
 class PrometheusSpec(ApiModel):
-    cel_rules: ClassVar[list[dict[str, Any]]] = [
-        cel(
-            "!(has(self.bearerTokenFile) && has(self.bearerTokenSecret))",
-            "set at most one of prometheus.bearerTokenFile and prometheus.bearerTokenSecret",
-        )
-    ]
     url: str = Field(
         pattern=r"^https?://[^\s]+$", description="Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090."
     )
@@ -88,8 +82,14 @@ class PrometheusSpec(ApiModel):
     timeout: Duration = Field(10.0, description="Per-request timeout.")
     insecure_skip_verify: bool = Field(False, description="Skip TLS certificate verification (test clusters only).")
     ca_file: str | None = Field(None, description="Path, inside the operator's container, of a CA bundle for an https URL.")
-    bearer_token_file: str | None = Field(None, description="Path, inside the operator's container, of a file holding a bearer token.")
-    bearer_token_secret: SecretKeyRef | None = Field(None, description="A Secret in the operator's namespace holding a bearer token.")
+    bearer_token_secret: SecretKeyRef | None = Field(
+        None,
+        description=(
+            "A Secret in the operator's namespace holding a bearer token. The operator uses it only if an admin labelled "
+            "the Secret ftmoe.io/prometheus-credential=true and listed this url in its annotation ftmoe.io/allowed-urls, "
+            "so a policy cannot send a credential to a URL of its choosing."
+        ),
+    )
     queries: dict[str, Annotated[str, Field(min_length=1)]] = Field(
         default_factory=dict,
         description=(
@@ -98,12 +98,6 @@ class PrometheusSpec(ApiModel):
             "rateWindow. A feature the model needs that has no query is reported in status, never filled with zeros."
         ),
     )
-
-    @model_validator(mode="after")
-    def _one_token_source(self) -> PrometheusSpec:
-        if self.bearer_token_file and self.bearer_token_secret:
-            raise ValueError("set at most one of prometheus.bearerTokenFile and prometheus.bearerTokenSecret")
-        return self
 
 
 class ConfigMapRef(ApiModel):

@@ -41,7 +41,11 @@ class PredictionStatus(StatusModel):
     """The latest prediction and decision."""
 
     risk: float | None = Field(
-        None, description=("Probability of a fault within the horizon, 0 to 1; absent when the node had no complete metric window.")
+        None,
+        description=(
+            "Probability of a fault within the horizon, 0 to 1; absent when the node had no complete metric window or its "
+            "prediction was withheld."
+        ),
     )
     fault_type: str | None = Field(None, description="The most likely fault type if a fault happens.")
     scores: dict[str, float] | None = Field(None, description="Probability of each fault type, given a fault.")
@@ -59,7 +63,12 @@ class PredictionStatus(StatusModel):
     horizon: str | None = Field(None, description="The policy's horizon when this was written.")
     model_version: str | None = Field(None, description="Version of the model that made the prediction.")
     action: str | None = Field(
-        None, description=("none, annotate, cordon, drain, uncordon, would-cordon, would-drain, would-uncordon, blocked, or stale.")
+        None,
+        description=(
+            "none, annotate, cordon, drain, uncordon, would-cordon, would-drain, would-uncordon, blocked, stale (no complete "
+            "metric window), or withheld (a complete window the model is not trusted on: an impossible value, one far "
+            "outside the training data, or a NaN risk; reason says which)."
+        ),
     )
     reason: str | None = Field(None, description="Why the action (or why not).")
     risk_since: Timestamp | None = Field(None, description="Since when the risk has been at or above the cordon threshold.")

@@ -115,6 +115,6 @@ class PolicyStatus(StatusModel):
     )
     conditions: list[Condition] | None = Field(
         None,
-        description="Ready, MetricsAvailable, ModelLoaded, RemediationAllowed.",
+        description="Ready, MetricsAvailable, ModelLoaded, InputsValid, RemediationAllowed, NodesExclusive.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )

@@ -141,6 +141,7 @@ async def test_cordon_mode_cordons_the_risky_node_and_reports(cluster: Any) -> N
         "MetricsAvailable": "True",
         "RemediationAllowed": "True",
         "NodesExclusive": "True",
+        "InputsValid": "True",
     }
     assert status["recentActions"][0]["action"] == "cordon"
     nfp = cluster.objects[PREDICTIONS, None, "p.n1"]
@@ -311,3 +312,98 @@ async def test_a_released_policy_leaves_no_state_and_no_metric_series(cluster: A
     assert deps.written.get("p.x") and "p.x" in deps.learners, "another policy whose name starts with 'p.' keeps its state"
     assert M.REGISTRY.get_sample_value("ftmoe_node_risk", {"policy": "p", "node": "n1"}) is None
     assert M.REGISTRY.get_sample_value("ftmoe_stale_nodes", {"policy": "p"}) is None
+
+
+@pytest.mark.parametrize(
+    ("labels", "allowed", "says"),
+    [
+        (None, None, "not found"),
+        ({}, "http://prom", "not marked as a Prometheus credential"),
+        ({"ftmoe.io/prometheus-credential": "true"}, "http://elsewhere:9090", "may be sent only to http://elsewhere:9090"),
+    ],
+)
+async def test_a_token_the_policy_may_not_use_stops_the_interval_before_any_query(
+    cluster: Any, labels: dict[str, str] | None, allowed: str | None, says: str
+) -> None:
+    cluster.resources["v1/secrets"] = {}
+    if labels is not None:
+        cluster.objects["v1/secrets", "ftmoe-system", "prom"] = {
+            "metadata": {"name": "prom", "namespace": "ftmoe-system", "labels": labels, "annotations": {"ftmoe.io/allowed-urls": allowed}},
+            "data": {"token": "czNjcmV0"},
+        }
+    source = FixedSource({"n1": 0.95})
+    deps, _ = deps_for(cluster, source, FirstFeatureModel())
+    tokens: list[str | None] = []
+    deps.make_source = lambda spec, token: (tokens.append(token), source)[1]
+    body = policy(prometheus={"url": "http://prom", "bearerTokenSecret": {"name": "prom"}})
+    result = await asyncio.to_thread(run_interval, body, deps, 1_000_000.0)
+    conds = {c["type"]: c for c in result.status["conditions"]}
+    assert conds["MetricsAvailable"]["status"] == "False" and conds["MetricsAvailable"]["reason"] == "CredentialRefused"
+    assert says in conds["MetricsAvailable"]["message"] and conds["Ready"]["status"] == "False"
+    assert tokens == [], "no source was built, so the token went nowhere"
+    assert not node(cluster, "n1")["spec"].get("unschedulable"), "no metrics, no action"
+
+
+async def test_an_allowed_token_reaches_the_source(cluster: Any) -> None:
+    cluster.resources["v1/secrets"] = {}
+    cluster.objects["v1/secrets", "ftmoe-system", "prom"] = {
+        "metadata": {
+            "name": "prom",
+            "namespace": "ftmoe-system",
+            "labels": {"ftmoe.io/prometheus-credential": "true"},
+            "annotations": {"ftmoe.io/allowed-urls": "http://prom"},
+        },
+        "data": {"token": "czNjcmV0"},
+    }
+    source = FixedSource({"n1": 0.95})
+    deps, _ = deps_for(cluster, source, FirstFeatureModel())
+    tokens: list[str | None] = []
+    deps.make_source = lambda spec, token: (tokens.append(token), source)[1]
+    body = policy(prometheus={"url": "http://prom", "bearerTokenSecret": {"name": "prom"}})
+    result = await asyncio.to_thread(run_interval, body, deps, 1_000_000.0)
+    assert tokens == ["s3cret"] and {c["type"]: c["status"] for c in result.status["conditions"]}["MetricsAvailable"] == "True"
+
+
+class NaNModel(FirstFeatureModel):
+    """Risk NaN for every node: a model gone wrong."""
+
+    def raw_predict(self, features: np.ndarray, migrations: np.ndarray, ends: np.ndarray) -> Prediction:
+        out = super().raw_predict(features, migrations, ends)
+        return Prediction(np.full_like(out.fault_probability, np.nan), out.type_probability, out.threshold)
+
+
+async def test_an_impossible_input_is_withheld_not_acted_on(cluster: Any) -> None:
+    from ftmoe.operator import own_metrics as M
+
+    deps, _ = deps_for(cluster, FixedSource({"n0": 0.1, "n1": 2.0, "n2": 0.1, "n3": 0.1}), FirstFeatureModel())
+    before = M.REGISTRY.get_sample_value("ftmoe_inputs_withheld_total", {"policy": "p", "reason": "invalid-input"}) or 0.0
+    result = await asyncio.to_thread(run_interval, policy(), deps, 1_000_000.0)
+    assert not node(cluster, "n1")["spec"].get("unschedulable"), "memory_used_fraction 2.0 would read as risk 2.0"
+    nfp = cluster.objects[PREDICTIONS, None, "p.n1"]["status"]
+    assert nfp["action"] == "withheld" and "memory_used_fraction=2" in nfp["reason"] and nfp["risk"] is None
+    inputs = {c["type"]: c for c in result.status["conditions"]}["InputsValid"]
+    assert inputs["status"] == "False" and "n1: invalid-input" in inputs["message"]
+    assert node(cluster, "n1")["metadata"]["annotations"][A.DECISION] == "withheld: invalid-input"
+    after = M.REGISTRY.get_sample_value("ftmoe_inputs_withheld_total", {"policy": "p", "reason": "invalid-input"})
+    assert after == before + 1
+
+
+async def test_a_nan_model_writes_status_and_acts_on_nothing(cluster: Any) -> None:
+    """Before: every interval failed with HTTP 400 (NaN in JSON) and nodes got ftmoe.io/risk: nan."""
+    cluster.objects["v1/nodes", None, "n2"] = {
+        "metadata": {
+            "name": "n2",
+            "uid": "uid-n2",
+            "labels": {},
+            "annotations": {A.CORDONED_BY: "p", A.HEALTHY_SINCE: "2000-01-01T00:00:00Z"},
+        },
+        "spec": {"unschedulable": True},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}], "allocatable": {"cpu": "4"}},
+    }
+    deps, _ = deps_for(cluster, FixedSource({n: 0.9 for n in NODES}), NaNModel())
+    result = await asyncio.to_thread(run_interval, policy(), deps, 1_000_000.0)
+    assert result.status["staleNodes"] == 4 and {c["type"]: c["status"] for c in result.status["conditions"]}["InputsValid"] == "False"
+    assert node(cluster, "n2")["spec"]["unschedulable"] is True, "NaN is not healthy: no uncordon"
+    assert not any(node(cluster, n)["spec"].get("unschedulable") for n in ("n0", "n1", "n3"))
+    assert all(A.RISK not in node(cluster, n)["metadata"]["annotations"] for n in ("n0", "n1", "n3"))
+    assert cluster.objects[PREDICTIONS, None, "p.n0"]["status"]["action"] == "withheld"

@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from ftmoe.cluster import waiting
 from ftmoe.cluster.local import http_ok
-from ftmoe.cluster.operator_access import apply_operator_manifests, service_account_kubeconfig
+from ftmoe.cluster.operator_access import REPO, apply_operator_manifests, service_account_kubeconfig
 
 pytestmark = pytest.mark.cluster
 FTMOE = str(Path(sys.executable).parent / "ftmoe")
@@ -459,6 +460,9 @@ def test_invalid_policies_are_rejected_naming_the_field(env: Env, spec: dict[str
 
 def test_training_pods_get_checkpoint_intervals_and_checkpoint_before_eviction(env: Env, namespace: str) -> None:
     nodes = ["node-14", "node-15"]
+    binding = yaml.safe_load((REPO / "deploy" / "optional" / "checkpointing-rolebinding.yaml").read_text())
+    binding["metadata"]["namespace"] = namespace  # the opt-in: the operator may annotate pods here
+    env.kubectl("apply", "-f", "-", input=yaml.safe_dump(binding))
     deployment(env, namespace, "trainer", 2, ["node-14"], pinned=True, labels={"ftmoe.io/training": "true"})
     policy = apply_policy(
         env,
@@ -512,11 +516,18 @@ def test_training_pods_get_checkpoint_intervals_and_checkpoint_before_eviction(e
 
 
 def test_manifests_and_examples_pass_the_api_server(env: Env) -> None:
-    """deploy/base (kustomize) and every example policy, validated by the real API server;
+    """deploy/base (kustomize), the opt-in bindings and every example policy, validated by the real API server;
     the operator's pod spec meets the namespace's `restricted` Pod Security level."""
     root = Path(__file__).resolve().parents[2]
     base = env.kubectl("apply", "-k", str(root / "deploy" / "base"), "--dry-run=server")
     assert "deployment.apps/ftmoe-operator" in base.stdout and "PodSecurity" not in base.stderr, base.stderr
+    assert "validatingadmissionpolicy.admissionregistration.k8s.io/ftmoe-operator-pod-writes" in base.stdout
+    for optional in sorted((root / "deploy" / "optional").glob("*.yaml")):
+        doc = yaml.safe_load(optional.read_text())
+        if "namespace" in doc["metadata"]:
+            doc["metadata"]["namespace"] = "default"  # the file's example namespace need not exist
+        out = env.kubectl("apply", "-f", "-", "--dry-run=server", input=yaml.safe_dump(doc))
+        assert "rolebinding.rbac.authorization.k8s.io/ftmoe-operator-" in out.stdout, out.stderr
     for example in ["observe.yaml", "evict-workers.yaml", "local-cluster.yaml", "llm-training/policy.yaml"]:
         out = env.kubectl("apply", "-f", str(root / "deploy" / "examples" / example), "--dry-run=server")
         assert "faulttolerancepolicy.ftmoe.io" in out.stdout, out.stderr

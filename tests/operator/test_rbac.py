@@ -1,5 +1,7 @@
 """deploy/base/rbac.yaml grants exactly what the operator's code calls: nothing missing
-(the end-to-end tests would fail under it) and nothing extra (least privilege)."""
+(the end-to-end tests would fail under it) and nothing extra (least privilege). Writes to
+pods are not in the operator's own role: they are two opt-in ClusterRoles an admin binds
+where wanted (checkpoint annotations per namespace, forced deletes cluster-wide)."""
 
 from __future__ import annotations
 
@@ -17,8 +19,8 @@ CALLS: dict[str, set[tuple[str, str, str, str]]] = {
     "core.list_node": {("", "nodes", "list", "cluster")},
     "core.patch_node": {("", "nodes", "patch", "cluster")},
     "core.list_pod_for_all_namespaces": {("", "pods", "list", "cluster")},
-    "core.patch_namespaced_pod": {("", "pods", "patch", "cluster")},
-    "core.delete_namespaced_pod": {("", "pods", "delete", "cluster")},
+    "core.patch_namespaced_pod": {("", "pods", "patch", "opt-in ftmoe-operator-checkpointing")},
+    "core.delete_namespaced_pod": {("", "pods", "delete", "opt-in ftmoe-operator-force-drain")},
     "core.create_namespaced_pod_eviction": {("", "pods/eviction", "create", "cluster")},
     "core.read_namespaced_config_map": {("", "configmaps", "get", "cluster")},
     "core.read_namespaced_secret": {("", "secrets", "get", "namespace")},
@@ -52,7 +54,8 @@ def granted() -> set[tuple[str, str, str, str]]:
     for doc in yaml.safe_load_all((ROOT / "deploy" / "base" / "rbac.yaml").read_text()):
         if doc["kind"] not in ("ClusterRole", "Role"):
             continue
-        where = "cluster" if doc["kind"] == "ClusterRole" else "namespace"
+        name = doc["metadata"]["name"]
+        where = "namespace" if doc["kind"] == "Role" else "cluster" if name == "ftmoe-operator" else f"opt-in {name}"
         for rule in doc["rules"]:
             for group in rule["apiGroups"]:
                 for resource in rule["resources"]:
@@ -71,3 +74,17 @@ def test_every_client_call_is_known() -> None:
 def test_role_grants_exactly_what_is_used() -> None:
     needed = set().union(*CALLS.values()) | KOPF
     assert granted() == needed
+
+
+def bindings() -> list[dict]:  # type: ignore[type-arg]
+    return [d for d in yaml.safe_load_all((ROOT / "deploy" / "base" / "rbac.yaml").read_text()) if d["kind"].endswith("Binding")]
+
+
+def test_the_opt_in_roles_are_not_bound_by_the_base() -> None:
+    """Installing deploy/base grants no pod write; the bindings live in deploy/optional/."""
+    bound = {b["roleRef"]["name"] for b in bindings()}
+    assert bound == {"ftmoe-operator"}
+    optional = {d["roleRef"]["name"] for p in (ROOT / "deploy" / "optional").glob("*.yaml") for d in yaml.safe_load_all(p.read_text())}
+    assert optional == {"ftmoe-operator-checkpointing", "ftmoe-operator-force-drain"}
+    checkpointing = yaml.safe_load((ROOT / "deploy" / "optional" / "checkpointing-rolebinding.yaml").read_text())
+    assert checkpointing["kind"] == "RoleBinding", "pod annotations are granted per namespace, never cluster-wide"

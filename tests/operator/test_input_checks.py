@@ -1,0 +1,48 @@
+"""Impossible and unseen inputs get no prediction, so no action (the values an attack used)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ftmoe.operator.input_checks import MAX_ZSCORE, invalid_inputs, out_of_distribution
+
+FEATURES = ["cpu_utilisation", "cpu_frequency_ratio", "disk_used_fraction", "network_receive_bytes_per_second", "gpu_temp"]
+HEALTHY = [0.4, 0.9, 0.5, 1e6, 60.0]
+
+
+def window(**overrides: float) -> np.ndarray:
+    values = np.tile(np.array(HEALTHY, dtype=np.float64), (3, 2, 1))  # [W=3, H=2, F]
+    for name, value in overrides.items():
+        values[-1, 1, FEATURES.index(name)] = value
+    return values
+
+
+def test_a_healthy_window_passes() -> None:
+    assert invalid_inputs(window(), ["a", "b"], FEATURES, np.array([True, True])) == {}
+    assert invalid_inputs(window(cpu_utilisation=1.02), ["a", "b"], FEATURES, np.array([True, True])) == {}, "rate() slack"
+
+
+@pytest.mark.parametrize(
+    ("feature", "value"),
+    [
+        ("disk_used_fraction", 2.0),
+        ("cpu_frequency_ratio", -0.3),
+        ("cpu_utilisation", 1e20),
+        ("network_receive_bytes_per_second", -1e39),
+        ("gpu_temp", 1e39),
+    ],
+)
+def test_impossible_values_withhold_the_node_and_say_which(feature: str, value: float) -> None:
+    out = invalid_inputs(window(**{feature: value}), ["a", "b"], FEATURES, np.array([True, True]))
+    assert list(out) == ["b"] and feature in out["b"] and out["b"].startswith("invalid-input")
+
+
+def test_only_candidates_are_checked() -> None:
+    assert invalid_inputs(window(disk_used_fraction=2.0), ["a", "b"], FEATURES, np.array([True, False])) == {}
+
+
+def test_far_outside_the_training_data_is_out_of_distribution() -> None:
+    z = np.array([[1.0, -3.0], [0.5, -(MAX_ZSCORE + 1)]])
+    out = out_of_distribution(z, ["a", "b"], ["x", "y"])
+    assert list(out) == ["b"] and "y" in out["b"] and out["b"].startswith("out-of-distribution")
