@@ -12,6 +12,7 @@ from typing import Any
 import kopf
 
 from ftmoe.operator.durations import parse_duration
+from ftmoe.operator.failures import interval_failed
 from ftmoe.operator.interval import run_interval
 from ftmoe.operator.policy import GROUP, POLICY_PLURAL, VERSION
 from ftmoe.operator.runtime import current
@@ -61,9 +62,9 @@ async def reconcile_policy(body: kopf.Body, stopped: kopf.DaemonStopped, **_: An
             try:
                 result = await asyncio.to_thread(run_interval, policy, rt.deps)
                 log.info("%s: %s", policy["metadata"]["name"], summary(result.status))
+                rt.deps.last_failure.pop(policy["metadata"]["name"], None)
             except Exception as err:  # noqa: BLE001 - one failed interval must not stop the policy
-                log.exception("%s: interval failed: %s", policy["metadata"]["name"], err)
-                rt.deps.events(policy, "Warning", "IntervalFailed", f"interval failed: {type(err).__name__}: {err}")
+                await asyncio.to_thread(interval_failed, rt.deps, policy, err)
         # A steady cadence (not interval + work time); a late interval starts the next one at once.
         await stopped.wait(max(0.0, started + interval_seconds(policy) - time.monotonic()))
     # The policy was deleted (or the operator stops): its in-memory state goes with it.

@@ -74,6 +74,7 @@ class Deps:
     # status.recentActions as this process last wrote it: the policy body kopf hands over may
     # lag one status write behind, and rebuilding from it would drop the last interval's actions.
     recent_actions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    last_failure: dict[str, str] = field(default_factory=dict)  # policy -> the error of its failing interval (failures.py)
 
     def learner(self, policy: str) -> Learner:
         if policy not in self.learners:
@@ -87,6 +88,7 @@ class Deps:
         self.learners.pop(policy, None)
         self.recent_actions.pop(policy, None)
         self.written.pop(policy, None)
+        self.last_failure.pop(policy, None)
         M.forget_policy(policy)
 
     def source(self, spec: PolicySpec) -> MetricsSource:

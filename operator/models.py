@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable
@@ -55,6 +56,7 @@ class ModelStore:
     def __init__(self, read_config_map: ConfigMapReader | None = None):
         self.read_config_map = read_config_map
         self.cache: dict[str, LoadedModel] = {}
+        self.broken: dict[str, str] = {}  # ConfigMap version -> why it did not load
         self.lock = threading.Lock()
 
     def get(self, ref: ModelRef) -> LoadedModel:
@@ -91,6 +93,8 @@ class ModelStore:
         key = f"{ref.key()}@{rv}"
         if key in self.cache:
             return self.cache[key]
+        if key in self.broken:  # this version failed before: say so again without unpacking it again
+            raise ModelFileError(self.broken[key])
         data, binary = cm.get("data") or {}, cm.get("binaryData") or {}
         if CONFIG_FILE not in data:
             raise ModelFileError(
@@ -98,10 +102,16 @@ class ModelStore:
                 f"create it with: kubectl create configmap {name} --from-file=MODEL_DIR/"
             )
         folder = Path(tempfile.mkdtemp(prefix=f"ftmoe-model-{name}-"))
-        (folder / CONFIG_FILE).write_text(data[CONFIG_FILE])
-        if WEIGHTS_FILE in binary:
-            (folder / WEIGHTS_FILE).write_bytes(base64.b64decode(binary[WEIGHTS_FILE]))
-        loaded = self._load(folder, f"ConfigMap {namespace}/{name}")
+        try:
+            (folder / CONFIG_FILE).write_text(data[CONFIG_FILE])
+            if WEIGHTS_FILE in binary:
+                (folder / WEIGHTS_FILE).write_bytes(base64.b64decode(binary[WEIGHTS_FILE]))
+            loaded = self._load(folder, f"ConfigMap {namespace}/{name}")
+        except Exception as err:
+            shutil.rmtree(folder, ignore_errors=True)  # a broken model must not leave a folder per interval
+            self.broken = {k: v for k, v in self.broken.items() if not k.startswith(ref.key() + "@")}
+            self.broken[key] = f"ConfigMap {namespace}/{name} (resourceVersion {rv}): {type(err).__name__}: {err}"
+            raise ModelFileError(self.broken[key]) from err
         self.cache = {k: v for k, v in self.cache.items() if not k.startswith(ref.key() + "@")}
         self.cache[key] = loaded
         return loaded

@@ -151,19 +151,33 @@ class PrometheusSource:
 
 
 def fill(out: np.ndarray, series: list[dict[str, Any]], index: dict[str, int], times: np.ndarray, step: float, label: str) -> bool:
-    """Write each series' samples into out[W, H]; False when no selected node had any."""
+    """Write each series' samples into out[W, H]; False when no selected node had any.
+
+    A sample that is not a (time, number) pair is a gap, not an error. Two series for one
+    node (a query that does not aggregate ``by (node)``) leave that node without data for
+    the feature: either value could be the wrong one."""
     any_value = False
+    seen: set[int] = set()
+    ambiguous: set[int] = set()
     for s in series:
-        h = index.get(s.get("metric", {}).get(label, ""))
-        if h is None:
+        h = index.get((s.get("metric") or {}).get(label, ""))
+        if h is None or h in ambiguous:
             continue
-        for ts, raw in s.get("values", []):
-            w = int(round((float(ts) - times[0]) / step))
-            value = float(raw)
+        if h in seen:
+            ambiguous.add(h)
+            out[:, h] = np.nan
+            continue
+        seen.add(h)
+        for sample in s.get("values") or []:
+            try:
+                ts, raw = sample
+                w, value = int(round((float(ts) - times[0]) / step)), float(raw)
+            except (TypeError, ValueError):
+                continue
             if 0 <= w < len(times) and np.isfinite(value):
                 out[w, h] = value
                 any_value = True
-    return any_value
+    return any_value and bool(seen - ambiguous)
 
 
 def describe(err: Exception) -> str:

@@ -34,6 +34,9 @@ BLOCKED = Counter(
     registry=REGISTRY,
 )
 QUERY_ERRORS = Counter("ftmoe_prometheus_query_errors_total", "Intervals whose Prometheus queries failed.", ["policy"], registry=REGISTRY)
+INTERVAL_FAILURES = Counter(
+    "ftmoe_interval_failures_total", "Policy intervals that raised (the error is in the Ready condition).", ["policy"], registry=REGISTRY
+)
 INPUTS_WITHHELD = Counter(
     "ftmoe_inputs_withheld_total",
     "Node windows given no prediction although complete (reason: invalid-input, out-of-distribution, non-finite-risk).",
@@ -86,6 +89,7 @@ def forget_policy(policy: str) -> None:
         BLOCKED,
         QUERY_ERRORS,
         INPUTS_WITHHELD,
+        INTERVAL_FAILURES,
         STALE_NODES,
         SELF_GRADE,
         MODEL_INFO,

@@ -407,3 +407,38 @@ async def test_a_nan_model_writes_status_and_acts_on_nothing(cluster: Any) -> No
     assert not any(node(cluster, n)["spec"].get("unschedulable") for n in ("n0", "n1", "n3"))
     assert all(A.RISK not in node(cluster, n)["metadata"]["annotations"] for n in ("n0", "n1", "n3"))
     assert cluster.objects[PREDICTIONS, None, "p.n0"]["status"]["action"] == "withheld"
+
+
+async def test_a_failing_interval_says_so_in_status_once_in_events_and_every_time_in_the_metric(cluster: Any) -> None:
+    from ftmoe.operator import own_metrics as M
+    from ftmoe.operator.failures import interval_failed
+
+    deps, events = deps_for(cluster, FixedSource({"n0": 0.1}), FirstFeatureModel())
+    await asyncio.to_thread(run_interval, policy(), deps, 1_000_000.0)
+    body = policy()
+    body["status"] = cluster.objects[POLICIES, None, "p"]["status"]
+    before = M.REGISTRY.get_sample_value("ftmoe_interval_failures_total", {"policy": "p"}) or 0.0
+    for _ in range(3):
+        await asyncio.to_thread(interval_failed, deps, body, RuntimeError("the model ConfigMap has 4 features, its weights 19"))
+    status = cluster.objects[POLICIES, None, "p"]["status"]
+    conds = {c["type"]: c for c in status["conditions"]}
+    assert conds["Ready"]["status"] == "False" and conds["Ready"]["reason"] == "IntervalFailed"
+    assert "4 features, its weights 19" in conds["Ready"]["message"] and conds["ModelLoaded"]["status"] == "True", "the rest is kept"
+    assert [e[1] for e in events].count("IntervalFailed") == 1, "one event per distinct error"
+    assert M.REGISTRY.get_sample_value("ftmoe_interval_failures_total", {"policy": "p"}) == before + 3
+    await asyncio.to_thread(interval_failed, deps, body, RuntimeError("another error"))
+    assert [e[1] for e in events].count("IntervalFailed") == 2
+
+
+def test_a_broken_configmap_model_leaves_no_folder_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    cm = {"metadata": {"resourceVersion": "7"}, "data": {"config.json": "{not json"}}
+    reads: list[str] = []
+    store = ModelStore(lambda ns, name: (reads.append(name), cm)[1])
+    ref = ModelRef(source="ConfigMap", config_map={"namespace": "m", "name": "broken"})
+    for _ in range(3):
+        with pytest.raises(ModelFileError, match="resourceVersion 7"):
+            store.get(ref)
+    assert list(tmp_path.glob("ftmoe-model-*")) == [] and len(reads) == 3

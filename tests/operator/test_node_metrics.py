@@ -50,3 +50,18 @@ def test_complete_needs_every_value_and_no_error() -> None:
     assert list(w.complete) == [True, False, True]
     w.error = "down"
     assert not w.complete.any()
+
+
+def test_garbage_samples_are_gaps_and_duplicate_series_leave_the_node_without_data() -> None:
+    from ftmoe.operator.node_metrics import fill
+
+    times = np.array([0.0, 5.0, 10.0])
+    out = np.full((3, 2), np.nan)
+    series = [
+        {"metric": {"node": "a"}, "values": [[0, "1.5"], [5, ""], [10, None], ["x", "2"], [10], None]},
+        {"metric": {"node": "b"}, "values": [[0, "1"], [5, "1"]]},
+        {"metric": {"node": "b"}, "values": [[0, "9"], [5, "9"]]},  # not aggregated by node: ambiguous
+    ]
+    assert fill(out, series, {"a": 0, "b": 1}, times, 5.0, "node")
+    assert out[0, 0] == 1.5 and np.isnan(out[1:, 0]).all()
+    assert np.isnan(out[:, 1]).all()
