@@ -193,9 +193,7 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
     plan = decide(Rules.from_spec(name, spec, len(nodes)), node_facts, now)
     previous = {nm: (n["metadata"].get("annotations") or {}).get(A.DECISION, "") for nm, n in by_name.items()}
     gate = CheckpointGate(spec.checkpointing, deps.kube.patch_pod) if spec.checkpointing else None
-    records = Remediator(deps.kube, policy, deps.events, deps.tracker, spec.drain.grace_period_seconds, gate).run(
-        plan, by_name, previous, now
-    )
+    records = Remediator(deps.kube, policy, deps.events, deps.tracker, spec.drain, gate).run(plan, by_name, previous, now)
     graded = learner.record(spec, predictor, by_name, pods, predictions, window, now)
     learner.schedule(deps.tuner, spec, model, now)
     if spec.checkpointing is not None:

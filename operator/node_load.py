@@ -46,7 +46,7 @@ def node_loads(
     arrivals = tracker.arrivals_per_node(now, 3600.0)
     loads = {}
     for n in nodes:
-        evictable = to_evict(on.get(n, []))
+        evictable = to_evict(on.get(n, []), spec.drain)
         training = [p for p in evictable if cp is not None and selected(p, cp)]
         risk_work = 0.0
         cost = cp.cost if cp is not None else 0.0

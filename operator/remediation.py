@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ftmoe.operator import annotations as A
+from ftmoe.operator.api.policy_types import DrainSpec
 from ftmoe.operator.checkpoint_requests import CheckpointGate
 from ftmoe.operator.decisions import CORDON, DRAIN, FORCE_DRAIN, UNCORDON, Action, Plan
-from ftmoe.operator.drain import to_evict
+from ftmoe.operator.drain import left_alone, to_evict
 from ftmoe.operator.kube import BLOCKED, EVICTED, Forbidden, Kube
 from ftmoe.operator.migrations import MigrationTracker, owner_key
 from ftmoe.operator.node_facts import cordon_patch, uncordon_patch
@@ -81,7 +82,7 @@ class Remediator:
         policy: dict[str, Any],
         events: EventSink,
         tracker: MigrationTracker | None,
-        grace_period_seconds: int = -1,
+        drain: DrainSpec | None = None,
         gate: CheckpointGate | None = None,
     ):
         self.kube = kube
@@ -89,7 +90,8 @@ class Remediator:
         self.name = policy["metadata"]["name"]
         self.events = events
         self.tracker = tracker
-        self.grace = grace_period_seconds
+        self.drain = drain or DrainSpec()
+        self.grace = self.drain.grace_period_seconds
         self.gate = gate
 
     def _event(self, node: dict[str, Any], kind: str, reason: str, message: str) -> None:
@@ -139,11 +141,14 @@ class Remediator:
         if not ann.get(A.DRAIN_STARTED):
             self.kube.patch_node(name, {"metadata": {"annotations": {A.DRAIN_STARTED: A.rfc3339(now), A.DRAIN_STATE: "draining"}}})
             self._event(node, "Normal", "DrainStarted", action.message)
-        pods = to_evict(self.kube.pods_on_node(name))
+        on_node = self.kube.pods_on_node(name)
+        pods = to_evict(on_node, self.drain)
         if not pods:
+            stay = left_alone(on_node, self.drain)
+            message = "no evictable pods left on the node" + (f"; left alone: {', '.join(stay[:5])}" if stay else "")
             self.kube.patch_node(name, {"metadata": {"annotations": {A.DRAIN_STATE: "done"}}})
-            self._event(node, "Normal", "DrainComplete", "no evictable pods left on the node")
-            return Record(now, name, action.kind, "done", "DrainComplete", "no evictable pods left")
+            self._event(node, "Normal", "DrainComplete", message)
+            return Record(now, name, action.kind, "done", "DrainComplete", message)
         evicted, blocked, waiting, forbidden = [], [], [], []
         started = A.parse_time(ann.get(A.DRAIN_STARTED)) or now
         for pod in pods:

@@ -174,6 +174,13 @@ class Hysteresis(ApiModel):
 
 
 class DrainSpec(ApiModel):
+    cel_rules: ClassVar[list[dict[str, Any]]] = [
+        cel(
+            "!self.force || duration(self.timeout) >= duration('1m')",
+            "drain.timeout must be at least 1m when drain.force is set",
+            ".timeout",
+        )
+    ]
     timeout: Duration = Field(
         600.0, description=("Stop trying to evict after this long (events say which pods remain), unless force is set.")
     )
@@ -181,8 +188,32 @@ class DrainSpec(ApiModel):
         -1, ge=-1, description=("Grace period passed to evictions; -1 uses each pod's own terminationGracePeriodSeconds.")
     )
     force: bool = Field(
-        False, description=("After the timeout, delete the remaining pods directly, bypassing PodDisruptionBudgets. Off unless you opt in.")
+        False,
+        description=(
+            "After the timeout, delete the remaining pods directly, bypassing PodDisruptionBudgets. Off unless you opt in; "
+            "needs the opt-in ClusterRole binding deploy/optional/force-drain.yaml, and a timeout of at least 1m."
+        ),
     )
+    evict_bare_pods: bool = Field(
+        False,
+        description=(
+            "Also evict pods that no controller owns (nothing recreates them), as kubectl drain --force does. "
+            "Off: they stay, and the drain event names them."
+        ),
+    )
+    delete_empty_dir_data: bool = Field(
+        False,
+        description=(
+            "Also evict pods with emptyDir volumes (their data is lost), as kubectl drain --delete-emptydir-data does. "
+            "Off: they stay, and the drain event names them."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _force_waits(self) -> DrainSpec:
+        if self.force and self.timeout < 60:
+            raise ValueError("timeout must be at least 1m when drain.force is set")
+        return self
 
 
 class Escalation(ApiModel):

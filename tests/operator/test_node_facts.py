@@ -81,3 +81,37 @@ def test_drain_skips_what_kubectl_drain_skips_and_opt_outs() -> None:
     assert "DaemonSet" in str(skip_reason(ds)) and "mirror" in str(skip_reason(mirror)) and "opted out" in str(skip_reason(opted))
     assert skip_reason(going) == "terminating" and skip_reason(done) == "finished"
     assert to_evict([ds, mirror, opted, going, done, normal]) == [normal]
+
+
+def test_drain_refuses_what_kubectl_drain_refuses_without_its_flags() -> None:
+    from ftmoe.operator.api.policy_types import DrainSpec
+    from ftmoe.operator.drain import left_alone
+
+    owned = [{"kind": "ReplicaSet", "controller": True}]
+    bare = {"metadata": {"name": "bare", "namespace": "ns"}, "status": {"phase": "Running"}}
+    scratch = {
+        "metadata": {"name": "scratch", "namespace": "ns", "ownerReferences": owned},
+        "status": {"phase": "Running"},
+        "spec": {"volumes": [{"name": "tmp", "emptyDir": {}}]},
+    }
+    assert "no controller" in str(skip_reason(bare)) and "emptyDir" in str(skip_reason(scratch))
+    assert to_evict([bare, scratch]) == [] and len(left_alone([bare, scratch])) == 2
+    assert to_evict([bare, scratch], DrainSpec(evict_bare_pods=True, delete_empty_dir_data=True)) == [bare, scratch]
+
+
+def test_the_opt_out_is_read_as_a_boolean() -> None:
+    def pod(value: str) -> dict[str, Any]:
+        return {
+            "metadata": {
+                "name": "x",
+                "namespace": "ns",
+                "annotations": {A.EVICT_OPT_OUT: value},
+                "ownerReferences": [{"kind": "ReplicaSet", "controller": True}],
+            },
+            "status": {"phase": "Running"},
+        }
+
+    for no in ("false", "False", "no", "0", "OFF", "nope"):
+        assert "opted out" in str(skip_reason(pod(no))), no
+    for yes in ("true", "True", "1"):
+        assert skip_reason(pod(yes)) is None, yes

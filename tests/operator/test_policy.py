@@ -137,6 +137,7 @@ def test_capacity_cost_is_a_number_of_pod_seconds() -> None:
         ({"prometheus": {"url": "http://p"}, "interval": "10m"}, "spec.horizon"),
         ({"prometheus": {"url": "http://p"}, "maxUnavailable": True}, "spec.maxUnavailable"),
         ({"prometheus": {"url": "http://p"}, "drain": {"timout": "1m"}}, "spec.drain.timout"),
+        ({"prometheus": {"url": "http://p"}, "drain": {"force": True, "timeout": "0s"}}, "spec.drain.timeout"),
     ],
 )
 def test_bad_fields_are_named(spec: dict[str, Any], field: str) -> None:
