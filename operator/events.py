@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import socket
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client
@@ -62,11 +63,15 @@ class EventPoster:
     """An ``EventSink``: one core/v1 Event per call. A failure is logged, never raised: an
     event that cannot be written must not stop the action it reports."""
 
-    def __init__(self, api: client.ApiClient):
+    def __init__(self, api: client.ApiClient, may_write: Callable[[], bool] | None = None):
         self.core = client.CoreV1Api(api)
         self.instance = socket.gethostname()
+        self.may_write = may_write  # the leader Lease, as for every other write (operator/kube.py)
 
     def __call__(self, obj: dict[str, Any], kind: str, reason: str, message: str) -> None:
+        if self.may_write is not None and not self.may_write():
+            log.info("not the leader any more; event %s not posted", reason)
+            return
         body = event_body(obj, kind, reason, message, dt.datetime.now(dt.timezone.utc), self.instance)
         try:
             self.core.create_namespaced_event(body["metadata"]["namespace"], body)  # type: ignore[arg-type]  # a dict body is accepted

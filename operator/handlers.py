@@ -14,6 +14,7 @@ import kopf
 from ftmoe.operator.durations import parse_duration
 from ftmoe.operator.failures import interval_failed
 from ftmoe.operator.interval import run_interval
+from ftmoe.operator.kube import NotLeader
 from ftmoe.operator.policy import GROUP, POLICY_PLURAL, VERSION
 from ftmoe.operator.runtime import current
 
@@ -63,6 +64,8 @@ async def reconcile_policy(body: kopf.Body, stopped: kopf.DaemonStopped, **_: An
                 result = await asyncio.to_thread(run_interval, policy, rt.deps)
                 log.info("%s: %s", policy["metadata"]["name"], summary(result.status))
                 rt.deps.last_failure.pop(policy["metadata"]["name"], None)
+            except NotLeader as err:
+                log.warning("%s: lost the Lease during the interval: %s", policy["metadata"]["name"], err)
             except Exception as err:  # noqa: BLE001 - one failed interval must not stop the policy
                 await asyncio.to_thread(interval_failed, rt.deps, policy, err)
         # A steady cadence (not interval + work time); a late interval starts the next one at once.

@@ -24,6 +24,10 @@ CHECKPOINTING_ROLE = "ftmoe-operator-checkpointing"  # pods: patch, per training
 FORCE_DRAIN_ROLE = "ftmoe-operator-force-drain"  # pods: delete, cluster-wide
 
 
+class NotLeader(Exception):
+    """This replica no longer holds the leader Lease: the write was not sent."""
+
+
 class Forbidden(Exception):
     """The operator's ServiceAccount may not do this; the message names the binding that grants it."""
 
@@ -41,10 +45,18 @@ def retry_conflicts(fn: Callable[[], T], attempts: int = 5) -> T:
 
 
 class Kube:
-    def __init__(self, api: client.ApiClient):
+    """``may_write`` is asked before every write (the leader Lease, operator/leader.py): a
+    replica frozen past its Lease stops at the next write, not at the next interval."""
+
+    def __init__(self, api: client.ApiClient, may_write: Callable[[], bool] | None = None):
         self.api = api
         self.core = client.CoreV1Api(api)
         self.custom = client.CustomObjectsApi(api)
+        self.may_write = may_write
+
+    def _writing(self, what: str) -> None:
+        if self.may_write is not None and not self.may_write():
+            raise NotLeader(f"not the leader any more; did not {what}")
 
     def _raw(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         resp = method(*args, _preload_content=False, **kwargs)
@@ -56,6 +68,7 @@ class Kube:
         return self._raw(self.core.list_node)["items"]
 
     def patch_node(self, name: str, patch: dict[str, Any]) -> None:
+        self._writing(f"patch node {name}")
         retry_conflicts(lambda: self.core.patch_node(name, patch))
 
     def pods_on_node(self, node: str) -> list[dict[str, Any]]:
@@ -65,6 +78,7 @@ class Kube:
         return self._raw(self.core.list_pod_for_all_namespaces, label_selector=label_selector)["items"]
 
     def patch_pod(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        self._writing(f"patch pod {namespace}/{name}")
         try:
             retry_conflicts(lambda: self.core.patch_namespaced_pod(name, namespace, patch))
         except ApiException as err:
@@ -78,6 +92,7 @@ class Kube:
     def evict(self, namespace: str, name: str, grace_period_seconds: int) -> tuple[str, str]:
         """Evict through the Eviction API: (EVICTED | BLOCKED | GONE, detail). BLOCKED is
         the API server's 429, a PodDisruptionBudget saying not now."""
+        self._writing(f"evict pod {namespace}/{name}")
         options = client.V1DeleteOptions(grace_period_seconds=grace_period_seconds) if grace_period_seconds >= 0 else None
         body = client.V1Eviction(metadata=client.V1ObjectMeta(name=name, namespace=namespace), delete_options=options)
         try:
@@ -91,6 +106,7 @@ class Kube:
             raise
 
     def delete_pod(self, namespace: str, name: str, grace_period_seconds: int) -> None:
+        self._writing(f"delete pod {namespace}/{name}")
         try:
             self.core.delete_namespaced_pod(
                 name, namespace, grace_period_seconds=grace_period_seconds if grace_period_seconds >= 0 else None
@@ -120,6 +136,7 @@ class Kube:
     # -- our resources ---------------------------------------------------------------------
 
     def patch_policy_status(self, name: str, status: dict[str, Any]) -> None:
+        self._writing(f"write the status of policy {name}")
         retry_conflicts(lambda: self.custom.patch_cluster_custom_object_status(GROUP, VERSION, POLICY_PLURAL, name, {"status": status}))
 
     def list_policies(self) -> list[dict[str, Any]]:
@@ -131,6 +148,7 @@ class Kube:
         )["items"]
 
     def upsert_prediction(self, body: dict[str, Any]) -> None:
+        self._writing(f"write NodeFaultPrediction {body['metadata']['name']}")
         name = body["metadata"]["name"]
 
         def write() -> None:
@@ -144,6 +162,7 @@ class Kube:
         retry_conflicts(write)
 
     def delete_prediction(self, name: str) -> None:
+        self._writing(f"delete NodeFaultPrediction {name}")
         try:
             self.custom.delete_cluster_custom_object(GROUP, VERSION, PREDICTION_PLURAL, name)
         except ApiException as err:

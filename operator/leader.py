@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import socket
 import threading
+import time
 import uuid
 
 from kubernetes import client
@@ -44,6 +45,7 @@ class LeaseElector:
         self.duration, self.renew = duration, renew
         self.me = me or identity()
         self.leading = threading.Event()
+        self.valid_until = 0.0  # monotonic: the Lease is surely ours until then (from before the last renewal was sent)
         self.stopped = threading.Event()
         self.waiting_for: str | None = None  # the holder last reported, so standby says it once per holder
 
@@ -51,9 +53,16 @@ class LeaseElector:
     def is_leader(self) -> bool:
         return self.leading.is_set()
 
+    def holds(self) -> bool:
+        """Leader, and not past the Lease's duration since the last renewal was sent: a
+        replica whose renewals stalled (frozen, partitioned) stops writing before a rival
+        can take over, whatever the renewal thread last managed to record."""
+        return self.leading.is_set() and time.monotonic() < self.valid_until
+
     def try_acquire(self, now: dt.datetime | None = None) -> bool:
         """One round: take the Lease if free or expired, renew it if ours. Returns leadership."""
         now = now or dt.datetime.now(dt.timezone.utc)
+        sent = time.monotonic()
         try:
             lease = self.coord.read_namespaced_lease(self.name, self.namespace)
         except ApiException as err:
@@ -62,7 +71,7 @@ class LeaseElector:
             body = client.V1Lease(metadata=client.V1ObjectMeta(name=self.name, namespace=self.namespace), spec=self._spec(now, now, 0))
             try:
                 self.coord.create_namespaced_lease(self.namespace, body)
-                return self._set(True)
+                return self._set(True, sent)
             except ApiException as err2:
                 if err2.status == 409:
                     return self._set(False)
@@ -91,7 +100,7 @@ class LeaseElector:
         try:
             # The resourceVersion in `lease` makes this a compare-and-swap: a rival's write wins with 409.
             self.coord.replace_namespaced_lease(self.name, self.namespace, lease)
-            return self._set(True)
+            return self._set(True, sent)
         except ApiException as err:
             if err.status == 409:
                 return self._set(False)
@@ -106,11 +115,13 @@ class LeaseElector:
             lease_transitions=transitions,
         )
 
-    def _set(self, leading: bool) -> bool:
+    def _set(self, leading: bool, sent: float | None = None) -> bool:
         if leading and not self.leading.is_set():
             log.info("acquired Lease %s/%s as %s", self.namespace, self.name, self.me)
         if not leading and self.leading.is_set():
             log.warning("lost Lease %s/%s; stopping all actions", self.namespace, self.name)
+        if leading and sent is not None:
+            self.valid_until = sent + self.duration - self.renew  # a renew period of margin for clock rate and latency
         (self.leading.set if leading else self.leading.clear)()
         M.LEADER.set(1 if leading else 0)
         return leading

@@ -27,7 +27,7 @@ class Runtime:
 
     @property
     def leading(self) -> bool:
-        return self.elector is None or self.elector.is_leader
+        return self.elector is None or self.elector.holds()
 
 
 def api_client(kubeconfig: Path | None) -> client.ApiClient:
@@ -52,16 +52,18 @@ def build(
 ) -> Runtime:
     """``events`` defaults to core/v1 Events that `kubectl describe` finds (operator/events.py)."""
     api = api_client(kubeconfig)
-    kube = Kube(api)
+    elector = LeaseElector(api, namespace) if leader_election else None
+    may_write = elector.holds if elector is not None else None
+    kube = Kube(api, may_write)
     deps = Deps(
         kube=kube,
         models=ModelStore(kube.read_config_map),
         tracker=MigrationTracker(),
-        events=events or EventPoster(api),
+        events=events or EventPoster(api, may_write),
         namespace=namespace,
         state_dir=state_dir,
     )
-    return Runtime(deps, LeaseElector(api, namespace) if leader_election else None)
+    return Runtime(deps, elector)
 
 
 _current: Runtime | None = None

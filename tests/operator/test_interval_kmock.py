@@ -442,3 +442,26 @@ def test_a_broken_configmap_model_leaves_no_folder_behind(tmp_path: Path, monkey
         with pytest.raises(ModelFileError, match="resourceVersion 7"):
             store.get(ref)
     assert list(tmp_path.glob("ftmoe-model-*")) == [] and len(reads) == 3
+
+
+async def test_every_write_asks_for_the_lease_first(kmock: Any) -> None:
+    """A leader frozen past its Lease wrote status 82 ms after 'lost Lease': now the write is not sent."""
+    from ftmoe.operator.kube import NotLeader
+
+    kmock.resources["v1/nodes"] = {}
+    kmock.objects["v1/nodes", None, "n"] = {"metadata": {"name": "n"}, "spec": {}}
+    cfg = client.Configuration()
+    cfg.host = str(kmock.url).rstrip("/")
+    leader = [True]
+    kube = Kube(client.ApiClient(cfg), may_write=lambda: leader[0])
+    await asyncio.to_thread(kube.patch_node, "n", {"spec": {"unschedulable": True}})
+    leader[0] = False
+    for write in (
+        lambda: kube.patch_node("n", {"spec": {"unschedulable": None}}),
+        lambda: kube.evict("ns", "p", 0),
+        lambda: kube.patch_policy_status("p", {}),
+        lambda: kube.delete_pod("ns", "p", 0),
+    ):
+        with pytest.raises(NotLeader):
+            await asyncio.to_thread(write)
+    assert kmock.objects["v1/nodes", None, "n"]["spec"]["unschedulable"] is True, "the second patch never went out"

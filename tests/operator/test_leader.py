@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -34,3 +35,10 @@ def test_one_leader_expiry_and_release(api_client: Any, namespace: str, caplog: 
     b.release()
     assert not b.is_leader
     assert a.try_acquire(dt.datetime.now(dt.timezone.utc)) and a.is_leader
+
+
+def test_a_leader_whose_renewals_stall_stops_holding_before_the_lease_can_expire(api_client: Any, namespace: str) -> None:
+    a = LeaseElector(api_client, namespace, me="a", duration=15, renew=5)
+    assert a.try_acquire() and a.holds()
+    a.valid_until = time.monotonic() - 0.001  # the renewal thread froze: the event says leader, time says no longer
+    assert a.is_leader and not a.holds()
