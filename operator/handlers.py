@@ -16,6 +16,7 @@ from ftmoe.operator.failures import interval_failed
 from ftmoe.operator.interval import run_interval
 from ftmoe.operator.kube import NotLeader
 from ftmoe.operator.policy import GROUP, POLICY_PLURAL, VERSION
+from ftmoe.operator.remediation import release_nodes
 from ftmoe.operator.runtime import current
 
 log = logging.getLogger("ftmoe.operator")
@@ -72,6 +73,17 @@ async def reconcile_policy(body: kopf.Body, stopped: kopf.DaemonStopped, **_: An
         await stopped.wait(max(0.0, started + interval_seconds(policy) - time.monotonic()))
     # The policy was deleted (or the operator stops): its in-memory state goes with it.
     rt.deps.release(body["metadata"]["name"])
+
+
+@kopf.on.delete(GROUP, VERSION, POLICY_PLURAL)
+async def policy_deleted(body: kopf.Body, **_: Any) -> None:
+    """Undo what the policy did before kopf lets it go: uncordon its cordons, remove its marks."""
+    rt = current()
+    if not rt.leading:
+        raise kopf.TemporaryError("only the leader releases a deleted policy's nodes", delay=10)
+    policy = copy.deepcopy(dict(body))
+    released = await asyncio.to_thread(lambda: release_nodes(rt.deps.kube, rt.deps.events, policy, rt.deps.kube.list_nodes(), True))
+    log.info("%s deleted: released %d nodes", policy["metadata"]["name"], len(released))
 
 
 def interval_seconds(policy: dict[str, Any]) -> float:

@@ -37,7 +37,7 @@ from ftmoe.operator.node_metrics import FeatureWindow, MetricsSource, Prometheus
 from ftmoe.operator.overlap import overlap_message, shared_nodes
 from ftmoe.operator.policy import PolicyError, PolicySpec, PrometheusSpec, node_selected
 from ftmoe.operator.predictions import action_summary, prediction_body, prediction_name
-from ftmoe.operator.remediation import EventSink, Record, Remediator, decision_text
+from ftmoe.operator.remediation import EventSink, Record, Remediator, decision_text, release_nodes
 from ftmoe.operator.status import (
     EXCLUSIVE,
     EXCLUSIVE_OK,
@@ -157,7 +157,10 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
 
     learner = deps.learner(name)
     model = learner.serving(spec, model, now)
-    nodes = [n for n in deps.kube.list_nodes() if node_selected(n["metadata"].get("labels") or {}, spec)]
+    every_node = deps.kube.list_nodes()
+    nodes = [n for n in every_node if node_selected(n["metadata"].get("labels") or {}, spec)]
+    selected = {n["metadata"]["name"] for n in nodes}
+    release_nodes(deps.kube, deps.events, policy, [n for n in every_node if n["metadata"]["name"] not in selected], uncordon=False)
     names = [n["metadata"]["name"] for n in nodes]
     by_name = dict(zip(names, nodes))
     predictor = model.predictor

@@ -15,6 +15,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from ftmoe.operator.credentials import CredentialError
+from ftmoe.operator.ownership import FIELD_MANAGER
 from ftmoe.operator.policy import GROUP, POLICY_PLURAL, PREDICTION_PLURAL, VERSION
 
 T = TypeVar("T")
@@ -69,7 +70,7 @@ class Kube:
 
     def patch_node(self, name: str, patch: dict[str, Any]) -> None:
         self._writing(f"patch node {name}")
-        retry_conflicts(lambda: self.core.patch_node(name, patch))
+        retry_conflicts(lambda: self.core.patch_node(name, patch, field_manager=FIELD_MANAGER))
 
     def pods_on_node(self, node: str) -> list[dict[str, Any]]:
         return self._raw(self.core.list_pod_for_all_namespaces, field_selector=f"spec.nodeName={node}")["items"]

@@ -10,6 +10,7 @@ from ftmoe.operator.costs import NodeLoad
 from ftmoe.operator.decisions import Marks, NodeFacts
 from ftmoe.operator.inference import NodePrediction
 from ftmoe.operator.node_status import PRESSURE, condition
+from ftmoe.operator.ownership import cordoned_by
 from ftmoe.operator.policy import PolicySpec
 
 
@@ -22,7 +23,7 @@ def facts(node: dict[str, Any], risk: float | None, spec: PolicySpec, load: Node
         risk=risk,
         ready=condition(node, "Ready") == "True",
         unschedulable=bool(node.get("spec", {}).get("unschedulable")),
-        cordoned_by=ann.get(A.CORDONED_BY),
+        cordoned_by=cordoned_by(node),
         excluded=labels.get(spec.exclude_label) == "true",
         pressure=any(condition(node, c) == "True" for c in PRESSURE),
         risk_since=A.parse_time(ann.get(A.RISK_SINCE)),
@@ -59,8 +60,8 @@ def prediction_patch(
             want[A.PREDICTED_AT] = A.rfc3339(now)
         label[A.AT_RISK_LABEL] = "true" if prediction.risk >= spec.thresholds.annotate else None
         label[A.RISK_LABEL] = A.shown_risk(prediction.risk)
-    if not node.get("spec", {}).get("unschedulable") and ann.get(A.CORDONED_BY):
-        # Someone uncordoned a node we had cordoned: the cordon is theirs to decide now.
+    if ann.get(A.CORDONED_BY) and cordoned_by(node) is None:
+        # Someone uncordoned a node we had cordoned, or cordoned it again themselves: it is theirs to decide now.
         want.update({A.CORDONED_BY: None, A.CORDON_REASON: None, A.CORDONED_AT: None, A.DRAIN_STARTED: None, A.DRAIN_STATE: None})
     ann_patch = {k: v for k, v in want.items() if ann.get(k) != v}
     label_patch = {k: v for k, v in label.items() if labels.get(k) != v}

@@ -19,6 +19,7 @@ from ftmoe.operator.drain import left_alone, to_evict
 from ftmoe.operator.kube import BLOCKED, EVICTED, Forbidden, Kube
 from ftmoe.operator.migrations import MigrationTracker, owner_key
 from ftmoe.operator.node_facts import cordon_patch, uncordon_patch
+from ftmoe.operator.ownership import cordoned_by, release_patch
 
 EventSink = Callable[[dict[str, Any], str, str, str], None]  # (object, Normal|Warning, reason, message)
 
@@ -200,3 +201,31 @@ class Remediator:
             return Record(now, name, action.kind, "blocked", "EvictionBlocked", "; ".join(blocked[:5]))
         extra = f"; {len(waiting)} training pods checkpointing first" if waiting else ""
         return Record(now, name, action.kind, "done", action.reason, f"{verb} {len(evicted)} pods{extra}")
+
+
+def release_nodes(kube: Kube, events: EventSink, policy: dict[str, Any], nodes: list[dict[str, Any]], uncordon: bool) -> list[str]:
+    """Give back the nodes ``policy`` let go (ownership.py): with ``uncordon`` (the policy was
+    deleted) its cordons are undone; without (the node left its nodeSelector) they are
+    handed to a human. Returns the nodes written."""
+    name = policy["metadata"]["name"]
+    written = []
+    for node in nodes:
+        patch = release_patch(node, name, uncordon)
+        if not patch:
+            continue
+        had_cordon = cordoned_by(node) == name
+        kube.patch_node(node["metadata"]["name"], patch)
+        written.append(node["metadata"]["name"])
+        if had_cordon and uncordon:
+            events(
+                node_ref(node), "Normal", "CordonReleased", f"FaultTolerancePolicy {name} was deleted; uncordoned the node it had cordoned"
+            )
+        elif had_cordon:
+            events(
+                node_ref(node),
+                "Warning",
+                "CordonHandedOver",
+                f"FaultTolerancePolicy {name} no longer selects this node; it stays cordoned and is yours now: "
+                f"kubectl uncordon {node['metadata']['name']} once it is healthy",
+            )
+    return written

@@ -465,3 +465,26 @@ async def test_every_write_asks_for_the_lease_first(kmock: Any) -> None:
         with pytest.raises(NotLeader):
             await asyncio.to_thread(write)
     assert kmock.objects["v1/nodes", None, "n"]["spec"]["unschedulable"] is True, "the second patch never went out"
+
+
+async def test_a_node_that_leaves_the_selector_is_handed_over_cordoned_with_a_warning(cluster: Any) -> None:
+    deps, events = deps_for(cluster, FixedSource({"n0": 0.1, "n1": 0.95, "n2": 0.1, "n3": 0.1}), FirstFeatureModel())
+    await asyncio.to_thread(run_interval, policy(), deps, 1_000_000.0)
+    assert node(cluster, "n1")["spec"]["unschedulable"] is True
+    narrowed = policy(nodeSelector={"matchLabels": {"pool": "gpu"}})  # no node carries it: n1 leaves with the rest
+    await asyncio.to_thread(run_interval, narrowed, deps, 1_000_010.0)
+    n1 = node(cluster, "n1")
+    assert n1["spec"]["unschedulable"] is True, "it may still be failing: a human decides"
+    assert A.CORDONED_BY not in n1["metadata"]["annotations"] and A.RISK_LABEL not in n1["metadata"]["labels"]
+    assert ("n1", "CordonHandedOver") in [(e[0], e[1]) for e in events]
+
+
+async def test_deleting_a_policy_uncordons_what_it_cordoned(cluster: Any) -> None:
+    from ftmoe.operator.remediation import release_nodes
+
+    deps, events = deps_for(cluster, FixedSource({"n0": 0.1, "n1": 0.95, "n2": 0.1, "n3": 0.1}), FirstFeatureModel())
+    await asyncio.to_thread(run_interval, policy(), deps, 1_000_000.0)
+    released = await asyncio.to_thread(lambda: release_nodes(deps.kube, deps.events, policy(), deps.kube.list_nodes(), True))
+    assert set(released) == set(NODES), "every node carried the policy's marks"
+    assert not node(cluster, "n1")["spec"].get("unschedulable") and ("n1", "CordonReleased") in [(e[0], e[1]) for e in events]
+    assert not any(k.startswith("ftmoe.io/") and k != A.CORDON_HISTORY for n in NODES for k in node(cluster, n)["metadata"]["annotations"])

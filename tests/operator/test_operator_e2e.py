@@ -289,8 +289,17 @@ def test_the_story_predict_cordon_evict_reschedule_uncordon(env: Env, namespace:
         wait_for(lambda: not env.node("node-1").spec.unschedulable, 180, "node-1 uncordoned after recovery")
         ann = env.node("node-1").metadata.annotations
         assert "ftmoe.io/cordoned-by" not in ann and env.node_events("node-1", "Uncordoned")
-        done = [(a["node"], a["action"]) for a in env.policy(policy)["status"]["recentActions"] if a["outcome"] == "done"]
-        assert {("node-1", "cordon"), ("node-1", "drain"), ("node-1", "uncordon")} <= set(done)
+        # The node is patched mid-interval and the status at its end: wait for that interval to finish.
+        done = wait_for(
+            lambda: (
+                (d := {(a["node"], a["action"]) for a in env.policy(policy)["status"]["recentActions"] if a["outcome"] == "done"})
+                >= {("node-1", "cordon"), ("node-1", "drain"), ("node-1", "uncordon")}
+                and d
+            ),
+            3 * STEP,
+            "cordon, drain and uncordon in recentActions",
+        )
+        assert done
         # The operator graded its own alarm against the MemoryPressure the node really showed.
         graded = env.policy(policy)["status"]["selfGrading"]
         assert graded["faults"] == 1, f"one injected fault is one fault: {graded}"
@@ -607,3 +616,35 @@ def test_the_readme_first_policy_commands_work_in_a_fresh_shell(env: Env, local_
             check=False,
         )
         env.kubectl("-n", "ftmoe-system", "delete", "deployment", "ftmoe-operator", "--ignore-not-found", check=False)
+
+
+def test_a_human_cordon_stays_the_humans_and_deleting_the_policy_undoes_its_own(env: Env) -> None:
+    """Before: after `kubectl uncordon` and `kubectl cordon` within one interval the operator
+    took the cordon for its own and uncordoned the node later; deleting a policy left its
+    cordons behind for good."""
+    nodes = ["node-8", "node-9"]
+    policy = apply_policy(env, nodes, mode="Cordon", maxUnavailable=2, hysteresis={"riskFor": "5s", "healthyFor": "15s"})
+    try:
+        for n in nodes:
+            inject(n, duration=16)
+        wait_for(lambda: all(env.node(n).spec.unschedulable for n in nodes), 120, "both nodes cordoned by the policy")
+        env.kubectl("uncordon", "node-8")
+        env.kubectl("cordon", "node-8")  # a human's maintenance cordon, within one interval
+        wait_for(
+            lambda: "ftmoe.io/cordoned-by" not in (env.node("node-8").metadata.annotations or {}), 30, "node-8's cordon handed to the human"
+        )
+        # The faults end: the policy's own cordon is released after healthyFor, the human's stays.
+        wait_for(lambda: not env.node("node-9").spec.unschedulable, 240, "node-9 uncordoned after recovery")
+        time.sleep(4 * STEP)
+        assert env.node("node-8").spec.unschedulable and not env.node_events("node-8", "Uncordoned")
+        # Cordoned again, then the policy is deleted: its cordon goes with it, the human's stays.
+        inject("node-9", duration=30)
+        wait_for(lambda: env.node("node-9").spec.unschedulable, 120, "node-9 cordoned again")
+    finally:
+        delete_policy(env, policy)
+    wait_for(lambda: not env.node("node-9").spec.unschedulable, 60, "node-9 uncordoned when its policy was deleted")
+    assert env.node_events("node-9", "CordonReleased")
+    ann = env.node("node-9").metadata.annotations or {}
+    assert not [k for k in ann if k.startswith("ftmoe.io/") and k != "ftmoe.io/cordon-history"], ann
+    assert env.node("node-8").spec.unschedulable, "the human's cordon is not the policy's to undo"
+    env.kubectl("uncordon", "node-8")
