@@ -56,12 +56,10 @@ class Rules:
 
     @classmethod
     def from_spec(cls, policy: str, spec: PolicySpec, selected: int) -> Rules:
-        return cls(
-            policy,
-            spec,
-            resolve_count(spec.max_unavailable, selected, "spec.maxUnavailable"),
-            resolve_count(spec.storm_breaker.max_at_risk, selected, "spec.stormBreaker.maxAtRisk"),
-        )
+        storm = resolve_count(spec.storm_breaker.max_at_risk, selected, "spec.stormBreaker.maxAtRisk")
+        if isinstance(spec.storm_breaker.max_at_risk, str) and spec.storm_breaker.max_at_risk != "0%":
+            storm = max(storm, 1)  # 30% of 3 nodes rounds to 0, and one node at risk is no storm
+        return cls(policy, spec, resolve_count(spec.max_unavailable, selected, "spec.maxUnavailable"), storm)
 
 
 @dataclass(frozen=True)

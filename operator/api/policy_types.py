@@ -153,7 +153,10 @@ class Thresholds(ApiModel):
 class StormBreaker(ApiModel):
     max_at_risk: IntOrPercent = Field(
         "30%",
-        description=("Trip when more selected nodes than this (count or percent) are at or above the cordon threshold."),
+        description=(
+            "Trip when more selected nodes than this (count or percent, rounded down but at least 1 for a percent "
+            "other than 0%, so that one node at risk in a small pool is no storm) are at or above the cordon threshold."
+        ),
         json_schema_extra={
             "x-kubernetes-validations": [cel(PERCENT_CEL, "stormBreaker.maxAtRisk must be a count >= 0 or a percent from 0% to 100%")]
         },

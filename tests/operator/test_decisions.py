@@ -302,3 +302,16 @@ def test_cost_model_prefers_checkpoint_then_evict_for_training_pods() -> None:
     assert chosen.action == "checkpoint-then-evict"
     evict = next(o for o in options if o.action == "evict")
     assert evict.resource_cost == 2 * 30 + 2 * 3000  # evicting without a checkpoint throws the work away
+
+
+def test_a_small_pool_with_default_settings_can_cordon() -> None:
+    """Before: 30% of 3 nodes rounded to 0, so one node at risk tripped the storm breaker, silently."""
+    spec = PolicySpec.from_dict({"prometheus": {"url": "http://p"}, "mode": "Cordon", "hysteresis": {"riskFor": "0s"}})
+    r = Rules.from_spec(POLICY, spec, 3)
+    assert r.storm_max_at_risk == 1 and r.max_unavailable == 1
+    plan = decide(r, [NodeFacts("a", risk=0.9, risk_since=NOW), NodeFacts("b", risk=0.1), NodeFacts("c", risk=0.1)], NOW)
+    assert not plan.storm and kinds(plan) == [CORDON]
+    two = decide(r, [NodeFacts("a", risk=0.9), NodeFacts("b", risk=0.9), NodeFacts("c", risk=0.1)], NOW)
+    assert two.storm, "two of three nodes at once still looks like a cluster-wide cause"
+    zero = Rules.from_spec(POLICY, PolicySpec.from_dict({"prometheus": {"url": "http://p"}, "stormBreaker": {"maxAtRisk": "0%"}}), 3)
+    assert zero.storm_max_at_risk == 0, "0% means what it says"
