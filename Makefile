@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: install cluster cluster-down lint format typecheck test test-fast demo model data clean
+.PHONY: install cluster cluster-down lint format typecheck test test-fast test-chaos demo model data clean
 
 install: $(STAMP)
 
@@ -50,6 +50,10 @@ typecheck: install
 	@for f in ftmoe/*; do case $$f in *__pycache__) ;; *) ln -s $(CURDIR)/$$f $(TYPECHECK)/ftmoe/ ;; esac; done
 	@for d in operator predictor simulator; do ln -s $(CURDIR)/$$d $(TYPECHECK)/ftmoe/$$d; done
 	cd $(TYPECHECK) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml --cache-dir $(CURDIR)/build/.mypy_cache -p ftmoe
+
+# The chaos scenarios alone (also part of `make test`); FTMOE_CHAOS_ROUNDS=20 for a soak.
+test-chaos: install
+	$(BIN)/pytest tests/chaos $(PYTEST_ARGS)
 
 # Unit tests only, no cluster.
 test-fast: lint
