@@ -126,3 +126,19 @@ def test_no_warning_on_an_ordinary_command() -> None:
     """torch_geometric's torch.jit FutureWarning used to print on every call."""
     proc = run("train", "--help")
     assert proc.returncode == 0 and "Warning" not in proc.stderr
+
+
+def test_crds_generate_check_passes_on_the_repo_and_names_a_stale_file(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    ok = run("crds", "generate", "--check", "--dir", str(root / "crds"))
+    assert ok.returncode == 0 and "match the API models" in ok.stdout, ok.stderr
+    (tmp_path / "ftmoe.io_faulttolerancepolicies.yaml").write_text("# edited by hand\n")
+    stale = run("crds", "generate", "--check", "--dir", str(tmp_path))
+    assert stale.returncode == 1 and "ftmoe.io_faulttolerancepolicies.yaml differs" in stale.stderr
+    assert "ftmoe.io_nodefaultpredictions.yaml differs" in stale.stderr, "a missing file is stale too"
+    assert (
+        run("crds", "generate", "--dir", str(tmp_path)).returncode == 0
+        and run("crds", "generate", "--check", "--dir", str(tmp_path)).returncode == 0
+    )
+    printed = run("crds", "print").stdout
+    assert printed.count("kind: CustomResourceDefinition") == 2 and "\n---\n" in printed
