@@ -44,6 +44,7 @@ from ftmoe.operator.status import (
     INPUTS,
     METRICS,
     MODEL,
+    READY,
     REMEDIATION,
     SHARED_WITH_POLICY,
     Condition,
@@ -118,12 +119,18 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
     name, generation = meta["name"], int(meta.get("generation", 1))
 
     def finish(status: dict[str, Any], conditions: list[Condition]) -> dict[str, Any]:
+        ready = ready_condition(conditions)
         status.update(
             observedGeneration=generation,
             lastRun=A.rfc3339(now),
-            conditions=merge_conditions(prev.get("conditions", []), [ready_condition(conditions), *conditions], generation, now),
+            conditions=merge_conditions(prev.get("conditions", []), [ready, *conditions], generation, now),
         )
         deps.kube.patch_policy_status(name, status)
+        if not ready.status:
+            M.NOT_READY.labels(name, ready.reason).inc()
+            before: dict[str, Any] = next((c for c in prev.get("conditions") or [] if c.get("type") == READY), {})
+            if before.get("status") != "False" or before.get("reason") != ready.reason:
+                deps.events(policy, "Warning", ready.reason, ready.message)  # once when it turns, not every interval
         M.INTERVAL_SECONDS.labels(name).observe(time.perf_counter() - started)
         return status
 

@@ -37,6 +37,12 @@ QUERY_ERRORS = Counter("ftmoe_prometheus_query_errors_total", "Intervals whose P
 INTERVAL_FAILURES = Counter(
     "ftmoe_interval_failures_total", "Policy intervals that raised (the error is in the Ready condition).", ["policy"], registry=REGISTRY
 )
+NOT_READY = Counter(
+    "ftmoe_intervals_not_ready_total",
+    "Policy intervals that ended with Ready=False, by reason (InvalidSpec, LoadFailed, CredentialRefused, ...).",
+    ["policy", "reason"],
+    registry=REGISTRY,
+)
 INPUTS_WITHHELD = Counter(
     "ftmoe_inputs_withheld_total",
     "Node windows given no prediction although complete (reason: invalid-input, out-of-distribution, non-finite-risk).",
@@ -90,6 +96,7 @@ def forget_policy(policy: str) -> None:
         QUERY_ERRORS,
         INPUTS_WITHHELD,
         INTERVAL_FAILURES,
+        NOT_READY,
         STALE_NODES,
         SELF_GRADE,
         MODEL_INFO,

@@ -332,7 +332,7 @@ async def test_a_token_the_policy_may_not_use_stops_the_interval_before_any_quer
             "data": {"token": "czNjcmV0"},
         }
     source = FixedSource({"n1": 0.95})
-    deps, _ = deps_for(cluster, source, FirstFeatureModel())
+    deps, events = deps_for(cluster, source, FirstFeatureModel())
     tokens: list[str | None] = []
     deps.make_source = lambda spec, token: (tokens.append(token), source)[1]
     body = policy(prometheus={"url": "http://prom", "bearerTokenSecret": {"name": "prom"}})
@@ -341,6 +341,7 @@ async def test_a_token_the_policy_may_not_use_stops_the_interval_before_any_quer
     assert conds["MetricsAvailable"]["status"] == "False" and conds["MetricsAvailable"]["reason"] == "CredentialRefused"
     assert says in conds["MetricsAvailable"]["message"] and conds["Ready"]["status"] == "False"
     assert tokens == [], "no source was built, so the token went nowhere"
+    assert [e[1] for e in events] == ["CredentialRefused"], "one Warning event when Ready turns False"
     assert not node(cluster, "n1")["spec"].get("unschedulable"), "no metrics, no action"
 
 
