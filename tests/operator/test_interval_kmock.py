@@ -314,17 +314,8 @@ async def test_a_released_policy_leaves_no_state_and_no_metric_series(cluster: A
     assert M.REGISTRY.get_sample_value("ftmoe_stale_nodes", {"policy": "p"}) is None
 
 
-@pytest.mark.parametrize(
-    ("labels", "allowed", "says"),
-    [
-        (None, None, "not found"),
-        ({}, "http://prom", "not marked as a Prometheus credential"),
-        ({"ftmoe.io/prometheus-credential": "true"}, "http://elsewhere:9090", "may be sent only to http://elsewhere:9090"),
-    ],
-)
-async def test_a_token_the_policy_may_not_use_stops_the_interval_before_any_query(
-    cluster: Any, labels: dict[str, str] | None, allowed: str | None, says: str
-) -> None:
+def token_run(cluster: Any, labels: dict[str, str] | None, allowed: str | None) -> tuple[Any, list[Any], list[str | None]]:
+    """One interval of a policy naming Secret ftmoe-system/prom (absent when ``labels`` is None)."""
     cluster.resources["v1/secrets"] = {}
     if labels is not None:
         cluster.objects["v1/secrets", "ftmoe-system", "prom"] = {
@@ -336,7 +327,21 @@ async def test_a_token_the_policy_may_not_use_stops_the_interval_before_any_quer
     tokens: list[str | None] = []
     deps.make_source = lambda spec, token: (tokens.append(token), source)[1]
     body = policy(prometheus={"url": "http://prom", "bearerTokenSecret": {"name": "prom"}})
-    result = await asyncio.to_thread(run_interval, body, deps, 1_000_000.0)
+    return run_interval(body, deps, 1_000_000.0), events, tokens
+
+
+@pytest.mark.parametrize(
+    ("labels", "allowed", "says"),
+    [
+        (None, None, "not found"),
+        ({}, "http://prom", "not marked as a Prometheus credential"),
+        ({"ftmoe.io/prometheus-credential": "true"}, "http://elsewhere:9090", "may be sent only to http://elsewhere:9090"),
+    ],
+)
+async def test_a_token_the_policy_may_not_use_stops_the_interval_before_any_query(
+    cluster: Any, labels: dict[str, str] | None, allowed: str | None, says: str
+) -> None:
+    result, events, tokens = await asyncio.to_thread(token_run, cluster, labels, allowed)
     conds = {c["type"]: c for c in result.status["conditions"]}
     assert conds["MetricsAvailable"]["status"] == "False" and conds["MetricsAvailable"]["reason"] == "CredentialRefused"
     assert says in conds["MetricsAvailable"]["message"] and conds["Ready"]["status"] == "False"
@@ -346,22 +351,7 @@ async def test_a_token_the_policy_may_not_use_stops_the_interval_before_any_quer
 
 
 async def test_an_allowed_token_reaches_the_source(cluster: Any) -> None:
-    cluster.resources["v1/secrets"] = {}
-    cluster.objects["v1/secrets", "ftmoe-system", "prom"] = {
-        "metadata": {
-            "name": "prom",
-            "namespace": "ftmoe-system",
-            "labels": {"ftmoe.io/prometheus-credential": "true"},
-            "annotations": {"ftmoe.io/allowed-urls": "http://prom"},
-        },
-        "data": {"token": "czNjcmV0"},
-    }
-    source = FixedSource({"n1": 0.95})
-    deps, _ = deps_for(cluster, source, FirstFeatureModel())
-    tokens: list[str | None] = []
-    deps.make_source = lambda spec, token: (tokens.append(token), source)[1]
-    body = policy(prometheus={"url": "http://prom", "bearerTokenSecret": {"name": "prom"}})
-    result = await asyncio.to_thread(run_interval, body, deps, 1_000_000.0)
+    result, _, tokens = await asyncio.to_thread(token_run, cluster, {"ftmoe.io/prometheus-credential": "true"}, "http://prom")
     assert tokens == ["s3cret"] and {c["type"]: c["status"] for c in result.status["conditions"]}["MetricsAvailable"] == "True"
 
 
