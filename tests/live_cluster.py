@@ -164,10 +164,35 @@ def env(
         e.start_operator()
         yield e
     finally:
-        e.stop_operator()
+        leave_clean(e, sim)
+        print(f"operator and simulator logs: {logs}")
+
+
+def leave_clean(env: Env, sim: subprocess.Popen[bytes]) -> None:
+    """Hand the cluster to the next module as it was: policies deleted while the operator can
+    still release their nodes, then the simulator stopped and its node conditions cleared."""
+    try:
+        for p in env.custom.list_cluster_custom_object("ftmoe.io", "v1alpha1", "faulttolerancepolicies")["items"]:
+            delete_policy(env, p["metadata"]["name"])
+        if env.operator is not None:
+            wait_for(
+                lambda: not env.custom.list_cluster_custom_object("ftmoe.io", "v1alpha1", "faulttolerancepolicies")["items"],
+                60,
+                "every policy released and gone",
+            )
+    finally:
+        env.stop_operator()
         sim.terminate()
         sim.wait(timeout=30)
-        print(f"operator and simulator logs: {logs}")
+
+    def pressure() -> list[str]:
+        return [
+            n.metadata.name
+            for n in env.core.list_node().items
+            if any(c.type.endswith("Pressure") and c.status == "True" for c in n.status.conditions or [])
+        ]
+
+    wait_for(lambda: not pressure(), 60, "no node left under simulated pressure")
 
 
 def reset_nodes(env: Env, nodes: list[str]) -> None:
