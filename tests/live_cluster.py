@@ -30,6 +30,11 @@ SIM_PORT, METRICS_PORT, HEALTH_PORT = 29106, 28080, 28081
 STEP = 5  # the simulator's interval and the policies' interval, seconds (Prometheus scrapes every 5 s)
 
 
+def event_time(event: Any) -> float:
+    stamp = event.last_timestamp or event.event_time or event.first_timestamp
+    return stamp.timestamp() if stamp is not None else 0.0
+
+
 def wait_for(fn: Callable[[], Any], timeout: float, what: str, every: float = 1.0) -> Any:
     return waiting.wait_for(fn, timeout, what, every, error=AssertionError)
 
@@ -94,9 +99,10 @@ class Env:
     def node(self, name: str) -> client.V1Node:
         return self.core.read_node(name)
 
-    def node_events(self, name: str, reason: str) -> list[client.CoreV1Event]:
+    def node_events(self, name: str, reason: str, since: float = 0.0) -> list[client.CoreV1Event]:
+        """Events on one node; ``since`` (epoch seconds) drops those of earlier tests (the chaos tests share the nodes)."""
         events = self.core.list_namespaced_event("default", field_selector=f"involvedObject.name={name},reason={reason}").items
-        return [e for e in events if e.involved_object.kind == "Node"]
+        return [e for e in events if e.involved_object.kind == "Node" and event_time(e) >= since]
 
     def policy_events(self, policy: str, reason: str) -> list[client.CoreV1Event]:
         """Events on one policy: unique to a test, even on a cluster kept across runs."""

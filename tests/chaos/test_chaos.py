@@ -25,7 +25,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 from kubernetes import client
@@ -84,7 +83,7 @@ class Monitor:
         """Nodes with more than one Cordoned event since the monitor started (no uncordon happens in these tests)."""
         out = []
         for n in self.nodes:
-            events = [e for e in self.env.node_events(n, "Cordoned") if event_time(e) >= self.started]
+            events = self.env.node_events(n, "Cordoned", since=self.started)
             if len(events) > 1:
                 out.append(f"{n}: {len(events)} Cordoned events")
         return out
@@ -104,11 +103,6 @@ def paused(pid: int) -> Iterator[None]:
         yield
     finally:
         os.kill(pid, signal.SIGCONT)
-
-
-def event_time(event: Any) -> float:
-    stamp = event.last_timestamp or event.event_time or event.first_timestamp
-    return stamp.timestamp() if stamp is not None else 0.0
 
 
 def test_prometheus_frozen_no_action_and_no_uncordon_on_the_first_fresh_sample(env: Env) -> None:

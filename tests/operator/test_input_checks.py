@@ -21,6 +21,7 @@ def window(**overrides: float) -> np.ndarray:
 def test_a_healthy_window_passes() -> None:
     assert invalid_inputs(window(), ["a", "b"], FEATURES, np.array([True, True])) == {}
     assert invalid_inputs(window(cpu_utilisation=1.02), ["a", "b"], FEATURES, np.array([True, True])) == {}, "rate() slack"
+    assert invalid_inputs(window(cpu_utilisation=-0.006), ["a", "b"], FEATURES, np.array([True, True])) == {}, "seen live"
 
 
 @pytest.mark.parametrize(

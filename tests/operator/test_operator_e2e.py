@@ -33,6 +33,7 @@ __all__ = ["env"]  # the fixture, imported so that pytest finds it here
 
 def test_the_story_predict_cordon_evict_reschedule_uncordon(env: Env, namespace: str) -> None:
     nodes = ["node-0", "node-1", "node-2", "node-3"]
+    started = time.time() - 1
     deployment(env, namespace, "story", 8, nodes)
     assert sum(1 for p in running(env, namespace, "story") if p.spec.node_name == "node-1") == 2
     policy = apply_policy(env, nodes, learning={"tuneEvery": 30, "tuneEpochs": 2})
@@ -103,7 +104,7 @@ def test_the_story_predict_cordon_evict_reschedule_uncordon(env: Env, namespace:
         assert (env.logs / "state" / "buffers" / f"{policy}.npz").is_file()
         # Only the faulty node was touched.
         assert not any(env.node(n).spec.unschedulable for n in nodes)
-        assert all(not env.node_events(n, "Cordoned") for n in ("node-0", "node-2", "node-3"))
+        assert all(not env.node_events(n, "Cordoned", since=started) for n in ("node-0", "node-2", "node-3"))
     finally:
         delete_policy(env, policy)
 
@@ -156,6 +157,7 @@ def test_observe_mode_changes_nothing_on_nodes(env: Env, namespace: str) -> None
     deployment(env, namespace, "watched", 2, ["node-6"], pinned=True)
     before = {p.metadata.name for p in running(env, namespace, "watched")}
     policy = apply_policy(env, nodes, mode="Observe")
+    started = time.time() - 1
     try:
         inject("node-6", duration=20)
         wait_for(
@@ -166,7 +168,7 @@ def test_observe_mode_changes_nothing_on_nodes(env: Env, namespace: str) -> None
         time.sleep(3 * STEP)
         assert not env.node("node-6").spec.unschedulable
         assert {p.metadata.name for p in running(env, namespace, "watched")} == before
-        assert env.node_events("node-6", "WouldCordon") and not env.node_events("node-6", "Cordoned")
+        assert env.node_events("node-6", "WouldCordon", since=started) and not env.node_events("node-6", "Cordoned", since=started)
         conditions = {c["type"]: c for c in env.policy(policy)["status"]["conditions"]}
         assert conditions["RemediationAllowed"]["reason"] == "ObserveMode"
     finally:
@@ -404,6 +406,7 @@ def test_a_human_cordon_stays_the_humans_and_deleting_the_policy_undoes_its_own(
     took the cordon for its own and uncordoned the node later; deleting a policy left its
     cordons behind for good."""
     nodes = ["node-8", "node-9"]
+    started = time.time() - 1
     policy = apply_policy(env, nodes, mode="Cordon", maxUnavailable=2, hysteresis={"riskFor": "5s", "healthyFor": "15s"})
     try:
         for n in nodes:
@@ -417,7 +420,7 @@ def test_a_human_cordon_stays_the_humans_and_deleting_the_policy_undoes_its_own(
         # The faults end: the policy's own cordon is released after healthyFor, the human's stays.
         wait_for(lambda: not env.node("node-9").spec.unschedulable, 240, "node-9 uncordoned after recovery")
         time.sleep(4 * STEP)
-        assert env.node("node-8").spec.unschedulable and not env.node_events("node-8", "Uncordoned")
+        assert env.node("node-8").spec.unschedulable and not env.node_events("node-8", "Uncordoned", since=started)
         # Cordoned again, then the policy is deleted: its cordon goes with it, the human's stays.
         inject("node-9", duration=30)
         wait_for(lambda: env.node("node-9").spec.unschedulable, 120, "node-9 cordoned again")
