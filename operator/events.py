@@ -20,6 +20,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
+from ftmoe.operator.request_tally import count
+
 log = logging.getLogger("ftmoe.operator.events")
 
 COMPONENT = "ftmoe-operator"
@@ -74,6 +76,7 @@ class EventPoster:
             return
         body = event_body(obj, kind, reason, message, dt.datetime.now(dt.timezone.utc), self.instance)
         try:
+            count("create", "events")
             self.core.create_namespaced_event(body["metadata"]["namespace"], body)  # type: ignore[arg-type]  # a dict body is accepted
         except (ApiException, HTTPError) as err:
             log.warning(

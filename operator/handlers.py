@@ -1,5 +1,6 @@
-"""kopf handlers: settings, the pod watch that feeds the migration graph, and one daemon
-per FaultTolerancePolicy that runs an interval every ``spec.interval``."""
+"""kopf handlers: settings, start and stop of the watch caches (which also feed the
+migration graph), and one daemon per FaultTolerancePolicy that runs an interval every
+``spec.interval``."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ftmoe.operator.interval import run_interval
 from ftmoe.operator.kube import NotLeader
 from ftmoe.operator.policy import GROUP, POLICY_PLURAL, VERSION
 from ftmoe.operator.remediation import release_nodes
+from ftmoe.operator.request_tally import tallying
 from ftmoe.operator.runtime import current
 
 log = logging.getLogger("ftmoe.operator")
@@ -31,6 +33,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="ftmoe.io")
     settings.posting.level = logging.WARNING  # kopf's own log lines do not become events
     rt = current()
+    if rt.cache is not None:
+        rt.cache.start()
     if rt.elector is not None:
         rt.elector.start()
 
@@ -45,13 +49,10 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 @kopf.on.cleanup()
 def release(**_: Any) -> None:
     rt = current()
+    if rt.cache is not None:
+        rt.cache.stop()
     if rt.elector is not None:
         rt.elector.release()
-
-
-@kopf.on.event("", "v1", "pods")
-def track_pod(type: str | None, body: kopf.Body, **_: Any) -> None:  # noqa: A002 - kopf's name
-    current().deps.tracker.observe(type or "", dict(body), time.time())
 
 
 @kopf.daemon(GROUP, VERSION, POLICY_PLURAL, cancellation_timeout=30)
@@ -62,7 +63,7 @@ async def reconcile_policy(body: kopf.Body, stopped: kopf.DaemonStopped, **_: An
         policy = copy.deepcopy(dict(body))
         if rt.leading:
             try:
-                result = await asyncio.to_thread(run_interval, policy, rt.deps)
+                result = await asyncio.to_thread(counted_interval, policy, rt)
                 log.info("%s: %s", policy["metadata"]["name"], summary(result.status))
                 rt.deps.last_failure.pop(policy["metadata"]["name"], None)
             except NotLeader as err:
@@ -82,8 +83,13 @@ async def policy_deleted(body: kopf.Body, **_: Any) -> None:
     if not rt.leading:
         raise kopf.TemporaryError("only the leader releases a deleted policy's nodes", delay=10)
     policy = copy.deepcopy(dict(body))
-    released = await asyncio.to_thread(lambda: release_nodes(rt.deps.kube, rt.deps.events, policy, rt.deps.kube.list_nodes(), True))
+    released = await asyncio.to_thread(lambda: release_nodes(rt.deps.kube, rt.deps.events, policy, rt.deps.cluster().nodes(), True))
     log.info("%s deleted: released %d nodes", policy["metadata"]["name"], len(released))
+
+
+def counted_interval(policy: dict[str, Any], rt: Any) -> Any:
+    with tallying():  # the interval's API requests, for ftmoe_interval_api_requests
+        return run_interval(policy, rt.deps)
 
 
 def interval_seconds(policy: dict[str, Any]) -> float:

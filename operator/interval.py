@@ -22,6 +22,7 @@ from kubernetes.client.exceptions import ApiException
 from ftmoe.operator import annotations as A
 from ftmoe.operator import own_metrics as M
 from ftmoe.operator.checkpoint_requests import CheckpointGate, plan_jobs
+from ftmoe.operator.cluster_cache import ClusterCache, ClusterReader, Listing
 from ftmoe.operator.credentials import CredentialError, token_for
 from ftmoe.operator.decisions import CORDON, UNCORDON, Plan, Rules, decide
 from ftmoe.operator.inference import NodePrediction, predict
@@ -38,6 +39,7 @@ from ftmoe.operator.overlap import overlap_message, shared_nodes
 from ftmoe.operator.policy import PolicyError, PolicySpec, PrometheusSpec, node_selected
 from ftmoe.operator.predictions import action_summary, prediction_body, prediction_name
 from ftmoe.operator.remediation import EventSink, Record, Remediator, decision_text, release_nodes
+from ftmoe.operator.request_tally import carry, current_tally
 from ftmoe.operator.status import (
     EXCLUSIVE,
     EXCLUSIVE_OK,
@@ -55,6 +57,12 @@ from ftmoe.predictor.errors import ModelFileError
 
 log = logging.getLogger("ftmoe.operator")
 RECENT_ACTIONS = 20
+STATUS_REFRESH = 60.0  # an unchanged status is written again after this long, so lastRun shows the operator alive
+CACHE_WAIT = 60.0  # how long an interval waits for the watch caches' first fill before it fails
+
+
+class CachesNotSynced(Exception):
+    """The watch caches have not been filled yet: the interval does not act on a partial picture."""
 
 
 @dataclass
@@ -76,6 +84,22 @@ class Deps:
     # lag one status write behind, and rebuilding from it would drop the last interval's actions.
     recent_actions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     last_failure: dict[str, str] = field(default_factory=dict)  # policy -> the error of its failing interval (failures.py)
+    # Where intervals read nodes, pods, predictions and policies: the watch caches in the
+    # operator (runtime.py), plain LISTs when none is given (one-shot commands, tests).
+    reader: ClusterReader | None = None
+    status_written: dict[str, tuple[dict[str, Any], float]] = field(default_factory=dict)  # policy -> (status less lastRun, when)
+
+    def __post_init__(self) -> None:
+        if self.reader is None:
+            self.reader = Listing(self.kube)
+
+    def cluster(self) -> ClusterReader:
+        """The reader, once it holds a whole picture of the cluster (``CachesNotSynced`` otherwise)."""
+        reader = self.reader
+        assert reader is not None
+        if isinstance(reader, ClusterCache) and not reader.wait_synced(CACHE_WAIT):
+            raise CachesNotSynced(f"the watch caches are not filled yet after {CACHE_WAIT:g}s: {', '.join(reader.unsynced())}")
+        return reader
 
     def learner(self, policy: str) -> Learner:
         if policy not in self.learners:
@@ -90,6 +114,7 @@ class Deps:
         self.recent_actions.pop(policy, None)
         self.written.pop(policy, None)
         self.last_failure.pop(policy, None)
+        self.status_written.pop(policy, None)
         M.forget_policy(policy)
 
     def source(self, spec: PolicySpec) -> MetricsSource:
@@ -110,6 +135,7 @@ class IntervalResult:
     predictions: dict[str, NodePrediction] = field(default_factory=dict)
     records: list[Record] = field(default_factory=list)
     window: FeatureWindow | None = None
+    changed_nodes: set[str] = field(default_factory=set)  # nodes whose shown state this interval changed
 
 
 def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -> IntervalResult:
@@ -123,9 +149,13 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
         status.update(
             observedGeneration=generation,
             lastRun=A.rfc3339(now),
-            conditions=merge_conditions(prev.get("conditions", []), [ready, *conditions], generation, now),
+            conditions=merge_conditions(last_conditions(deps, name, prev), [ready, *conditions], generation, now),
         )
-        deps.kube.patch_policy_status(name, status)
+        write_status(deps, name, status, now)
+        tally = current_tally()
+        if tally is not None:
+            M.INTERVAL_API_REQUESTS.labels(name, "reads").set(tally.reads)
+            M.INTERVAL_API_REQUESTS.labels(name, "writes").set(tally.writes)
         if not ready.status:
             M.NOT_READY.labels(name, ready.reason).inc()
             before: dict[str, Any] = next((c for c in prev.get("conditions") or [] if c.get("type") == READY), {})
@@ -164,7 +194,8 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
 
     learner = deps.learner(name)
     model = learner.serving(spec, model, now)
-    every_node = deps.kube.list_nodes()
+    cluster = deps.cluster()
+    every_node = cluster.nodes()
     nodes = [n for n in every_node if node_selected(n["metadata"].get("labels") or {}, spec)]
     selected = {n["metadata"]["name"] for n in nodes}
     release_nodes(deps.kube, deps.events, policy, [n for n in every_node if n["metadata"]["name"] not in selected], uncordon=False)
@@ -197,13 +228,15 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
         for why in withheld.values():
             M.INPUTS_WITHHELD.labels(name, why.split(":")[0]).inc()
 
-    pods = deps.kube.list_pods()
+    pods = cluster.pods()
     loads = node_loads(by_name, pods, spec, deps.tracker, now) if spec.cost_model is not None else {}
     node_facts = [facts(n, predictions[nm].risk if nm in predictions else None, spec, loads.get(nm)) for nm, n in by_name.items()]
     plan = decide(Rules.from_spec(name, spec, len(nodes)), node_facts, now)
     previous = {nm: (n["metadata"].get("annotations") or {}).get(A.DECISION, "") for nm, n in by_name.items()}
     gate = CheckpointGate(spec.checkpointing, deps.kube.patch_pod) if spec.checkpointing else None
-    records = Remediator(deps.kube, policy, deps.events, deps.tracker, spec.drain, gate).run(plan, by_name, previous, now)
+    records = Remediator(deps.kube, policy, deps.events, deps.tracker, spec.drain, gate, cluster.pods_on_node).run(
+        plan, by_name, previous, now
+    )
     graded = learner.record(spec, predictor, by_name, pods, predictions, window, now)
     learner.schedule(deps.tuner, spec, model, now)
     if spec.checkpointing is not None:
@@ -222,7 +255,9 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
         for nm, node in by_name.items()
     }
     parallel(deps, [functools.partial(deps.kube.patch_node, nm, p) for nm, p in patches.items() if p])
-    write_predictions(deps, policy, spec, plan, predictions, withheld, cordoned, names, window, model)
+    rewritten = write_predictions(deps, policy, spec, plan, predictions, withheld, cordoned, names, window, model)
+    changed = {nm for nm, p in patches.items() if p} | rewritten | {r.node for r in records if r.node in by_name}
+    M.INTERVAL_CHANGED_NODES.labels(name).set(len(changed))
     export_metrics(name, predictions, plan, records, names)
     experts = int(predictor.n_experts()) if hasattr(predictor, "n_experts") else None
     M.set_model(name, model.version, predictor.kind, experts)
@@ -253,7 +288,7 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
         Condition(REMEDIATION, allowed, reason, message),
         exclusive_condition(deps, policy, prev, names, nodes),
     ]
-    return IntervalResult(finish(status, conditions), plan, predictions, records, window)
+    return IntervalResult(finish(status, conditions), plan, predictions, records, window, changed)
 
 
 MIN_FAULTS_TO_TRUST = 5  # below this many graded faults, the policy's own recall/precision stand
@@ -300,7 +335,6 @@ def update_checkpoints(
     """Write each training job's interval and checkpoint requests on its pods."""
     cp = spec.checkpointing
     assert cp is not None
-    selector = ",".join(f"{k}={v}" for k, v in cp.pod_selector.match_labels.items())
     loads: dict[str, float] = {}
     if "cpu_utilisation" in window.features and len(window.times):
         col = window.features.index("cpu_utilisation")
@@ -308,9 +342,10 @@ def update_checkpoints(
     risks = {n: p.risk for n, p in predictions.items()}
     records: list[Record] = []
     forbidden: set[str] = set()
-    # Listed again, not taken from the interval's first listing: a drain may have just
-    # requested a checkpoint on these pods, and a stale copy would request a second one.
-    for u in plan_jobs(cp, deps.kube.list_pods(selector), risks, loads, spec.horizon, spec.thresholds.cordon, now):
+    # Read again, not taken from the interval's first reading: a drain may have just
+    # requested a checkpoint on these pods (the cache holds what that write returned), and a
+    # stale copy would request a second one.
+    for u in plan_jobs(cp, deps.cluster().pods(cp.pod_selector.match_labels), risks, loads, spec.horizon, spec.thresholds.cordon, now):
         try:
             deps.kube.patch_pod(u.namespace, u.name, {"metadata": {"annotations": u.annotations}})
         except Forbidden as err:
@@ -373,7 +408,7 @@ def exclusive_condition(
     deps: Deps, policy: dict[str, Any], prev: dict[str, Any], names: list[str], nodes: list[dict[str, Any]]
 ) -> Condition:
     """NodesExclusive, and a Warning event when it turns False."""
-    shared = shared_nodes(policy["metadata"]["name"], names, deps.kube.list_policies(), nodes)
+    shared = shared_nodes(policy["metadata"]["name"], names, deps.cluster().policies(), nodes)
     if not shared:
         return Condition(EXCLUSIVE, True, EXCLUSIVE_OK, "no other policy selects these nodes")
     message = overlap_message(shared, len(names))
@@ -393,10 +428,27 @@ def cordoned_after(node_facts: list[Any], plan: Plan, policy: str) -> set[str]:
     return ours
 
 
+def last_conditions(deps: Deps, policy: str, prev: dict[str, Any]) -> list[dict[str, Any]]:
+    """The conditions as last written: this process's copy, else (after a restart) the body's.
+    The body kopf hands over may lag a write behind, which would move lastTransitionTime."""
+    written = deps.status_written.get(policy)
+    return list((written[0] if written else prev).get("conditions") or [])
+
+
+def write_status(deps: Deps, policy: str, status: dict[str, Any], now: float) -> None:
+    """Patch the status when it changed, or when the last write is STATUS_REFRESH old."""
+    content = {k: v for k, v in status.items() if k != "lastRun"}
+    last = deps.status_written.get(policy)
+    if last is not None and last[0] == content and now - last[1] < STATUS_REFRESH:
+        return
+    deps.kube.patch_policy_status(policy, status)
+    deps.status_written[policy] = (content, now)
+
+
 def parallel(deps: Deps, calls: list[Callable[[], None]]) -> None:
-    """Independent API writes, a few at a time: at hundreds of nodes one after another
-    would outlast the interval."""
-    for future in [deps.writers.submit(call) for call in calls]:
+    """Independent API writes, a few at a time (``deps.writers``; the client's token bucket
+    paces them): at thousands of nodes one after another would outlast the interval."""
+    for future in [deps.writers.submit(carry(call)) for call in calls]:
         future.result()  # re-raise the first failure
 
 
@@ -411,10 +463,16 @@ def write_predictions(
     names: list[str],
     window: FeatureWindow,
     model: LoadedModel,
-) -> None:
+) -> set[str]:
+    """Create, update and delete the policy's NodeFaultPredictions; returns the nodes whose one was written.
+
+    A prediction is written only when what a reader sees changes; after a restart, what is
+    already in the cluster counts as written, so the first interval does not rewrite them all."""
     pname = policy["metadata"]["name"]
     written = deps.written.setdefault(pname, {})
+    existing = {o["metadata"]["name"]: o for o in deps.cluster().predictions(pname)}
     writes: list[Callable[[], None]] = []
+    rewritten: set[str] = set()
     for nm in names:
         pred = predictions.get(nm)
         body = prediction_body(
@@ -429,21 +487,33 @@ def write_predictions(
             plan.costs.get(nm),
         )
         key = body["metadata"]["name"]
-        # Skip writes that change nothing a reader would notice (the window end moves every interval).
-        seen = {
-            k: (round(v, 2) if k == "risk" and v is not None else v)
-            for k, v in body["status"].items()
-            if k not in ("windowEnd", "scores", "drivers", "driversSummary", "riskShown")
-        }
+        seen = shown(body)
+        if key not in written and key in existing:
+            written[key] = shown(existing[key])
         if written.get(key) != seen:
             writes.append(functools.partial(deps.kube.upsert_prediction, body))
             written[key] = seen
+            rewritten.add(nm)
     parallel(deps, writes)
     wanted = {prediction_name(pname, nm) for nm in names}
-    for obj in deps.kube.list_predictions(pname):
-        if obj["metadata"]["name"] not in wanted:
-            deps.kube.delete_prediction(obj["metadata"]["name"])
-            written.pop(obj["metadata"]["name"], None)
+    for key in existing:
+        if key not in wanted:
+            deps.kube.delete_prediction(key)
+            written.pop(key, None)
+    return rewritten
+
+
+def shown(prediction: dict[str, Any]) -> dict[str, Any]:
+    """What a reader of a NodeFaultPrediction notices: its spec and its status less what moves every interval."""
+    status = prediction.get("status") or {}
+    return {
+        "spec": prediction.get("spec"),
+        **{
+            k: (round(v, 2) if k == "risk" and v is not None else v)
+            for k, v in status.items()
+            if k not in ("windowEnd", "scores", "drivers", "driversSummary", "riskShown") and v is not None  # a merge patch drops nulls
+        },
+    }
 
 
 def export_metrics(policy: str, predictions: dict[str, NodePrediction], plan: Plan, records: list[Record], names: list[str]) -> None:

@@ -1,15 +1,15 @@
 """The few Kubernetes API calls the operator makes, as plain dicts in and out.
 
 Synchronous (the official client); the loop calls them off the event loop. Every verb
-used here is listed in deploy/base/rbac.yaml and nowhere else.
+used here is listed in deploy/base/rbac.yaml and nowhere else. Responses are read as JSON
+(``_preload_content=False``): the client's model classes cost more than the request.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -17,12 +17,14 @@ from kubernetes.client.exceptions import ApiException
 from ftmoe.operator.credentials import CredentialError
 from ftmoe.operator.ownership import FIELD_MANAGER
 from ftmoe.operator.policy import GROUP, POLICY_PLURAL, PREDICTION_PLURAL, VERSION
+from ftmoe.operator.rate_limit import TokenBucket, with_retries
+from ftmoe.operator.request_tally import count
 
-T = TypeVar("T")
 EVICTED, BLOCKED, GONE = "evicted", "blocked", "gone"
 # Opt-in ClusterRoles (deploy/base/rbac.yaml), bound by the admin where wanted.
 CHECKPOINTING_ROLE = "ftmoe-operator-checkpointing"  # pods: patch, per training namespace
 FORCE_DRAIN_ROLE = "ftmoe-operator-force-drain"  # pods: delete, cluster-wide
+Obj = dict[str, Any]
 
 
 class NotLeader(Exception):
@@ -33,55 +35,67 @@ class Forbidden(Exception):
     """The operator's ServiceAccount may not do this; the message names the binding that grants it."""
 
 
-def retry_conflicts(fn: Callable[[], T], attempts: int = 5) -> T:
-    """Retry on 409 Conflict and on 5xx/429 throttling from the API server itself."""
-    for attempt in range(attempts):
-        try:
-            return fn()
-        except ApiException as err:
-            if err.status not in (409, 500, 503, 504) or attempt == attempts - 1:
-                raise
-            time.sleep(0.2 * 2**attempt)
-    raise AssertionError("unreachable")
-
-
 class Kube:
-    """``may_write`` is asked before every write (the leader Lease, operator/leader.py): a
-    replica frozen past its Lease stops at the next write, not at the next interval."""
+    """Every request is paced by ``throttle`` (operator/rate_limit.py), counted
+    (operator/request_tally.py) and, unless it says otherwise, retried on 409, 429 (after
+    Retry-After) and 5xx. ``may_write`` is asked before every write (the leader Lease,
+    operator/leader.py): a replica frozen past its Lease stops at the next write, not at the
+    next interval. ``wrote(resource, object)`` receives what each write returned, so the
+    watch caches (operator/cluster_cache.py) see one's own writes at once."""
 
-    def __init__(self, api: client.ApiClient, may_write: Callable[[], bool] | None = None):
+    def __init__(
+        self,
+        api: client.ApiClient,
+        may_write: Callable[[], bool] | None = None,
+        throttle: TokenBucket | None = None,
+        wrote: Callable[[str, Obj], None] | None = None,
+    ):
         self.api = api
         self.core = client.CoreV1Api(api)
         self.custom = client.CustomObjectsApi(api)
         self.may_write = may_write
+        self.throttle = throttle if throttle is not None else TokenBucket(0)
+        self.wrote = wrote
 
     def _writing(self, what: str) -> None:
         if self.may_write is not None and not self.may_write():
             raise NotLeader(f"not the leader any more; did not {what}")
 
-    def _raw(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        resp = method(*args, _preload_content=False, **kwargs)
-        return json.loads(resp.data)
+    def _call(self, verb: str, resource: str, fn: Callable[[], Any], retry: bool = True) -> Any:
+        def once() -> Any:
+            self.throttle.acquire()
+            count(verb, resource)
+            return fn()
+
+        return with_retries(once) if retry else once()
+
+    def _json(self, verb: str, resource: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        resp = self._call(verb, resource, lambda: method(*args, _preload_content=False, **kwargs))
+        return json.loads(resp.data) if resp.data else {}
+
+    def _written(self, resource: str, obj: Obj) -> None:
+        if self.wrote is not None and obj.get("metadata"):
+            self.wrote(resource, obj)
 
     # -- nodes and pods ---------------------------------------------------------------------
 
-    def list_nodes(self) -> list[dict[str, Any]]:
-        return self._raw(self.core.list_node)["items"]
+    def list_nodes(self) -> list[Obj]:
+        return self._json("list", "nodes", self.core.list_node)["items"]
 
-    def patch_node(self, name: str, patch: dict[str, Any]) -> None:
+    def patch_node(self, name: str, patch: Obj) -> None:
         self._writing(f"patch node {name}")
-        retry_conflicts(lambda: self.core.patch_node(name, patch, field_manager=FIELD_MANAGER))
+        self._written("nodes", self._json("patch", "nodes", self.core.patch_node, name, patch, field_manager=FIELD_MANAGER))
 
-    def pods_on_node(self, node: str) -> list[dict[str, Any]]:
-        return self._raw(self.core.list_pod_for_all_namespaces, field_selector=f"spec.nodeName={node}")["items"]
+    def pods_on_node(self, node: str) -> list[Obj]:
+        return self._json("list", "pods", self.core.list_pod_for_all_namespaces, field_selector=f"spec.nodeName={node}")["items"]
 
-    def list_pods(self, label_selector: str = "") -> list[dict[str, Any]]:
-        return self._raw(self.core.list_pod_for_all_namespaces, label_selector=label_selector)["items"]
+    def list_pods(self, label_selector: str = "") -> list[Obj]:
+        return self._json("list", "pods", self.core.list_pod_for_all_namespaces, label_selector=label_selector)["items"]
 
-    def patch_pod(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+    def patch_pod(self, namespace: str, name: str, patch: Obj) -> None:
         self._writing(f"patch pod {namespace}/{name}")
         try:
-            retry_conflicts(lambda: self.core.patch_namespaced_pod(name, namespace, patch))
+            self._written("pods", self._json("patch", "pods", self.core.patch_namespaced_pod, name, namespace, patch))
         except ApiException as err:
             if err.status == 403:
                 raise Forbidden(
@@ -92,12 +106,13 @@ class Kube:
 
     def evict(self, namespace: str, name: str, grace_period_seconds: int) -> tuple[str, str]:
         """Evict through the Eviction API: (EVICTED | BLOCKED | GONE, detail). BLOCKED is
-        the API server's 429, a PodDisruptionBudget saying not now."""
+        the API server's 429, a PodDisruptionBudget saying not now (not retried here: the
+        drain asks again next interval)."""
         self._writing(f"evict pod {namespace}/{name}")
         options = client.V1DeleteOptions(grace_period_seconds=grace_period_seconds) if grace_period_seconds >= 0 else None
         body = client.V1Eviction(metadata=client.V1ObjectMeta(name=name, namespace=namespace), delete_options=options)
         try:
-            self.core.create_namespaced_pod_eviction(name, namespace, body)
+            self._call("create", "pods/eviction", lambda: self.core.create_namespaced_pod_eviction(name, namespace, body), retry=False)
             return EVICTED, ""
         except ApiException as err:
             if err.status == 429:
@@ -108,10 +123,9 @@ class Kube:
 
     def delete_pod(self, namespace: str, name: str, grace_period_seconds: int) -> None:
         self._writing(f"delete pod {namespace}/{name}")
+        grace = grace_period_seconds if grace_period_seconds >= 0 else None
         try:
-            self.core.delete_namespaced_pod(
-                name, namespace, grace_period_seconds=grace_period_seconds if grace_period_seconds >= 0 else None
-            )
+            self._call("delete", "pods", lambda: self.core.delete_namespaced_pod(name, namespace, grace_period_seconds=grace))
         except ApiException as err:
             if err.status == 403:
                 raise Forbidden(
@@ -121,13 +135,13 @@ class Kube:
             if err.status != 404:
                 raise
 
-    def read_config_map(self, namespace: str, name: str) -> dict[str, Any]:
-        return self._raw(self.core.read_namespaced_config_map, name, namespace)
+    def read_config_map(self, namespace: str, name: str) -> Obj:
+        return self._json("get", "configmaps", self.core.read_namespaced_config_map, name, namespace)
 
-    def read_secret(self, namespace: str, name: str) -> dict[str, Any]:
+    def read_secret(self, namespace: str, name: str) -> Obj:
         """A Secret in the operator's namespace; ``CredentialError`` when it cannot be read."""
         try:
-            return self._raw(self.core.read_namespaced_secret, name, namespace)
+            return self._json("get", "secrets", self.core.read_namespaced_secret, name, namespace)
         except ApiException as err:
             if err.status in (403, 404):
                 where = "found" if err.status == 404 else "readable by the operator"
@@ -136,36 +150,45 @@ class Kube:
 
     # -- our resources ---------------------------------------------------------------------
 
-    def patch_policy_status(self, name: str, status: dict[str, Any]) -> None:
+    def patch_policy_status(self, name: str, status: Obj) -> None:
         self._writing(f"write the status of policy {name}")
-        retry_conflicts(lambda: self.custom.patch_cluster_custom_object_status(GROUP, VERSION, POLICY_PLURAL, name, {"status": status}))
+        self._json(
+            "patch", POLICY_PLURAL, self.custom.patch_cluster_custom_object_status, GROUP, VERSION, POLICY_PLURAL, name, {"status": status}
+        )
 
-    def list_policies(self) -> list[dict[str, Any]]:
-        return self._raw(self.custom.list_cluster_custom_object, GROUP, VERSION, POLICY_PLURAL)["items"]
+    def list_policies(self) -> list[Obj]:
+        return self._json("list", POLICY_PLURAL, self.custom.list_cluster_custom_object, GROUP, VERSION, POLICY_PLURAL)["items"]
 
-    def list_predictions(self, policy: str) -> list[dict[str, Any]]:
-        return self._raw(
-            self.custom.list_cluster_custom_object, GROUP, VERSION, PREDICTION_PLURAL, label_selector=f"ftmoe.io/policy={policy}"
+    def list_predictions(self, policy: str) -> list[Obj]:
+        return self._json(
+            "list",
+            PREDICTION_PLURAL,
+            self.custom.list_cluster_custom_object,
+            GROUP,
+            VERSION,
+            PREDICTION_PLURAL,
+            label_selector=f"ftmoe.io/policy={policy}",
         )["items"]
 
-    def upsert_prediction(self, body: dict[str, Any]) -> None:
+    def upsert_prediction(self, body: Obj) -> None:
         self._writing(f"write NodeFaultPrediction {body['metadata']['name']}")
         name = body["metadata"]["name"]
-
-        def write() -> None:
-            try:
-                self.custom.patch_cluster_custom_object(GROUP, VERSION, PREDICTION_PLURAL, name, body)
-            except ApiException as err:
-                if err.status != 404:
-                    raise
-                self.custom.create_cluster_custom_object(GROUP, VERSION, PREDICTION_PLURAL, body)
-
-        retry_conflicts(write)
+        try:
+            obj = self._json(
+                "patch", PREDICTION_PLURAL, self.custom.patch_cluster_custom_object, GROUP, VERSION, PREDICTION_PLURAL, name, body
+            )
+        except ApiException as err:
+            if err.status != 404:
+                raise
+            obj = self._json("create", PREDICTION_PLURAL, self.custom.create_cluster_custom_object, GROUP, VERSION, PREDICTION_PLURAL, body)
+        self._written(PREDICTION_PLURAL, obj)
 
     def delete_prediction(self, name: str) -> None:
         self._writing(f"delete NodeFaultPrediction {name}")
         try:
-            self.custom.delete_cluster_custom_object(GROUP, VERSION, PREDICTION_PLURAL, name)
+            self._call(
+                "delete", PREDICTION_PLURAL, lambda: self.custom.delete_cluster_custom_object(GROUP, VERSION, PREDICTION_PLURAL, name)
+            )
         except ApiException as err:
             if err.status != 404:
                 raise

@@ -32,7 +32,7 @@ class MigrationTracker:
         self.placed: dict[str, tuple[str, str]] = {}  # pod uid -> (owner, node)
         self.lock = threading.Lock()
 
-    def observe(self, event_type: str, pod: dict[str, Any], now: float) -> None:
+    def observe(self, event_type: str | None, pod: dict[str, Any], now: float) -> None:
         """Feed one watch event (ADDED, MODIFIED, DELETED or None for the initial listing)."""
         meta = pod.get("metadata", {})
         uid, node = meta.get("uid"), pod.get("spec", {}).get("nodeName")

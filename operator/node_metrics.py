@@ -1,4 +1,10 @@
-"""Each node's feature window from Prometheus: one range query per feature.
+"""Each node's feature window from Prometheus: one range query per feature for all nodes.
+
+Up to ``MATCH_NODES_UP_TO`` nodes the query names them (``node=~"a|b|..."``); above that
+it selects every series with the node label and keeps the selected nodes' own, since a
+regex of thousands of names costs Prometheus more than the extra series. A response that
+Prometheus refuses for its sample limit (``--query.max-samples``) is asked again in halves
+of the node list, down to one node, and the error names the flag when even that fails.
 
 The model's feature names are the contract. Every name needs a query: the policy's own
 (``spec.prometheus.queries``) or the default for that name (ftmoe.contract.features,
@@ -12,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import unquote
@@ -20,6 +27,7 @@ import numpy as np
 from prometheus_api_client import PrometheusApiClientException
 
 from ftmoe.contract.features import BY_NAME
+from ftmoe.operator import own_metrics as M
 from ftmoe.operator.durations import format_duration
 from ftmoe.operator.policy import PrometheusSpec
 
@@ -63,8 +71,15 @@ def queries_for(features: list[str], spec: PrometheusSpec) -> tuple[dict[str, st
     return found, missing
 
 
-def render(query: str, node_label: str, nodes: list[str], rate_window: float) -> str:
-    matcher = f'{node_label}=~"{"|".join(promql_regex_literal(n) for n in nodes)}"'
+MATCH_NODES_UP_TO = 200
+
+
+def render(query: str, node_label: str, nodes: list[str] | None, rate_window: float) -> str:
+    """The query for ``nodes`` (None: every series that has the node label)."""
+    if nodes is None:
+        matcher = f'{node_label}!=""'
+    else:
+        matcher = f'{node_label}=~"{"|".join(promql_regex_literal(n) for n in nodes)}"'
     # `metric{{node}}` -> `metric{node=~"..."}`; `{mode="idle",{node}}` gains the matcher.
     return query.replace("{node}", matcher).replace("{window}", format_duration(rate_window))
 
@@ -131,12 +146,7 @@ class PrometheusSource:
             if name not in queries:
                 continue
             try:
-                series = self.client.custom_query_range(
-                    render(queries[name], self.spec.node_label, nodes, rate_window),
-                    start_time=start,
-                    end_time=end,
-                    step=format_duration(step),
-                )
+                series = self.query(name, queries[name], nodes, start, end, step, rate_window)
             except Exception as err:  # noqa: BLE001 - connection, HTTP and parse errors all mean "no data"
                 result.unreachable = not isinstance(err, PrometheusApiClientException)
                 result.error = (
@@ -145,9 +155,55 @@ class PrometheusSource:
                     else f"query for {name} failed: {describe(err)}"
                 )
                 return result
+            M.PROMETHEUS_SAMPLES.labels(name).set(sum(len(s.get("values") or []) for s in series))
             if not fill(values[:, :, f], series, index, times, step, self.spec.node_label):
                 result.missing_features.append(name)
         return result
+
+    def query(
+        self, feature: str, query: str, nodes: list[str], start: dt.datetime, end: dt.datetime, step: float, rate_window: float
+    ) -> list[dict[str, Any]]:
+        """One feature's series for ``nodes``: all at once, else in halves (sample limit)."""
+        if len(nodes) > MATCH_NODES_UP_TO:
+            try:
+                return self._range(feature, render(query, self.spec.node_label, None, rate_window), start, end, step)
+            except PrometheusApiClientException as err:
+                if not too_many_samples(err):
+                    raise
+                M.PROMETHEUS_CHUNKED.labels(feature).inc()
+        return self._chunked(feature, query, nodes, start, end, step, rate_window)
+
+    def _chunked(
+        self, feature: str, query: str, nodes: list[str], start: dt.datetime, end: dt.datetime, step: float, rate_window: float
+    ) -> list[dict[str, Any]]:
+        try:
+            return self._range(feature, render(query, self.spec.node_label, nodes, rate_window), start, end, step)
+        except PrometheusApiClientException as err:
+            if not too_many_samples(err):
+                raise
+            if len(nodes) <= 1:
+                raise PrometheusApiClientException(
+                    f"the query for {feature} exceeds Prometheus' sample limit even for one node ({describe(err)}); "
+                    "raise Prometheus' --query.max-samples, or use a model with a shorter window"
+                ) from err
+            M.PROMETHEUS_CHUNKED.labels(feature).inc()
+            half = len(nodes) // 2
+            return [
+                *self._chunked(feature, query, nodes[:half], start, end, step, rate_window),
+                *self._chunked(feature, query, nodes[half:], start, end, step, rate_window),
+            ]
+
+    def _range(self, feature: str, promql: str, start: dt.datetime, end: dt.datetime, step: float) -> list[dict[str, Any]]:
+        t0 = time.perf_counter()
+        try:
+            return list(self.client.custom_query_range(promql, start_time=start, end_time=end, step=format_duration(step)))
+        finally:
+            M.PROMETHEUS_QUERY_SECONDS.labels(feature).observe(time.perf_counter() - t0)
+
+
+def too_many_samples(err: Exception) -> bool:
+    """Prometheus' answer when a query would exceed --query.max-samples (HTTP 422)."""
+    return "too many samples" in str(err)
 
 
 def fill(out: np.ndarray, series: list[dict[str, Any]], index: dict[str, int], times: np.ndarray, step: float, label: str) -> bool:

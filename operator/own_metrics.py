@@ -72,6 +72,47 @@ MODEL_EXPERTS = Gauge(
 TUNINGS = Counter(
     "ftmoe_online_tunings_total", "Online tunings by outcome (promoted, kept, skipped).", ["policy", "outcome"], registry=REGISTRY
 )
+API_REQUESTS = Counter(
+    "ftmoe_api_requests_total",
+    "Kubernetes API requests sent (retries included), by verb and resource.",
+    ["verb", "resource"],
+    registry=REGISTRY,
+)
+INTERVAL_API_REQUESTS = Gauge(
+    "ftmoe_interval_api_requests",
+    "API requests the policy's last interval made (kind: reads, writes); 0 reads once the watch caches are warm.",
+    ["policy", "kind"],
+    registry=REGISTRY,
+)
+INTERVAL_CHANGED_NODES = Gauge(
+    "ftmoe_interval_changed_nodes",
+    "Nodes whose shown state (annotations, labels, cordon, NodeFaultPrediction) the policy's last interval changed.",
+    ["policy"],
+    registry=REGISTRY,
+)
+INFORMER_LISTS = Counter(
+    "ftmoe_informer_lists_total",
+    "LIST requests of the watch caches (the first fill, and rebuilds after 410 Gone).",
+    ["resource"],
+    registry=REGISTRY,
+)
+INFORMER_OBJECTS = Gauge("ftmoe_informer_objects", "Objects held in each watch cache.", ["resource"], registry=REGISTRY)
+PROMETHEUS_QUERY_SECONDS = Histogram(
+    "ftmoe_prometheus_query_duration_seconds",
+    "Wall time of one Prometheus range query (one per model feature and chunk of nodes).",
+    ["feature"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
+PROMETHEUS_SAMPLES = Gauge(
+    "ftmoe_prometheus_response_samples", "Samples in the last response for each feature (all chunks).", ["feature"], registry=REGISTRY
+)
+PROMETHEUS_CHUNKED = Counter(
+    "ftmoe_prometheus_chunked_queries_total",
+    "Queries split into chunks of nodes because Prometheus refused the whole (too many samples).",
+    ["feature"],
+    registry=REGISTRY,
+)
 SERVED: dict[str, tuple[str, str]] = {}  # policy -> (version, kind) of the MODEL_INFO series now exported
 
 
@@ -98,6 +139,8 @@ def forget_policy(policy: str) -> None:
         INTERVAL_FAILURES,
         NOT_READY,
         STALE_NODES,
+        INTERVAL_API_REQUESTS,
+        INTERVAL_CHANGED_NODES,
         SELF_GRADE,
         MODEL_INFO,
         MODEL_EXPERTS,

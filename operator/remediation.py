@@ -85,8 +85,10 @@ class Remediator:
         tracker: MigrationTracker | None,
         drain: DrainSpec | None = None,
         gate: CheckpointGate | None = None,
+        pods_on_node: Callable[[str], list[dict[str, Any]]] | None = None,
     ):
         self.kube = kube
+        self.pods_on_node = pods_on_node or kube.pods_on_node  # the watch cache in the operator
         self.policy_ref = policy
         self.name = policy["metadata"]["name"]
         self.events = events
@@ -142,7 +144,7 @@ class Remediator:
         if not ann.get(A.DRAIN_STARTED):
             self.kube.patch_node(name, {"metadata": {"annotations": {A.DRAIN_STARTED: A.rfc3339(now), A.DRAIN_STATE: "draining"}}})
             self._event(node, "Normal", "DrainStarted", action.message)
-        on_node = self.kube.pods_on_node(name)
+        on_node = self.pods_on_node(name)
         pods = to_evict(on_node, self.drain)
         if not pods:
             stay = left_alone(on_node, self.drain)

@@ -1,5 +1,5 @@
-"""What the handlers share for the life of the process: clients, model cache, pod
-tracker and the leader elector. Built once by `ftmoe operator run`."""
+"""What the handlers share for the life of the process: clients, the watch caches, model
+cache, pod tracker and the leader elector. Built once by `ftmoe operator run`."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from pathlib import Path
 
 from kubernetes import client, config
 
+from ftmoe.operator.cluster_cache import ClusterCache
 from ftmoe.operator.events import EventPoster
 from ftmoe.operator.interval import Deps
 from ftmoe.operator.kube import Kube
 from ftmoe.operator.leader import LeaseElector
 from ftmoe.operator.migrations import MigrationTracker
 from ftmoe.operator.models import ModelStore
+from ftmoe.operator.rate_limit import DEFAULT_BURST, DEFAULT_QPS, TokenBucket
 from ftmoe.operator.remediation import EventSink
 
 DEFAULT_NAMESPACE = "ftmoe-system"
@@ -24,6 +26,7 @@ DEFAULT_NAMESPACE = "ftmoe-system"
 class Runtime:
     deps: Deps
     elector: LeaseElector | None
+    cache: ClusterCache | None = None
 
     @property
     def leading(self) -> bool:
@@ -36,7 +39,7 @@ def api_client(kubeconfig: Path | None) -> client.ApiClient:
         api = client.ApiClient()
     else:
         api = config.new_client_from_config(config_file=str(kubeconfig) if kubeconfig else None)
-    api.rest_client.pool_manager.connection_pool_kw["maxsize"] = 16  # the interval writes in parallel
+    api.rest_client.pool_manager.connection_pool_kw["maxsize"] = 16  # the interval writes in parallel; four watches stay open
     return api
 
 
@@ -48,22 +51,32 @@ def operator_namespace(explicit: str | None) -> str:
 
 
 def build(
-    kubeconfig: Path | None, namespace: str, events: EventSink | None = None, leader_election: bool = True, state_dir: Path | None = None
+    kubeconfig: Path | None,
+    namespace: str,
+    events: EventSink | None = None,
+    leader_election: bool = True,
+    state_dir: Path | None = None,
+    qps: float = DEFAULT_QPS,
+    burst: int = DEFAULT_BURST,
 ) -> Runtime:
-    """``events`` defaults to core/v1 Events that `kubectl describe` finds (operator/events.py)."""
+    """``events`` defaults to core/v1 Events that `kubectl describe` finds (operator/events.py).
+    The watch caches start with the operator (handlers.configure), not here."""
     api = api_client(kubeconfig)
     elector = LeaseElector(api, namespace) if leader_election else None
     may_write = elector.holds if elector is not None else None
-    kube = Kube(api, may_write)
+    tracker = MigrationTracker()
+    cache = ClusterCache(api, tracker)
+    kube = Kube(api, may_write, TokenBucket(qps, burst), wrote=cache.wrote)
     deps = Deps(
         kube=kube,
         models=ModelStore(kube.read_config_map),
-        tracker=MigrationTracker(),
+        tracker=tracker,
         events=events or EventPoster(api, may_write),
         namespace=namespace,
         state_dir=state_dir,
+        reader=cache,
     )
-    return Runtime(deps, elector)
+    return Runtime(deps, elector, cache)
 
 
 _current: Runtime | None = None

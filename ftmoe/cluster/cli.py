@@ -26,6 +26,12 @@ def register(commands: Any) -> None:
 
     up = sub.add_parser("up", help="build (once) and start the control plane, Prometheus and fake nodes")
     up.add_argument("--nodes", type=int, default=DEFAULT_NODES, help=f"fake nodes to create (default {DEFAULT_NODES})")
+    up.add_argument(
+        "--pods-per-node",
+        type=int,
+        default=0,
+        help="also create this many small pods bound to every node, in namespace ftmoe-load (scale tests; default 0)",
+    )
     up.add_argument("--apiserver-port", type=int, default=DEFAULT_APISERVER_PORT, help="kube-apiserver port on 127.0.0.1")
     up.add_argument("--prometheus-port", type=int, default=DEFAULT_PROMETHEUS_PORT, help="Prometheus port on 127.0.0.1")
     up.set_defaults(func=cmd_up)
@@ -48,7 +54,9 @@ def register(commands: Any) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     if args.nodes < 1:
         raise ClusterError(f"--nodes must be at least 1 (got {args.nodes})")
-    settings = ClusterSettings(args.name, args.nodes, args.apiserver_port, args.prometheus_port)
+    if args.pods_per_node < 0 or args.pods_per_node > 110:
+        raise ClusterError(f"--pods-per-node must be between 0 and 110, a node's pod capacity (got {args.pods_per_node})")
+    settings = ClusterSettings(args.name, args.nodes, args.apiserver_port, args.prometheus_port, args.pods_per_node)
     LocalCluster(args.name).up(settings)
     return 0
 

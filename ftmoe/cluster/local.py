@@ -21,6 +21,7 @@ from ftmoe.cluster import processes
 from ftmoe.cluster.errors import ClusterError
 from ftmoe.cluster.nodes import node_manifests
 from ftmoe.cluster.progress import Progress, format_duration
+from ftmoe.cluster.scale import Heartbeat, create_load_pods, pod_creator, render_heartbeat_stage
 from ftmoe.cluster.toolchain import Binaries, Toolchain
 from ftmoe.cluster.versions import state_root
 
@@ -40,6 +41,7 @@ class ClusterSettings:
     nodes: int = DEFAULT_NODES
     apiserver_port: int = DEFAULT_APISERVER_PORT
     prometheus_port: int = DEFAULT_PROMETHEUS_PORT
+    pods_per_node: int = 0  # bound pods in namespace ftmoe-load on every node (scale tests)
 
 
 def port_busy(port: int, host: str = "127.0.0.1") -> bool:
@@ -137,7 +139,7 @@ class LocalCluster:
 
     def up(self, settings: ClusterSettings | None = None, progress: Progress | None = None) -> Binaries:
         settings = settings or ClusterSettings(name=self.name)
-        progress = progress or Progress(total=7)
+        progress = progress or Progress(total=8 if settings.pods_per_node else 7)
         started = time.monotonic()
 
         existing = self.settings()
@@ -150,6 +152,7 @@ class LocalCluster:
                 progress.skip(f"Prometheus: already running at {self.prometheus_url}")
                 self._refresh_prometheus_config(existing.prometheus_port, progress)
             self._ensure_nodes(settings.nodes, progress)
+            self._ensure_pods(settings, progress)
             progress.say(f"cluster {self.name!r} is up: {settings.nodes} nodes, Prometheus at {self.prometheus_url}")
             return binaries
         if existing:
@@ -171,6 +174,7 @@ class LocalCluster:
             self._create_control_plane(binaries, settings)
         self._start_prometheus(binaries, settings.prometheus_port, progress)
         self._ensure_nodes(settings.nodes, progress)
+        self._ensure_pods(settings, progress)
         progress.say(
             f"cluster {self.name!r} is up in {format_duration(time.monotonic() - started)}: "
             f"{settings.nodes} nodes, Prometheus at {self.prometheus_url}\n"
@@ -180,7 +184,12 @@ class LocalCluster:
         return binaries
 
     def _create_control_plane(self, binaries: Binaries, settings: ClusterSettings) -> None:
-        stages = sorted(str(p) for p in [*binaries.stages.glob("*.yaml"), *binaries.own_stages.glob("*.yaml")])
+        beat = Heartbeat.for_nodes(settings.nodes)
+        rendered = self.state / "stages"
+        rendered.mkdir(parents=True, exist_ok=True)
+        for own in binaries.own_stages.glob("*.yaml"):
+            (rendered / own.name).write_text(render_heartbeat_stage(own.read_text(), beat))
+        stages = sorted(str(p) for p in [*binaries.stages.glob("*.yaml"), *rendered.glob("*.yaml")])
         args = [
             "create",
             "cluster",
@@ -196,6 +205,7 @@ class LocalCluster:
             f"--kube-scheduler-binary={binaries.kube_scheduler}",
             f"--kwok-controller-binary={binaries.kwok}",
             f"--etcd-binary={binaries.etcd}",
+            f"--node-lease-duration-seconds={beat.lease_seconds}",
             "--wait=3m",
             "--timeout=5m",
         ]
@@ -275,9 +285,17 @@ class LocalCluster:
     def _ensure_nodes(self, count: int, progress: Progress) -> None:
         with progress.step(f"{count} fake nodes (kwok), waiting until all are Ready"):
             manifests: dict[str, Any] = {"apiVersion": "v1", "kind": "List", "items": node_manifests(count)}
-            self.kubectl("apply", "--server-side", "--field-manager=ftmoe-cluster", "-f", "-", input=json.dumps(manifests))
+            self.kubectl(
+                "apply",
+                "--server-side",
+                "--field-manager=ftmoe-cluster",
+                "-f",
+                "-",
+                input=json.dumps(manifests),
+                timeout=max(120, count / 5),
+            )
             names = [m["metadata"]["name"] for m in manifests["items"]]
-            deadline = time.monotonic() + 180
+            deadline = time.monotonic() + max(180, count / 10)
             while True:
                 ready = self.ready_nodes()
                 if all(n in ready for n in names):
@@ -285,10 +303,18 @@ class LocalCluster:
                 if time.monotonic() > deadline:
                     missing = sorted(set(names) - ready)
                     raise ClusterError(
-                        f"nodes not Ready after 180s: {', '.join(missing)}; is the kwok controller running? "
+                        f"nodes not Ready after {max(180, count // 10)}s: {', '.join(missing)}; is the kwok controller running? "
                         f"logs: {self.kwok_workdir}/clusters/{self.name}/logs"
                     )
-                time.sleep(1)
+                time.sleep(1 if count <= 500 else count / 500)
+
+    def _ensure_pods(self, settings: ClusterSettings, progress: Progress) -> None:
+        if settings.pods_per_node <= 0:
+            return
+        total = settings.pods_per_node * settings.nodes
+        with progress.step(f"{total} pods bound to the nodes ({settings.pods_per_node} per node, namespace ftmoe-load)"):
+            names = [m["metadata"]["name"] for m in node_manifests(settings.nodes)]
+            create_load_pods(pod_creator(str(self.kubeconfig)), names, settings.pods_per_node, progress.say)
 
     def nodes(self) -> list[dict[str, Any]]:
         proc = self.kubectl("get", "nodes", "-o", "json", check=False, timeout=30)
@@ -303,7 +329,12 @@ class LocalCluster:
         }
 
     def ready_nodes(self) -> set[str]:
-        return self.ready(self.nodes())
+        """Through the server-side table (NAME STATUS ...): at 5,000 nodes the JSON list is 25 MB a poll."""
+        proc = self.kubectl("get", "nodes", "--no-headers", check=False, timeout=60)
+        if proc.returncode != 0:
+            return set()
+        rows = (line.split() for line in proc.stdout.splitlines())
+        return {r[0] for r in rows if len(r) > 1 and "Ready" in r[1].split(",")}
 
     # -- status, down -------------------------------------------------------------------
 

@@ -43,7 +43,7 @@ def node_manifest(index: int, count: int) -> dict[str, Any]:
         "kind": "Node",
         "metadata": {
             "name": name,
-            "annotations": {KWOK_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "annotations": {KWOK_ANNOTATION: "fake"},  # no ttl: kube-controller-manager owns that annotation
             "labels": {
                 "kubernetes.io/hostname": name,
                 "kubernetes.io/os": "linux",

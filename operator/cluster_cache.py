@@ -1,0 +1,166 @@
+"""What an interval reads about the cluster: from watch-fed caches, or by listing.
+
+``ClusterCache`` runs four informers (operator/informer.py): nodes, pods, this operator's
+NodeFaultPredictions and the policies. Once they are synced an interval reads memory only:
+no LIST reaches the API server, whatever the cluster's size. The pod informer also feeds
+the migration tracker, so the host graph, the cost model, drains and the self-grading all
+read the same picture. ``Listing`` is the same interface over plain LIST calls, for
+one-shot commands and tests without a watch.
+
+Objects are trimmed before they are kept: pods lose their managedFields, nodes keep only
+who set ``spec.unschedulable`` (operator/ownership.py reads it), which at 50,000 pods is
+most of the memory.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+
+from kubernetes import client
+
+from ftmoe.operator.informer import Informer, Obj
+from ftmoe.operator.kube import Kube
+from ftmoe.operator.migrations import MigrationTracker
+from ftmoe.operator.policy import GROUP, POLICY_PLURAL, PREDICTION_PLURAL, VERSION
+
+PREDICTION_LABEL = "ftmoe.io/policy"
+
+
+class ClusterReader(Protocol):
+    def nodes(self) -> list[Obj]: ...
+    def pods(self, match_labels: dict[str, str] | None = None) -> list[Obj]: ...
+    def pods_on_node(self, node: str) -> list[Obj]: ...
+    def predictions(self, policy: str) -> list[Obj]: ...
+    def policies(self) -> list[Obj]: ...
+
+
+def selector(match_labels: dict[str, str] | None) -> str:
+    return ",".join(f"{k}={v}" for k, v in (match_labels or {}).items())
+
+
+class Listing:
+    """Every read is a LIST (one-shot commands, tests that need no watch)."""
+
+    def __init__(self, kube: Kube):
+        self.kube = kube
+
+    def nodes(self) -> list[Obj]:
+        return self.kube.list_nodes()
+
+    def pods(self, match_labels: dict[str, str] | None = None) -> list[Obj]:
+        return self.kube.list_pods(selector(match_labels))
+
+    def pods_on_node(self, node: str) -> list[Obj]:
+        return self.kube.pods_on_node(node)
+
+    def predictions(self, policy: str) -> list[Obj]:
+        return self.kube.list_predictions(policy)
+
+    def policies(self) -> list[Obj]:
+        return self.kube.list_policies()
+
+
+def slim_pod(pod: Obj) -> Obj:
+    meta = pod.get("metadata") or {}
+    if "managedFields" in meta:
+        pod = {**pod, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+    return pod
+
+
+def slim_node(node: Obj) -> Obj:
+    """managedFields reduced to the entries that set spec.unschedulable (None stays None)."""
+    meta = node.get("metadata") or {}
+    entries = meta.get("managedFields")
+    if entries is None:
+        return node
+    kept = [
+        {"manager": e.get("manager", ""), "fieldsV1": {"f:spec": {"f:unschedulable": {}}}}
+        for e in entries
+        if "f:unschedulable" in ((e.get("fieldsV1") or {}).get("f:spec") or {})
+    ]
+    return {**node, "metadata": {**meta, "managedFields": kept}}
+
+
+def pod_node(pod: Obj) -> str | None:
+    return (pod.get("spec") or {}).get("nodeName")
+
+
+class ClusterCache:
+    def __init__(self, api: client.ApiClient, tracker: MigrationTracker | None = None):
+        self.core, self.custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
+
+        def custom_list(plural: str) -> Any:
+            return lambda **kw: self.custom.list_cluster_custom_object(GROUP, VERSION, plural, **kw)
+
+        def track(etype: str, pod: Obj, listing: bool) -> None:
+            if tracker is not None:
+                tracker.observe(None if listing else etype, pod, time.time())
+
+        self.node_informer = Informer("nodes", self.core.list_node, transform=slim_node)
+        self.pod_informer = Informer("pods", self.core.list_pod_for_all_namespaces, transform=slim_pod, index=pod_node, on_event=track)
+        self.prediction_informer = Informer(
+            "nodefaultpredictions",
+            custom_list(PREDICTION_PLURAL),
+            label_selector=PREDICTION_LABEL,
+            transform=slim_pod,
+            index=lambda o: ((o.get("metadata") or {}).get("labels") or {}).get(PREDICTION_LABEL),
+        )
+        self.policy_informer = Informer("faulttolerancepolicies", custom_list(POLICY_PLURAL), transform=slim_pod)
+        self.informers = [self.node_informer, self.pod_informer, self.prediction_informer, self.policy_informer]
+
+    def start(self) -> ClusterCache:
+        for i in self.informers:
+            i.start()
+        return self
+
+    def stop(self) -> None:
+        for i in self.informers:
+            i.stop()
+
+    def fill(self) -> ClusterCache:
+        """One LIST each, here and now, with no watch after it: what a restart does first
+        (tests use it alone; the operator's writes still reach it through ``wrote``)."""
+        for i in self.informers:
+            i.relist()
+        return self
+
+    @property
+    def synced(self) -> bool:
+        return all(i.synced.is_set() for i in self.informers)
+
+    def wait_synced(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        return all(i.wait_synced(max(0.0, deadline - time.monotonic())) for i in self.informers)
+
+    def unsynced(self) -> list[str]:
+        return [f"{i.resource}{f' ({i.last_error})' if i.last_error else ''}" for i in self.informers if not i.synced.is_set()]
+
+    # -- ClusterReader ----------------------------------------------------------------
+
+    def nodes(self) -> list[Obj]:
+        return self.node_informer.items()
+
+    def pods(self, match_labels: dict[str, str] | None = None) -> list[Obj]:
+        pods = self.pod_informer.items()
+        if not match_labels:
+            return pods
+        want = match_labels.items()
+        return [p for p in pods if want <= ((p.get("metadata") or {}).get("labels") or {}).items()]
+
+    def pods_on_node(self, node: str) -> list[Obj]:
+        return self.pod_informer.indexed(node)
+
+    def predictions(self, policy: str) -> list[Obj]:
+        return self.prediction_informer.indexed(policy)
+
+    def policies(self) -> list[Obj]:
+        return self.policy_informer.items()
+
+    # -- write-through ----------------------------------------------------------------
+
+    def wrote(self, resource: str, obj: Obj | None) -> None:
+        """What a write returned, applied at once (see Informer.observe_write)."""
+        target = {"nodes": self.node_informer, "pods": self.pod_informer, "nodefaultpredictions": self.prediction_informer}.get(resource)
+        if target is not None and obj:
+            target.observe_write(obj)

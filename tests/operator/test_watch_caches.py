@@ -1,0 +1,258 @@
+"""Intervals read watch caches, not LISTs; they write only what changed; the client paces
+itself and waits what a 429 asks. Against kmock's in-memory API server, with the caches
+filled by their one LIST (kmock's watch streams never end, and aiohttp then waits a minute
+at each test's end; the watch path runs against the real API server in
+test_operator_e2e.py::test_warm_intervals_read_watches_and_write_only_changes); the
+informer's watch loop against scripted streams; the 429 against a tiny HTTP server that
+answers like an overloaded kube-apiserver. The scale itself: bench/operator.py --scale."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from test_interval_kmock import NODES, PREDICTIONS, FirstFeatureModel, FixedSource, cluster, deps_for, node, policy  # noqa: F401
+
+from ftmoe.operator import annotations as A
+from ftmoe.operator.cluster_cache import ClusterCache, slim_node
+from ftmoe.operator.informer import Informer
+from ftmoe.operator.interval import run_interval
+from ftmoe.operator.kube import Kube
+from ftmoe.operator.migrations import MigrationTracker
+from ftmoe.operator.ownership import cordoned_by
+from ftmoe.operator.rate_limit import TokenBucket, retry_after, with_retries
+from ftmoe.operator.request_tally import tallying
+
+
+def api_for(kmock: Any) -> client.ApiClient:
+    cfg = client.Configuration()
+    cfg.host = str(kmock.url).rstrip("/")
+    return client.ApiClient(cfg)
+
+
+def lists(kmock: Any) -> int:
+    return sum(1 for r in kmock if r == "list")
+
+
+@pytest.fixture()
+async def cached(cluster: Any) -> AsyncIterator[tuple[Any, Any, ClusterCache]]:
+    risks = {"n0": 0.1, "n1": 0.95, "n2": 0.4, "n3": 0.05}
+    deps, _ = deps_for(cluster, FixedSource(risks), FirstFeatureModel())
+    cache = ClusterCache(api_for(cluster), deps.tracker)
+    await asyncio.to_thread(cache.fill)
+    assert cache.synced
+    deps.reader = cache
+    deps.kube.wrote = cache.wrote
+    yield cluster, deps, cache
+
+
+async def test_a_warm_interval_makes_no_list_call(cached: tuple[Any, Any, ClusterCache]) -> None:
+    kmock, deps, cache = cached
+    before = lists(kmock)
+    with tallying() as tally:
+        result = await asyncio.to_thread(run_interval, policy(), deps, 1_000_000.0)
+    assert lists(kmock) == before and tally.reads == 0, tally.by_verb
+    assert node(kmock, "n1")["spec"]["unschedulable"] is True  # it still acted, on what the cache showed
+    assert result.status["observedNodes"] == len(NODES)
+    # The cordon it wrote is in the cache at once (write-through), before its watch event could arrive.
+    assert cordoned_by(cache.node_informer.get("n1") or {}) == "p"
+
+
+async def test_an_unchanged_node_gets_no_write(cached: tuple[Any, Any, ClusterCache]) -> None:
+    kmock, deps, cache = cached
+    await asyncio.to_thread(run_interval, policy(), deps, 1_000_000.0)  # cordons n1
+    assert all((cache.node_informer.get(n) or {})["metadata"]["annotations"].get(A.RISK) for n in NODES)  # written through
+    await asyncio.to_thread(run_interval, policy(), deps, 1_000_005.0)  # reports the budget the cordon used
+    with tallying() as tally:
+        result = await asyncio.to_thread(run_interval, policy(), deps, 1_000_010.0)
+    assert tally.writes == 0 and tally.total == 0, tally.by_verb  # nodes, predictions and status all as they were
+    assert result.changed_nodes == set()
+    # A node whose shown risk changes gets its writes, the others none.
+    deps.make_source = lambda spec, token: FixedSource({"n0": 0.1, "n1": 0.95, "n2": 0.6, "n3": 0.05})
+    deps.sources.clear()
+    with tallying() as tally:
+        result = await asyncio.to_thread(run_interval, policy(), deps, 1_000_020.0)
+    assert result.changed_nodes == {"n2"}
+    assert tally.by_verb["patch"] == 3, tally.by_verb  # n2's annotations, its NodeFaultPrediction, the status
+    assert node(kmock, "n2")["metadata"]["annotations"][A.RISK] == "0.60"
+
+
+async def test_after_a_restart_existing_predictions_are_not_rewritten(cached: tuple[Any, Any, ClusterCache]) -> None:
+    kmock, deps, cache = cached
+    await asyncio.to_thread(run_interval, policy(), deps, 1_000_000.0)
+    await asyncio.to_thread(run_interval, policy(), deps, 1_000_005.0)
+    await asyncio.to_thread(cache.fill)  # the restart's one LIST
+    assert len(cache.predictions("p")) == len(NODES)
+    deps.written.clear()  # a new process remembers nothing it wrote
+    deps.status_written.clear()
+    with tallying() as tally:
+        await asyncio.to_thread(run_interval, policy(), deps, 1_000_010.0)
+    assert tally.by_verb == {"patch": 1}, tally.by_verb  # the status only: its lastRun is the one thing that moved
+
+
+async def test_the_pod_cache_feeds_the_migration_graph_and_skips_pods_already_running(cluster: Any) -> None:
+    owner = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "rs-1", "controller": True}]
+    cluster.objects["v1/pods", "ns", "a"] = {
+        "metadata": {"name": "a", "namespace": "ns", "uid": "a-1", "ownerReferences": owner},
+        "spec": {"nodeName": "n0"},
+    }
+    tracker = MigrationTracker()
+    cache = ClusterCache(api_for(cluster), tracker)
+    await asyncio.to_thread(cache.fill)
+    assert tracker.arrivals_per_node(time.time(), 60) == {}  # listed at start: not an arrival
+    assert [p["metadata"]["name"] for p in cache.pods_on_node("n0")] == ["a"]
+    b = {"metadata": {"name": "b", "namespace": "ns", "uid": "b-1", "ownerReferences": owner}, "spec": {"nodeName": "n1"}}
+    cache.pod_informer.apply("ADDED", b)  # as the watch delivers it
+    assert tracker.arrivals_per_node(time.time(), 60) == {"n1": 1}
+    assert [p["metadata"]["name"] for p in cache.pods_on_node("n1")] == ["b"]
+    cache.pod_informer.apply("MODIFIED", {**b, "spec": {"nodeName": "n2"}})
+    assert cache.pods_on_node("n1") == [] and len(cache.pods_on_node("n2")) == 1  # the index follows the pod
+    assert cache.pods({"x": "y"}) == []
+
+
+def test_node_managed_fields_keep_only_who_cordoned() -> None:
+    entries = [
+        {"manager": "kwok", "fieldsV1": {"f:status": {"f:conditions": {}}}},
+        {"manager": "ftmoe-operator", "fieldsV1": {"f:spec": {"f:unschedulable": {}}, "f:metadata": {}}},
+    ]
+    n = {"metadata": {"name": "n", "annotations": {A.CORDONED_BY: "p"}, "managedFields": entries}, "spec": {"unschedulable": True}}
+    slim = slim_node(n)
+    assert [e["manager"] for e in slim["metadata"]["managedFields"]] == ["ftmoe-operator"]
+    assert cordoned_by(slim) == cordoned_by(n) == "p"
+    assert slim_node({"metadata": {"name": "m"}}) == {"metadata": {"name": "m"}}  # no managedFields stays none
+
+
+class FakeResponse:
+    def __init__(self, body: bytes = b"", lines: list[dict[str, Any]] | None = None):
+        self.data = body
+        self.lines = lines or []
+
+    def stream(self, amt: Any = None, decode_content: bool = False) -> Iterator[bytes]:
+        for line in self.lines:
+            yield json.dumps(line).encode() + b"\n"
+
+    def close(self) -> None: ...
+
+    def release_conn(self) -> None: ...
+
+
+def test_a_410_gone_rebuilds_the_store_from_a_new_list() -> None:
+    """The watch's version fell out of etcd's window: list again; what vanished meanwhile is DELETED."""
+    calls: list[str] = []
+    lists_served = [
+        {"metadata": {"resourceVersion": "10"}, "items": [{"metadata": {"name": "a", "resourceVersion": "5"}}]},
+        {"metadata": {"resourceVersion": "20"}, "items": [{"metadata": {"name": "b", "resourceVersion": "15"}}]},
+    ]
+    events: list[tuple[str, str, bool]] = []
+    informer: Informer
+
+    def list_call(**kw: Any) -> FakeResponse:
+        if kw.get("watch"):
+            calls.append(f"watch@{kw.get('resource_version')}")
+            if sum(c.startswith("watch") for c in calls) == 1:
+                return FakeResponse(lines=[{"type": "ERROR", "object": {"code": 410, "reason": "Expired", "message": "too old"}}])
+            informer.stopped.set()
+            return FakeResponse(lines=[{"type": "MODIFIED", "object": {"metadata": {"name": "b", "resourceVersion": "21"}, "x": 1}}])
+        calls.append("list")
+        return FakeResponse(json.dumps(lists_served.pop(0)).encode())
+
+    informer = Informer("things", list_call, on_event=lambda t, o, listing: events.append((t, o["metadata"]["name"], listing)))
+    informer._run()
+    assert calls == ["list", "watch@10", "list", "watch@20"]
+    assert informer.relists == 1 and [o["metadata"]["name"] for o in informer.items()] == ["b"]
+    assert ("DELETED", "a", True) in events and ("ADDED", "b", True) in events
+
+
+def test_a_write_through_never_replaces_a_newer_watched_copy() -> None:
+    informer = Informer("things", lambda **kw: None)
+    informer.apply("ADDED", {"metadata": {"name": "a", "resourceVersion": "30"}, "v": "watched"})
+    informer.observe_write({"metadata": {"name": "a", "resourceVersion": "29"}, "v": "written"})
+    assert (informer.get("a") or {})["v"] == "watched"
+    informer.observe_write({"metadata": {"name": "a", "resourceVersion": "31"}, "v": "written"})
+    assert (informer.get("a") or {})["v"] == "written"
+
+
+# -- pacing and 429 ------------------------------------------------------------------------
+
+
+class Overloaded(BaseHTTPRequestHandler):
+    """429 with Retry-After for the first ``refusals`` PATCHes, then 200 (as APF sheds load)."""
+
+    refusals = 2
+    seen: list[float] = []
+
+    def log_message(self, *args: Any) -> None: ...
+
+    def do_PATCH(self) -> None:  # noqa: N802 - http.server's naming
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        Overloaded.seen.append(time.monotonic())
+        if len(Overloaded.seen) <= Overloaded.refusals:
+            body = b'{"kind":"Status","status":"Failure","reason":"TooManyRequests","code":429}'
+            self.send_response(429)
+            self.send_header("Retry-After", "1")
+        else:
+            body = b'{"metadata":{"name":"n0","resourceVersion":"7"}}'
+            self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_a_429_is_retried_after_retry_after() -> None:
+    Overloaded.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Overloaded)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        cfg = client.Configuration()
+        cfg.host = f"http://127.0.0.1:{server.server_port}"
+        wrote: list[dict[str, Any]] = []
+        kube = Kube(client.ApiClient(cfg), wrote=lambda resource, obj: wrote.append(obj))
+        with tallying() as tally:
+            kube.patch_node("n0", {"metadata": {"labels": {"a": "b"}}})
+        gaps = [b - a for a, b in zip(Overloaded.seen, Overloaded.seen[1:])]
+        assert len(Overloaded.seen) == 3 and all(g >= 0.95 for g in gaps), gaps  # waited the second asked, twice
+        assert tally.by_verb["patch"] == 3  # each try is a request
+        assert wrote == [{"metadata": {"name": "n0", "resourceVersion": "7"}}]
+    finally:
+        server.shutdown()
+
+
+def test_retry_after_is_read_capped_and_other_errors_are_not_retried() -> None:
+    slept: list[float] = []
+    err = ApiException(status=429)
+    err.headers = {"Retry-After": "3"}
+    assert retry_after(err) == 3.0
+    err.headers = {"Retry-After": "3600"}
+    assert retry_after(err) == 30.0  # capped: the next interval asks again
+    attempts = iter([err, None])
+
+    def flaky() -> str:
+        e = next(attempts)
+        if e is not None:
+            raise e
+        return "ok"
+
+    assert with_retries(flaky, sleep=slept.append) == "ok" and slept == [30.0]
+    with pytest.raises(ApiException):
+        with_retries(lambda: (_ for _ in ()).throw(ApiException(status=403)), sleep=slept.append)
+    assert slept == [30.0]
+
+
+def test_the_token_bucket_paces_a_burst() -> None:
+    clock = [0.0]
+    slept: list[float] = []
+    bucket = TokenBucket(qps=10, burst=5, clock=lambda: clock[0])
+    for _ in range(5):
+        bucket.acquire(sleep=slept.append)
+    assert slept == []  # the burst passes at once
+    bucket.acquire(sleep=slept.append)
+    assert slept == [pytest.approx(0.1)]  # the sixth waits for a token at 10/s
