@@ -2,6 +2,7 @@
 CPU seconds per interval and memory at 16, 100 and 500 fake nodes.
 
     .venv/bin/python bench/operator.py [--nodes 16,100,500] [--intervals 12] [--faults 4]
+    .venv/bin/python bench/operator.py --scale 100,1000,2000,5000 [--pods-per-node 10]   (bench/operator_scale.py)
 
 For each size a cluster `ftmoe-bench` starts with that many kwok nodes, the simulator's
 live mode serves their metrics (5 s intervals, no random faults), and `ftmoe operator run`
@@ -185,9 +186,14 @@ def main() -> None:
     parser.add_argument("--nodes", default="16,100,500")
     parser.add_argument("--intervals", type=int, default=12)
     parser.add_argument("--faults", type=int, default=4)
+    parser.add_argument("--scale", help="node counts for the scale run (30 s intervals, Observe and Evict), e.g. 100,1000,2000,5000")
+    parser.add_argument("--pods-per-node", type=int, default=10, help="bound pods per node in the scale run")
+    parser.add_argument("--scale-intervals", type=int, default=5, help="measured intervals per (nodes, mode) in the scale run")
     args = parser.parse_args()
     logs = Path("/tmp/ftmoe-bench-operator")
     logs.mkdir(exist_ok=True)
+    if args.scale:
+        return scale_main(args, logs)
     sizes = [int(n) for n in args.nodes.split(",")]
     # Each size's result is kept as it finishes, so a run that stops resumes where it was.
     partial = RESULTS / "operator.partial.json"
@@ -231,6 +237,48 @@ def main() -> None:
         },
         "\n".join(md),
     )
+
+
+def scale_main(args: argparse.Namespace, logs: Path) -> None:
+    from operator_scale import run_scale
+
+    sizes = [int(n) for n in args.scale.split(",")]
+    partial = RESULTS / "operator_scale.partial.json"
+    done = {int(k): v for k, v in json.loads(partial.read_text()).items()} if partial.is_file() else {}
+    ports = {"api": 36443, "prom": 39090, "sim": SIM_PORT, "metrics": METRICS_PORT, "health": HEALTH_PORT}
+    for n in sizes:
+        if n not in done:
+            done[n] = run_scale(n, args.pods_per_node, args.scale_intervals, 3, logs, ports, FTMOE)
+            partial.write_text(json.dumps(done, indent=2))
+    scale = [e for n in sorted(done) for e in done[n]["entries"]]
+    previous = json.loads((RESULTS / "operator.json").read_text()) if (RESULTS / "operator.json").is_file() else {}
+    previous.pop("benchmark", None)
+    previous.pop("machine", None)
+    previous["scale"] = scale
+    previous["scale_command"] = f".venv/bin/python bench/operator.py --scale {args.scale} --pods-per-node {args.pods_per_node}"
+    old_md = (RESULTS / "operator.md").read_text().split("\n## Scale")[0].rstrip() if (RESULTS / "operator.md").is_file() else ""
+    md = [
+        old_md,
+        "",
+        "## Scale",
+        "",
+        "| nodes | pods | mode | interval wall (s) | operator CPU s / interval | RSS (MiB) | API requests / interval | "
+        "API writes / interval | changed nodes | Prometheus s / interval | detect-to-cordon (s) | control plane (cores, idle) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for e in scale:
+        lat = e.get("median_detect_to_cordon_seconds")
+        md.append(
+            f"| {e['nodes']} | {e['pods']} | {e['mode']} | {e['wall_seconds']:.2f} | {e['cpu_seconds']:.2f} | {e['rss_mib']:.0f} | "
+            f"{e['api_requests']:.0f} | {e['api_writes']:.0f} | {e['changed_nodes']:.0f} | {e['prometheus_query_seconds']:.2f} | "
+            f"{'-' if lat is None else f'{lat:+.0f}'} | {sum(e['control_plane_cores'].values()):.2f} |"
+        )
+    md.append(
+        "\nMedians over the measured intervals; one policy over every node, interval 30 s; Evict mode with 3 memory leaks injected at "
+        "its start (detect-to-cordon: the node's cordoned-at minus the fault's onset, negative = before it). "
+        f"Command: `{previous['scale_command']}`"
+    )
+    write("operator", previous, "\n".join(md))
 
 
 if __name__ == "__main__":

@@ -38,6 +38,10 @@ def register(commands: Any) -> None:
         type=Path,
         help="where experience buffers persist across restarts (a volume; default $FTMOE_STATE_DIR, else ~/.local/state/ftmoe/operator)",
     )
+    run.add_argument(
+        "--kube-api-qps", type=float, default=50.0, help="requests per second to the API server, sustained (default 50; 0: no limit)"
+    )
+    run.add_argument("--kube-api-burst", type=int, default=100, help="requests the API server may get at once (default 100)")
     run.set_defaults(func=cmd_run)
     report = sub.add_parser("report", help="a policy's recent alarms versus what the cluster showed, and its self-graded scores")
     report.add_argument("policy", help="the FaultTolerancePolicy's name")
@@ -117,7 +121,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         os.environ["KUBECONFIG"] = str(args.kubeconfig)  # kopf logs in through the same file
     namespace = runtime.operator_namespace(args.namespace)
     state_dir = args.state_dir or Path(os.environ.get("FTMOE_STATE_DIR") or Path.home() / ".local" / "state" / "ftmoe" / "operator")
-    rt = runtime.build(args.kubeconfig, namespace, leader_election=not args.no_leader_election, state_dir=state_dir)
+    if args.kube_api_qps < 0 or args.kube_api_burst < 1:
+        raise OperatorError("--kube-api-qps must be 0 or more and --kube-api-burst at least 1")
+    rt = runtime.build(
+        args.kubeconfig,
+        namespace,
+        leader_election=not args.no_leader_election,
+        state_dir=state_dir,
+        qps=args.kube_api_qps,
+        burst=args.kube_api_burst,
+    )
     try:
         preflight(rt.deps.kube, namespace, not args.no_leader_election)
     except HTTPError as err:

@@ -183,8 +183,7 @@ class PrometheusSource:
                 raise
             if len(nodes) <= 1:
                 raise PrometheusApiClientException(
-                    f"the query for {feature} exceeds Prometheus' sample limit even for one node ({describe(err)}); "
-                    "raise Prometheus' --query.max-samples, or use a model with a shorter window"
+                    "over Prometheus' sample limit even for one node: raise its --query.max-samples, or use a model with a shorter window"
                 ) from err
             M.PROMETHEUS_CHUNKED.labels(feature).inc()
             half = len(nodes) // 2

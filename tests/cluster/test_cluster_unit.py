@@ -94,3 +94,37 @@ def test_cli_rejects_zero_nodes(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert main(["cluster", "--name", "unit", "up", "--nodes", "0"]) == 1
     assert "--nodes must be at least 1" in capsys.readouterr().err
+
+
+def test_cli_rejects_more_pods_per_node_than_a_node_holds(capsys: pytest.CaptureFixture[str]) -> None:
+    from ftmoe.cli import main
+
+    assert main(["cluster", "--name", "unit", "up", "--pods-per-node", "111"]) == 1
+    assert "--pods-per-node must be between 0 and 110" in capsys.readouterr().err
+
+
+def test_heartbeats_slow_with_the_node_count_and_stay_inside_the_grace_period() -> None:
+    from ftmoe.cluster.scale import GRACE_PERIOD_SECONDS, Heartbeat, render_heartbeat_stage
+
+    assert Heartbeat.for_nodes(16) == Heartbeat(10.0, 40)  # kwok's own cadence for small clusters
+    big = Heartbeat.for_nodes(5000)
+    assert big.status_seconds == 100.0 and big.lease_seconds == GRACE_PERIOD_SECONDS - 20
+    assert big.status_seconds * 1.5 < GRACE_PERIOD_SECONDS  # jitter included, nodes never go NotReady
+    for n in (100, 1000, 2000, 5000):
+        beat = Heartbeat.for_nodes(n)
+        assert n / beat.status_seconds <= 50.0 + 1e-9  # status writes per second
+        assert n <= 2000 or beat.lease_seconds == GRACE_PERIOD_SECONDS - 20  # above 2,000 the Lease is capped by the grace period
+    stage = (Path(__file__).parents[2] / "ftmoe" / "cluster" / "stages" / "node-heartbeat.yaml").read_text()
+    rendered = render_heartbeat_stage(stage, big)
+    assert "durationMilliseconds: 100000" in rendered and "jitterDurationMilliseconds: 50000" in rendered
+
+
+def test_load_pods_are_bound_small_and_named_after_their_node() -> None:
+    from ftmoe.cluster.scale import create_load_pods, load_pod
+
+    pod = load_pod("node-7", 3)
+    assert pod["metadata"]["name"] == "load-node-7-3" and pod["spec"]["nodeName"] == "node-7"
+    assert pod["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "10m"
+    made: list[str] = []
+    assert create_load_pods(lambda body: made.append(body["metadata"]["name"]), ["a", "b"], 2, print) == 4
+    assert sorted(made) == ["load-a-0", "load-a-1", "load-b-0", "load-b-1"]

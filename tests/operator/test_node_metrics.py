@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import numpy as np
 
 from ftmoe.contract.features import FEATURE_NAMES
-from ftmoe.operator.node_metrics import FeatureWindow, fill, promql_regex_literal, queries_for, render, window_times
+from ftmoe.operator import own_metrics as M
+from ftmoe.operator.node_metrics import FeatureWindow, PrometheusSource, fill, promql_regex_literal, queries_for, render, window_times
 from ftmoe.operator.policy import PrometheusSpec
 
 
@@ -65,3 +69,48 @@ def test_garbage_samples_are_gaps_and_duplicate_series_leave_the_node_without_da
     assert fill(out, series, {"a": 0, "b": 1}, times, 5.0, "node")
     assert out[0, 0] == 1.5 and np.isnan(out[1:, 0]).all()
     assert np.isnan(out[:, 1]).all()
+
+
+class SampleLimitedPrometheus:
+    """Answers like Prometheus with a small --query.max-samples: a query naming more than
+    ``limit`` nodes (or none) is refused with its 422; smaller ones return one series per node."""
+
+    def __init__(self, limit: int, nodes: list[str]):
+        self.limit, self.nodes, self.queries = limit, nodes, []  # type: ignore[var-annotated]
+
+    def custom_query_range(self, query: str, start_time: Any, end_time: Any, step: str) -> list[dict[str, Any]]:
+        from prometheus_api_client import PrometheusApiClientException
+
+        self.queries.append(query)
+        m = re.search(r'node=~"([^"]*)"', query)
+        named = m.group(1).split("|") if m else None
+        if named is None or len(named) > self.limit:
+            raise PrometheusApiClientException(
+                'HTTP Status Code 422 (b\'{"status":"error","errorType":"execution","error":"query processing would '
+                "load too many samples into memory in query execution\"}')"
+            )
+        t = start_time.timestamp()
+        return [{"metric": {"node": n}, "values": [[t, "0.5"]]} for n in named]
+
+
+def source_with(fake: Any) -> PrometheusSource:
+    src = PrometheusSource(PrometheusSpec(url="http://p"))
+    src.client = fake
+    return src
+
+
+def test_a_query_over_the_sample_limit_is_asked_again_in_halves() -> None:
+    nodes = [f"node-{i}" for i in range(300)]
+    fake = SampleLimitedPrometheus(limit=80, nodes=nodes)
+    w = source_with(fake).fetch(nodes, ["memory_used_fraction"], 1000.0, 5.0, 1, 15.0)
+    assert w.error is None and np.isfinite(w.values).all()  # every node got its value
+    assert 'node!=""' in fake.queries[0]  # above 200 nodes: no regex of names at first
+    assert len(fake.queries) == 1 + 1 + 2 + 4  # all, then 300 -> 150+150 -> four of 75
+    assert M.PROMETHEUS_CHUNKED.labels("memory_used_fraction")._value.get() >= 3
+
+
+def test_a_query_over_the_sample_limit_even_for_one_node_names_the_flag() -> None:
+    fake = SampleLimitedPrometheus(limit=0, nodes=["a", "b"])
+    w = source_with(fake).fetch(["a", "b"], ["memory_used_fraction"], 1000.0, 5.0, 1, 15.0)
+    assert w.error is not None and "--query.max-samples" in w.error and "memory_used_fraction" in w.error
+    assert not w.complete.any()  # nothing is acted on

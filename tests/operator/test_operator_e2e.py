@@ -432,3 +432,40 @@ def test_a_human_cordon_stays_the_humans_and_deleting_the_policy_undoes_its_own(
     assert not [k for k in ann if k.startswith("ftmoe.io/") and k != "ftmoe.io/cordon-history"], ann
     assert env.node("node-8").spec.unschedulable, "the human's cordon is not the policy's to undo"
     env.kubectl("uncordon", "node-8")
+
+
+def own_metric(prefix: str, **labels: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(prefix) and all(f'{k}="{v}"' in line for k, v in labels.items())
+    )
+
+
+def test_warm_intervals_read_watches_and_write_only_changes(env: Env) -> None:
+    """Against the real API server's watches: once the caches are filled, an interval makes
+    no read request at all, no cache lists again, and a steady policy writes next to nothing
+    (no node and no NodeFaultPrediction whose shown state did not change)."""
+    policy = apply_policy(env, ["node-14", "node-15"], mode="Observe")
+    try:
+
+        def intervals() -> float:
+            return own_metric("ftmoe_interval_duration_seconds_count", policy=policy)
+
+        wait_for(lambda: intervals() >= 3, 30 * STEP, "three intervals")
+        lists, seen = own_metric("ftmoe_informer_lists_total"), intervals()
+        reads, writes, changed = [], [], []
+        while len(reads) < 3:
+            wait_for(lambda last=seen: intervals() > last, 10 * STEP, "the next interval")
+            seen = intervals()
+            reads.append(own_metric("ftmoe_interval_api_requests{", policy=policy, kind="reads"))
+            writes.append(own_metric("ftmoe_interval_api_requests{", policy=policy, kind="writes"))
+            changed.append(own_metric("ftmoe_interval_changed_nodes{", policy=policy))
+        assert reads == [0, 0, 0], reads
+        assert own_metric("ftmoe_informer_lists_total") == lists  # the watches held: nothing was listed again
+        assert max(writes) <= 1 + 2 * max(changed), (writes, changed)  # a status write, plus a node and its prediction per change
+        assert own_metric("ftmoe_informer_objects", resource="nodes") >= 16
+    finally:
+        delete_policy(env, policy)

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from test_interval_kmock import NODES, PREDICTIONS, FirstFeatureModel, FixedSource, cluster, deps_for, node, policy  # noqa: F401
+from test_interval_kmock import NODES, FirstFeatureModel, FixedSource, deps_for, node, policy
+from test_interval_kmock import cluster as cluster  # noqa: F401 - the kmock fixture, shared
 
 from ftmoe.operator import annotations as A
 from ftmoe.operator.cluster_cache import ClusterCache, slim_node
