@@ -223,6 +223,10 @@ def run_scale(nodes: int, pods_per_node: int, intervals: int, faults: int, logs:
             rows = measure(op.pid, ports["metrics"], intervals, count)
             entry: dict[str, Any] = {"nodes": nodes, "pods": nodes * pods_per_node, "mode": mode, **medians(rows), "intervals": rows}
             if injected:
+                # The faults start after their precursor (3 steps); give each up to 8 more intervals to be cordoned.
+                deadline = since + (3 + 8) * INTERVAL
+                while time.time() < deadline and not all(d["cordoned_at"] for d in detect_to_cordon(cluster, injected, since)):
+                    time.sleep(5)
                 entry["detect_to_cordon"] = detect_to_cordon(cluster, injected, since)
                 lat = [d["seconds_after_onset"] for d in entry["detect_to_cordon"] if d["seconds_after_onset"] is not None]
                 entry["median_detect_to_cordon_seconds"] = statistics.median(lat) if lat else None

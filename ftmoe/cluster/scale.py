@@ -59,7 +59,7 @@ def load_pod(node: str, k: int) -> dict[str, Any]:
 
 
 def create_load_pods(
-    create: Callable[[dict[str, Any]], None], nodes: list[str], per_node: int, say: Callable[[str], None], workers: int = 8
+    create: Callable[[dict[str, Any]], None], nodes: list[str], per_node: int, say: Callable[[str], None], workers: int = 16
 ) -> int:
     """Create ``per_node`` pods on every node, ``workers`` at a time, with a progress line every 10 s; returns how many."""
     bodies = [load_pod(n, k) for n in nodes for k in range(per_node)]
@@ -79,7 +79,7 @@ def pod_creator(kubeconfig: str) -> Callable[[dict[str, Any]], None]:
     from kubernetes.client.exceptions import ApiException
 
     api = config.new_client_from_config(config_file=kubeconfig)
-    api.rest_client.pool_manager.connection_pool_kw["maxsize"] = 16
+    api.rest_client.pool_manager.connection_pool_kw["maxsize"] = 32
     core = client.CoreV1Api(api)
     try:
         core.create_namespace({"metadata": {"name": LOAD_NAMESPACE}})  # type: ignore[arg-type]  # a dict body is accepted
