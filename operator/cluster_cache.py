@@ -95,7 +95,8 @@ class ClusterCache:
 
         def track(etype: str, pod: Obj, listing: bool) -> None:
             if tracker is not None:
-                tracker.observe(None if listing else etype, pod, time.time())
+                # A listing's ADDED are pods already placed, not arrivals; its DELETED did leave.
+                tracker.observe(None if listing and etype != "DELETED" else etype, pod, time.time())
 
         self.node_informer = Informer("nodes", self.core.list_node, transform=slim_node)
         self.pod_informer = Informer("pods", self.core.list_pod_for_all_namespaces, transform=slim_pod, index=pod_node, on_event=track)
@@ -132,6 +133,13 @@ class ClusterCache:
     def wait_synced(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         return all(i.wait_synced(max(0.0, deadline - time.monotonic())) for i in self.informers)
+
+    def failing(self, longer_than: float) -> list[str]:
+        """Informers whose watch has failed for longer than this: their picture is stale."""
+        now = time.monotonic()
+        return [
+            f"{i.resource} ({i.last_error})" for i in self.informers if i.failing_since is not None and now - i.failing_since > longer_than
+        ]
 
     def unsynced(self) -> list[str]:
         return [f"{i.resource}{f' ({i.last_error})' if i.last_error else ''}" for i in self.informers if not i.synced.is_set()]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -82,6 +83,7 @@ class Informer:
         self.lists = 0  # LIST requests made (pages included)
         self.relists = 0  # rebuilds after 410 Gone or an error
         self.last_error: str | None = None
+        self.failing_since: float | None = None  # monotonic time of the first failure since the watch last worked
         self._thread: threading.Thread | None = None
 
     # -- reading ----------------------------------------------------------------------
@@ -125,6 +127,7 @@ class Informer:
                 for etype, obj in self._watch():
                     self.apply(etype, obj, listing=False)
                     failures = 0
+                self.failing_since = None  # the server ended the watch as it should (timeout_seconds)
                 if self.stopped.is_set():
                     break
             except Gone:
@@ -135,6 +138,8 @@ class Informer:
                 if self.stopped.is_set():
                     break
                 self.last_error = f"{type(err).__name__}: {err}"[:300]
+                if self.failing_since is None:
+                    self.failing_since = time.monotonic()
                 wait = BACKOFF[min(failures, len(BACKOFF) - 1)]
                 failures += 1
                 log.warning("%s: %s; retrying in %gs", self.resource, self.last_error, wait)
@@ -172,6 +177,7 @@ class Informer:
         for obj in items.values():
             self.apply("ADDED", obj, listing=True, transformed=True)
         self.synced.set()
+        self.failing_since = None
         M.INFORMER_OBJECTS.labels(self.resource).set(len(self.store))
 
     def _watch(self) -> Iterator[tuple[str, Obj]]:
@@ -203,6 +209,7 @@ class Informer:
                 rv = (obj.get("metadata") or {}).get("resourceVersion")
                 if rv:
                     self.resource_version = str(rv)
+                self.failing_since = None
                 if etype == "BOOKMARK":
                     continue
                 yield str(etype), obj

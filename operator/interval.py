@@ -59,6 +59,7 @@ log = logging.getLogger("ftmoe.operator")
 RECENT_ACTIONS = 20
 STATUS_REFRESH = 60.0  # an unchanged status is written again after this long, so lastRun shows the operator alive
 CACHE_WAIT = 60.0  # how long an interval waits for the watch caches' first fill before it fails
+CACHE_STALE_AFTER = 120.0  # a watch failing this long makes its cache too stale to act on
 
 
 class CachesNotSynced(Exception):
@@ -97,8 +98,14 @@ class Deps:
         """The reader, once it holds a whole picture of the cluster (``CachesNotSynced`` otherwise)."""
         reader = self.reader
         assert reader is not None
-        if isinstance(reader, ClusterCache) and not reader.wait_synced(CACHE_WAIT):
-            raise CachesNotSynced(f"the watch caches are not filled yet after {CACHE_WAIT:g}s: {', '.join(reader.unsynced())}")
+        if isinstance(reader, ClusterCache):
+            if not reader.wait_synced(CACHE_WAIT):
+                raise CachesNotSynced(f"the watch caches are not filled yet after {CACHE_WAIT:g}s: {', '.join(reader.unsynced())}")
+            failing = reader.failing(CACHE_STALE_AFTER)
+            if failing:
+                raise CachesNotSynced(
+                    f"the watch has failed for over {CACHE_STALE_AFTER:g}s, so the cached picture may be stale: {', '.join(failing)}"
+                )
         return reader
 
     def learner(self, policy: str) -> Learner:

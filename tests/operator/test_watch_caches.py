@@ -25,7 +25,7 @@ from test_interval_kmock import cluster as cluster  # noqa: F401 - the kmock fix
 from ftmoe.operator import annotations as A
 from ftmoe.operator.cluster_cache import ClusterCache, slim_node
 from ftmoe.operator.informer import Informer
-from ftmoe.operator.interval import run_interval
+from ftmoe.operator.interval import CACHE_STALE_AFTER, CachesNotSynced, run_interval
 from ftmoe.operator.kube import Kube
 from ftmoe.operator.migrations import MigrationTracker
 from ftmoe.operator.ownership import cordoned_by
@@ -257,3 +257,30 @@ def test_the_token_bucket_paces_a_burst() -> None:
     assert slept == []  # the burst passes at once
     bucket.acquire(sleep=slept.append)
     assert slept == [pytest.approx(0.1)]  # the sixth waits for a token at 10/s
+
+
+async def test_a_watch_failing_too_long_stops_the_interval_from_acting(cached: tuple[Any, Any, ClusterCache]) -> None:
+    kmock, deps, cache = cached
+    cache.node_informer.failing_since = time.monotonic() - CACHE_STALE_AFTER - 1
+    cache.node_informer.last_error = "ApiException: (403) Forbidden"
+    with pytest.raises(CachesNotSynced, match="nodes .ApiException: .403. Forbidden"):
+        await asyncio.to_thread(run_interval, policy(), deps, 1_000_000.0)
+    assert not node(kmock, "n1")["spec"].get("unschedulable")  # nothing was acted on
+
+
+def test_a_failing_watch_is_timed_from_its_first_failure_and_cleared_by_a_list() -> None:
+    attempts: list[str] = []
+    informer: Informer
+
+    def list_call(**kw: Any) -> FakeResponse:
+        attempts.append("watch" if kw.get("watch") else "list")
+        if len(attempts) < 3:
+            raise ApiException(status=500, reason="etcd leader changed")
+        informer.stopped.set()
+        return FakeResponse(json.dumps({"metadata": {"resourceVersion": "3"}, "items": []}).encode())
+
+    informer = Informer("things", list_call)
+    slept: list[float] = []
+    informer.stopped.wait = lambda t: slept.append(t) or False  # type: ignore[method-assign, func-returns-value]
+    informer._run()
+    assert slept == [0.5, 1] and informer.failing_since is None and informer.synced.is_set()
