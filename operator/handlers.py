@@ -49,6 +49,7 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 @kopf.on.cleanup()
 def release(**_: Any) -> None:
     rt = current()
+    rt.deps.flush()
     if rt.cache is not None:
         rt.cache.stop()
     if rt.elector is not None:

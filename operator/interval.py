@@ -113,11 +113,18 @@ class Deps:
             self.learners[policy] = Learner(policy, self.state_dir)
         return self.learners[policy]
 
+    def flush(self) -> None:
+        """Save every policy's learning buffer (the operator stops; a large buffer is otherwise saved every few minutes)."""
+        for learner in list(self.learners.values()):
+            learner.flush()
+
     def release(self, policy: str) -> None:
         """Forget a policy that went away: its learning state, what was written for it, its
         metric series. A tuning still running finishes into the void. Files under the state
         dir stay (a policy created again under the same name picks them up)."""
-        self.learners.pop(policy, None)
+        learner = self.learners.pop(policy, None)
+        if learner is not None:
+            learner.flush()  # a large buffer is saved only every few minutes
         self.recent_actions.pop(policy, None)
         self.written.pop(policy, None)
         self.last_failure.pop(policy, None)

@@ -27,6 +27,15 @@ from ftmoe.operator.node_metrics import FeatureWindow
 from ftmoe.operator.policy import PolicySpec
 
 log = logging.getLogger("ftmoe.operator.learning")
+BUFFER_BYTES = 256 * 2**20  # the feature values a policy's buffer may hold, whatever learning.bufferIntervals says
+SAVE_ALWAYS_BELOW = 8 * 2**20
+SAVE_EVERY = 300.0
+
+
+def buffer_cap(intervals: int, nodes: int, features: int) -> int:
+    """learning.bufferIntervals, lowered so that the buffer's values stay within BUFFER_BYTES
+    (at 5,000 nodes and 13 features: 1,032 intervals, 8.6 hours at 30 s)."""
+    return max(10, min(intervals, BUFFER_BYTES // max(1, nodes * features * 4)))
 
 
 @dataclass
@@ -41,6 +50,12 @@ class Learner:
     last_tuning: TuningOutcome | None = None
     since_tuning: int = 0
     restored: bool = False  # the state dir was read for this base model
+    saved_at: float = float("-inf")  # when the buffer was last written to the state dir
+
+    def flush(self) -> None:
+        """Save the buffer now (the operator stops)."""
+        if self.state_dir is not None and self.experience is not None and len(self.experience):
+            self.experience.save(self.buffer_path)
 
     @property
     def buffer_path(self) -> Path:
@@ -147,11 +162,14 @@ class Learner:
             np.array([predictions[n].risk if n in predictions else np.nan for n in names], np.float32),
             np.array([codes.get(predictions[n].fault_type, 0) if n in predictions else 0 for n in names], np.int8),
             np.array([0 if o is None else codes.get(o, len(classes)) for o in observed], np.int8),
-            spec.learning.buffer_intervals,
+            buffer_cap(spec.learning.buffer_intervals, len(names), len(predictor.feature_names)),
             spec.learning.retention,
         )
-        if self.state_dir is not None:
+        # A small buffer is saved every interval; a large one (thousands of nodes) at most
+        # every SAVE_EVERY, since compressing it takes longer than an interval should.
+        if self.state_dir is not None and (exp.values.nbytes < SAVE_ALWAYS_BELOW or now - self.saved_at >= SAVE_EVERY):
             exp.save(self.buffer_path)
+            self.saved_at = now
         g = grade(exp.times, exp.risk, exp.observed, exp.predicted, exp.nodes, [*classes, "unknown"], spec.thresholds.cordon, spec.horizon)
         M.SELF_GRADE.labels(self.policy, "precision").set(g.precision if g.precision is not None else float("nan"))
         M.SELF_GRADE.labels(self.policy, "recall").set(g.recall if g.recall is not None else float("nan"))

@@ -126,3 +126,12 @@ def test_report_formats_scores_types_and_recent_alarms() -> None:
     assert "precision 50.0%" in text and "recall    100.0% (1 of 1 faults alarmed at or before their onset" in text
     assert "mean lead 10s" in text and "onset = the first interval the operator saw" in text
     assert "memory" in text and "n1" in text and "hit" in text
+
+
+def test_the_buffer_cap_holds_memory_at_thousands_of_nodes() -> None:
+    from ftmoe.operator.learning.learner import BUFFER_BYTES, buffer_cap
+
+    assert buffer_cap(2880, 16, 13) == 2880  # small clusters keep what the policy asks
+    big = buffer_cap(2880, 5000, 13)
+    assert big == 1032 and big * 5000 * 13 * 4 <= BUFFER_BYTES
+    assert buffer_cap(2880, 10**7, 13) == 10  # never below the field's own minimum
