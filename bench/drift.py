@@ -254,25 +254,26 @@ def restart_operator(api: Any, cluster: Any, state_dir: Path, argv: list[str], p
     def seen() -> dict[str, Any]:
         status = api.get_cluster_custom_object(GROUP, VERSION, PLURAL, TUNED).get("status") or {}
         with np.load(state_dir / "buffers" / f"{TUNED}.npz", allow_pickle=False) as z:
-            first, length = float(z["times"][0]), len(z["times"])
+            first, last, length = float(z["times"][0]), float(z["times"][-1]), len(z["times"])
         return {
             "version": (status.get("model") or {}).get("version"),
             "lastRun": status.get("lastRun"),
             "buffer_intervals": length,
             "buffer_since": first,
+            "buffer_last": last,
         }
+
+    def rows_after(t: float) -> int:
+        with np.load(state_dir / "buffers" / f"{TUNED}.npz", allow_pickle=False) as z:
+            return int((z["times"] > t).sum())
 
     before = seen()
     processes.stop(cluster.processes_dir, "drift-operator")
     stopped = seen()
     start_operator(cluster, argv, ports)
-    runs: set[str] = set()
-    waiting.wait_for(
-        lambda: runs.add(str(seen()["lastRun"])) or len(runs - {str(stopped["lastRun"])}) >= 3,
-        120,
-        "three intervals of the restarted operator",
-        error=RuntimeError,
-    )
+    # Counted in the saved buffer (one row per interval while it is small), not by lastRun:
+    # an unchanged status is written only every minute (operator/interval.py STATUS_REFRESH).
+    waiting.wait_for(lambda: rows_after(stopped["buffer_last"]) >= 3, 120, "three intervals of the restarted operator", error=RuntimeError)
     after = seen()
     log(
         f"restart: model {before['version']} -> {after['version']}, buffer {stopped['buffer_intervals']} -> "
