@@ -36,6 +36,23 @@ def shown_risk(risk: float) -> str:
     return f"{risk:.2f}"
 
 
+RISK_DEADBAND = 0.05
+
+
+def shown_risk_after(shown: str | None, risk: float, thresholds: tuple[float, ...]) -> str:
+    """What to show now: the new risk, or the one already shown while the risk stays within
+    RISK_DEADBAND of it and on the same side of every threshold. A healthy node's risk wobbles
+    in the second decimal every interval; at thousands of nodes showing each wobble would be
+    hundreds of API writes an interval. The exact value is in the ftmoe_node_risk metric."""
+    try:
+        before = float(shown) if shown is not None else None
+    except ValueError:
+        before = None
+    if before is not None and abs(before - risk) < RISK_DEADBAND and all((before >= t) == (risk >= t) for t in thresholds):
+        return str(shown)
+    return shown_risk(risk)
+
+
 def rfc3339(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 

@@ -504,6 +504,12 @@ def write_predictions(
         seen = shown(body)
         if key not in written and key in existing:
             written[key] = shown(existing[key])
+        before = written.get(key, {}).get("risk")
+        if before is not None and seen.get("risk") is not None:
+            t = spec.thresholds
+            kept = A.shown_risk_after(f"{before:.2f}", seen["risk"], (t.annotate, t.cordon, t.evict))
+            if kept == f"{before:.2f}":
+                seen["risk"] = before  # within the deadband: as written (operator/annotations.py)
         if written.get(key) != seen:
             writes.append(functools.partial(deps.kube.upsert_prediction, body))
             written[key] = seen

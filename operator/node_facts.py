@@ -53,13 +53,14 @@ def prediction_patch(
     }
     label: dict[str, str | None] = {}
     if prediction is not None:
-        want[A.RISK] = A.shown_risk(prediction.risk)
+        t = spec.thresholds
+        want[A.RISK] = A.shown_risk_after(ann.get(A.RISK), prediction.risk, (t.annotate, t.cordon, t.evict))
         want[A.FAULT_TYPE] = prediction.fault_type
         if ann.get(A.RISK) != want[A.RISK] or ann.get(A.FAULT_TYPE) != want[A.FAULT_TYPE]:
             # When the prediction last changed: a steady node costs no API write per interval.
             want[A.PREDICTED_AT] = A.rfc3339(now)
         label[A.AT_RISK_LABEL] = "true" if prediction.risk >= spec.thresholds.annotate else None
-        label[A.RISK_LABEL] = A.shown_risk(prediction.risk)
+        label[A.RISK_LABEL] = want[A.RISK]
     if ann.get(A.CORDONED_BY) and cordoned_by(node) is None:
         # Someone uncordoned a node we had cordoned, or cordoned it again themselves: it is theirs to decide now.
         want.update({A.CORDONED_BY: None, A.CORDON_REASON: None, A.CORDONED_AT: None, A.DRAIN_STARTED: None, A.DRAIN_STATE: None})

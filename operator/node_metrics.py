@@ -223,16 +223,29 @@ def fill(out: np.ndarray, series: list[dict[str, Any]], index: dict[str, int], t
             out[:, h] = np.nan
             continue
         seen.add(h)
-        for sample in s.get("values") or []:
+        w, value = samples(s.get("values") or [], float(times[0]), step)
+        ok = (w >= 0) & (w < len(times)) & np.isfinite(value)
+        if ok.any():
+            out[w[ok], h] = value[ok]
+            any_value = True
+    return any_value and bool(seen - ambiguous)
+
+
+def samples(values: list[Any], t0: float, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """(window index, value) of each [time, "value"] pair, in one numpy pass (thousands of
+    nodes per query); a malformed response is read pair by pair, its bad pairs dropped."""
+    try:
+        arr = np.asarray(values, dtype=np.float64).reshape(-1, 2)
+    except (TypeError, ValueError):
+        good = []
+        for sample in values:
             try:
                 ts, raw = sample
-                w, value = int(round((float(ts) - times[0]) / step)), float(raw)
+                good.append((float(ts), float(raw)))
             except (TypeError, ValueError):
                 continue
-            if 0 <= w < len(times) and np.isfinite(value):
-                out[w, h] = value
-                any_value = True
-    return any_value and bool(seen - ambiguous)
+        arr = np.asarray(good, dtype=np.float64).reshape(-1, 2)
+    return np.rint((arr[:, 0] - t0) / step).astype(np.int64), arr[:, 1]
 
 
 def describe(err: Exception) -> str:

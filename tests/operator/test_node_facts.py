@@ -115,3 +115,14 @@ def test_the_opt_out_is_read_as_a_boolean() -> None:
         assert "opted out" in str(skip_reason(pod(no))), no
     for yes in ("true", "True", "1"):
         assert skip_reason(pod(yes)) is None, yes
+
+
+def test_a_wobbling_risk_keeps_its_shown_value_until_it_moves_or_crosses_a_threshold() -> None:
+    from ftmoe.operator.annotations import shown_risk_after
+
+    t = (0.3, 0.6, 0.8)
+    assert shown_risk_after("0.10", 0.13, t) == "0.10"  # within 0.05: no write
+    assert shown_risk_after("0.10", 0.16, t) == "0.16"
+    assert shown_risk_after("0.28", 0.31, t) == "0.31"  # crossed annotate: shown at once
+    assert shown_risk_after("0.62", 0.59, t) == "0.59"  # and back under cordon
+    assert shown_risk_after(None, 0.42, t) == "0.42" and shown_risk_after("n/a", 0.42, t) == "0.42"
