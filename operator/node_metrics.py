@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import unquote
@@ -72,6 +73,7 @@ def queries_for(features: list[str], spec: PrometheusSpec) -> tuple[dict[str, st
 
 
 MATCH_NODES_UP_TO = 200
+QUERY_THREADS = 4
 
 
 def render(query: str, node_label: str, nodes: list[str] | None, rate_window: float) -> str:
@@ -132,6 +134,7 @@ class PrometheusSource:
             method="POST",
             retry=Retry(total=1, backoff_factor=0.2, status_forcelist=[502, 503, 504], allowed_methods=None),
         )
+        self.pool = ThreadPoolExecutor(max_workers=QUERY_THREADS, thread_name_prefix="prometheus")
 
     def fetch(self, nodes: list[str], features: list[str], now: float, step: float, window: int, rate_window: float) -> FeatureWindow:
         times = window_times(now, step, window)
@@ -142,12 +145,18 @@ class PrometheusSource:
             return result
         index = {n: i for i, n in enumerate(nodes)}
         start, end = (dt.datetime.fromtimestamp(t, tz=dt.timezone.utc) for t in (times[0], times[-1]))
-        for f, name in enumerate(features):
-            if name not in queries:
-                continue
+        # A few queries in flight at once: Prometheus evaluates one while the last one's answer is read.
+        pending = [
+            (f, name, self.pool.submit(self.query, name, queries[name], nodes, start, end, step, rate_window))
+            for f, name in enumerate(features)
+            if name in queries
+        ]
+        for f, name, future in pending:
             try:
-                series = self.query(name, queries[name], nodes, start, end, step, rate_window)
+                series = future.result()
             except Exception as err:  # noqa: BLE001 - connection, HTTP and parse errors all mean "no data"
+                for _, _, rest in pending:
+                    rest.cancel()
                 result.unreachable = not isinstance(err, PrometheusApiClientException)
                 result.error = (
                     unreachable_message(err, self.spec.url, self.spec.timeout)
