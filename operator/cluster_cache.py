@@ -7,9 +7,9 @@ the migration tracker, so the host graph, the cost model, drains and the self-gr
 read the same picture. ``Listing`` is the same interface over plain LIST calls, for
 one-shot commands and tests without a watch.
 
-Objects are trimmed before they are kept: pods lose their managedFields, nodes keep only
-who set ``spec.unschedulable`` (operator/ownership.py reads it), which at 50,000 pods is
-most of the memory.
+Objects are trimmed before they are kept: pods to the fields the operator reads, nodes to
+all but managedFields, of which they keep who set ``spec.unschedulable``
+(operator/ownership.py reads it); at 50,000 pods the rest would be most of the memory.
 """
 
 from __future__ import annotations
@@ -61,11 +61,32 @@ class Listing:
         return self.kube.list_policies()
 
 
-def slim_pod(pod: Obj) -> Obj:
-    meta = pod.get("metadata") or {}
+def slim(obj: Obj) -> Obj:
+    """Without managedFields (most of a small object's size)."""
+    meta = obj.get("metadata") or {}
     if "managedFields" in meta:
-        pod = {**pod, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
-    return pod
+        obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+    return obj
+
+
+def slim_pod(pod: Obj) -> Obj:
+    """What the operator reads of a pod (drain rules, cost model, checkpointing, ground truth,
+    migration graph), nothing else: at 50,000 pods the rest is hundreds of MiB."""
+    spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    kept_status = {k: status[k] for k in ("phase", "reason", "message", "startTime") if k in status}
+    if status.get("containerStatuses"):
+        kept_status["containerStatuses"] = [
+            {k: cs[k] for k in ("name", "state", "lastState", "restartCount") if k in cs} for cs in status["containerStatuses"]
+        ]
+    return {
+        "metadata": slim(pod)["metadata"],
+        "spec": {
+            **({"nodeName": spec["nodeName"]} if "nodeName" in spec else {}),
+            "containers": [{k: c[k] for k in ("name", "resources") if k in c} for c in spec.get("containers") or []],
+            "volumes": [{"name": v.get("name"), **({"emptyDir": {}} if "emptyDir" in v else {})} for v in spec.get("volumes") or []],
+        },
+        "status": kept_status,
+    }
 
 
 def slim_node(node: Obj) -> Obj:
@@ -104,10 +125,10 @@ class ClusterCache:
             "nodefaultpredictions",
             custom_list(PREDICTION_PLURAL),
             label_selector=PREDICTION_LABEL,
-            transform=slim_pod,
+            transform=slim,
             index=lambda o: ((o.get("metadata") or {}).get("labels") or {}).get(PREDICTION_LABEL),
         )
-        self.policy_informer = Informer("faulttolerancepolicies", custom_list(POLICY_PLURAL), transform=slim_pod)
+        self.policy_informer = Informer("faulttolerancepolicies", custom_list(POLICY_PLURAL), transform=slim)
         self.informers = [self.node_informer, self.pod_informer, self.prediction_informer, self.policy_informer]
 
     def start(self) -> ClusterCache:

@@ -284,3 +284,31 @@ def test_a_failing_watch_is_timed_from_its_first_failure_and_cleared_by_a_list()
     informer.stopped.wait = lambda t: slept.append(t) or False  # type: ignore[method-assign, func-returns-value]
     informer._run()
     assert slept == [0.5, 1] and informer.failing_since is None and informer.synced.is_set()
+
+
+def test_a_cached_pod_keeps_what_the_operator_reads() -> None:
+    from ftmoe.operator.cluster_cache import slim_pod
+    from ftmoe.operator.drain import skip_reason
+    from ftmoe.operator.learning.ground_truth import pod_evidence
+    from ftmoe.operator.node_load import pod_cpu
+
+    oom = {"terminated": {"reason": "OOMKilled", "finishedAt": "2026-01-01T00:00:10Z"}}
+    pod = {
+        "metadata": {"name": "a", "namespace": "ns", "managedFields": [{"manager": "x"}], "ownerReferences": [{"controller": True}]},
+        "spec": {
+            "nodeName": "n0",
+            "containers": [{"name": "c", "image": "big", "resources": {"requests": {"cpu": "250m"}}, "env": [{"name": "X"}]}],
+            "volumes": [{"name": "scratch", "emptyDir": {"medium": "Memory"}}, {"name": "cfg", "configMap": {"name": "c"}}],
+            "tolerations": [{"key": "k"}],
+        },
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready"}],
+            "containerStatuses": [{"name": "c", "lastState": oom, "image": "big"}],
+        },
+    }
+    s = slim_pod(pod)
+    assert "managedFields" not in s["metadata"] and "tolerations" not in s["spec"] and "conditions" not in s["status"]
+    assert pod_cpu(s) == pod_cpu(pod) == 0.25
+    assert skip_reason(s) == skip_reason(pod) and "emptyDir" in (skip_reason(s) or "")
+    assert pod_evidence([s], 0.0) == pod_evidence([pod], 0.0) == "memory"
