@@ -36,3 +36,15 @@ def write(name: str, payload: dict[str, Any], markdown: str) -> Path:
     print(markdown)
     print(f"wrote {path} and {path.with_suffix('.md')}")
     return path
+
+
+def proc_cpu(pid: int) -> float:
+    """A process's user + system CPU seconds so far (/proc, clock ticks of 1/100 s)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100.0
+
+
+def proc_mem(pid: int) -> tuple[float, float]:
+    """(VmRSS, VmHWM) in MiB: resident now, and its peak."""
+    info = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(info["VmRSS"].split()[0]) / 1024, int(info["VmHWM"].split()[0]) / 1024

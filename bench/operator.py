@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RESULTS, write  # noqa: E402
+from common import RESULTS, proc_cpu, proc_mem, write  # noqa: E402
 
 from ftmoe.cluster.local import ClusterSettings, LocalCluster  # noqa: E402
 from ftmoe.cluster.operator_access import apply_operator_manifests  # noqa: E402
@@ -43,16 +43,6 @@ FTMOE = str(Path(sys.executable).parent / "ftmoe")
 def get_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=10) as resp:
         return json.load(resp)
-
-
-def proc_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100.0  # utime + stime, clock ticks
-
-
-def proc_mem(pid: int) -> tuple[float, float]:
-    info = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    return int(info["VmRSS"].split()[0]) / 1024, int(info["VmHWM"].split()[0]) / 1024
 
 
 def policy(mode: str, prometheus: str) -> dict[str, Any]:

@@ -23,6 +23,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from common import proc_cpu, proc_mem
+
 INTERVAL = 30.0
 CONTROL_PLANE = ("kube-apiserver", "etcd", "kwok-controller", "kube-controller-manager", "kube-scheduler", "prometheus")
 
@@ -54,16 +56,6 @@ def stale(metrics: dict[str, float]) -> float:
 
 def total(metrics: dict[str, float], prefix: str, **labels: str) -> float:
     return sum(v for k, v in metrics.items() if k.startswith(prefix) and all(f'{a}="{b}"' in k for a, b in labels.items()))
-
-
-def proc_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100.0
-
-
-def proc_rss(pid: int) -> float:
-    info = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    return int(info["VmRSS"].split()[0]) / 1024
 
 
 def pids_named(names: tuple[str, ...]) -> dict[str, int]:
@@ -122,7 +114,7 @@ def measure(op_pid: int, port: int, intervals: int, interval_count: Any) -> list
                 "wall_seconds": (total(m1, "ftmoe_interval_duration_seconds_sum") - total(m0, "ftmoe_interval_duration_seconds_sum"))
                 / done,
                 "cpu_seconds": (c1 - c0) / done,
-                "rss_mib": proc_rss(op_pid),
+                "rss_mib": proc_mem(op_pid)[0],
                 "api_requests": total(m1, "ftmoe_interval_api_requests{"),
                 "api_reads": total(m1, "ftmoe_interval_api_requests{", kind="reads"),
                 "api_writes": total(m1, "ftmoe_interval_api_requests{", kind="writes"),
