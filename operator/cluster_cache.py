@@ -130,6 +130,7 @@ class ClusterCache:
         )
         self.policy_informer = Informer("faulttolerancepolicies", custom_list(POLICY_PLURAL), transform=slim)
         self.informers = [self.node_informer, self.pod_informer, self.prediction_informer, self.policy_informer]
+        self.written_to = {"nodes": self.node_informer, "pods": self.pod_informer, PREDICTION_PLURAL: self.prediction_informer}
 
     def start(self) -> ClusterCache:
         for i in self.informers:
@@ -190,6 +191,6 @@ class ClusterCache:
 
     def wrote(self, resource: str, obj: Obj | None) -> None:
         """What a write returned, applied at once (see Informer.observe_write)."""
-        target = {"nodes": self.node_informer, "pods": self.pod_informer, "nodefaultpredictions": self.prediction_informer}.get(resource)
+        target = self.written_to.get(resource)
         if target is not None and obj:
             target.observe_write(obj)

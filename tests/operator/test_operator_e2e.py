@@ -143,13 +143,7 @@ def test_pdb_blocks_eviction_is_reported_retried_and_survives_a_restart(env: Env
 
 
 def blocked_evictions() -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5) as resp:
-        text = resp.read().decode()
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("ftmoe_blocked_actions_total{") and 'reason="EvictionBlocked"' in line
-    )
+    return own_metric("ftmoe_blocked_actions_total{", reason="EvictionBlocked")
 
 
 def test_observe_mode_changes_nothing_on_nodes(env: Env, namespace: str) -> None:
