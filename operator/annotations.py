@@ -27,6 +27,14 @@ DRAIN_STATE = PREFIX + "drain"  # draining | done | timed-out
 CORDON_HISTORY = PREFIX + "cordon-history"  # space-separated RFC 3339 times, newest last
 DECISION = PREFIX + "decision"  # the last decision shown to humans; events fire when it changes
 EVICT_OPT_OUT = PREFIX + "evict"  # on a pod: "false" keeps the operator from evicting it
+# Remediation hand-off (operator/remediation_plan.py): the objects created for the node, the
+# escalation step under way and since when, and "gave-up" once the last step timed out.
+REMEDIATIONS = PREFIX + "remediations"  # space-separated apiVersion/Kind/namespace, each object named after the node
+REMEDIATION_STEP = PREFIX + "remediation-step"
+REMEDIATION_STARTED = PREFIX + "remediation-started-at"
+REMEDIATION_STATE = PREFIX + "remediation"  # running | gave-up
+REMEDIATION_TIMED_OUT = PREFIX + "remediation-timed-out"  # on a remediation object an escalation passed over
+RESET_STORM_BREAKER = PREFIX + "reset-storm-breaker"  # on a policy: a new value clears a latched breaker
 
 HISTORY_KEEP = 10
 

@@ -7,7 +7,9 @@ marks to store on the nodes. No I/O, so every safety rule is property-tested
 
 - never more nodes unavailable than the budget allows (NotReady and cordoned count);
 - nothing on excluded nodes, on nodes without fresh data, or while paused;
-- the storm breaker stops every cordon and drain when too many nodes are at risk;
+- the storm breaker stops every cordon, drain and remediation when too many nodes are at
+  risk, or were cordoned within a window; latched, it stays open until a human resets it;
+- maintenance windows (spec.schedule) and another controller's maintenance hold new ones;
 - hysteresis both ways: risk must hold ``risk_for`` before a cordon, and the node must
   stay healthy ``healthy_for`` before an uncordon;
 - only nodes this policy cordoned are uncordoned or drained;
@@ -16,33 +18,44 @@ marks to store on the nodes. No I/O, so every safety rule is property-tested
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
-from ftmoe.operator.costs import ANNOTATE, CHECKPOINT_EVICT, EVICT, Costed, NodeLoad, choose
+from ftmoe.operator.costs import ANNOTATE, CHECKPOINT_EVICT, EVICT, choose
 from ftmoe.operator.costs import CORDON as COST_CORDON
+from ftmoe.operator.decisions_types import (
+    CORDON,
+    DRAIN,
+    END_REMEDIATION,
+    FORCE_DRAIN,
+    REMEDIATE,
+    UNCORDON,
+    Action,
+    Blocked,
+    Marks,
+    NodeFacts,
+    Plan,
+    usable,
+)
 from ftmoe.operator.policy import Mode, PolicySpec, resolve_count
+from ftmoe.operator.remediation_plan import plan_remediations
+from ftmoe.operator.schedule import disruptions_allowed
 
-CORDON, DRAIN, FORCE_DRAIN, UNCORDON = "cordon", "drain", "force-drain", "uncordon"
-
-
-@dataclass(frozen=True)
-class NodeFacts:
-    """What the operator knows about one selected node, read from the cluster and the model."""
-
-    name: str
-    risk: float | None  # None: no complete, fresh metric window this interval
-    ready: bool = True
-    unschedulable: bool = False
-    cordoned_by: str | None = None
-    excluded: bool = False
-    pressure: bool = False  # a Memory/Disk/PID pressure condition is True
-    risk_since: float | None = None
-    healthy_since: float | None = None
-    drain_started: float | None = None
-    drain_state: str | None = None  # draining | done | timed-out
-    cordon_history: tuple[float, ...] = ()
-    load: NodeLoad = NodeLoad()  # for the cost model
+__all__ = [
+    "CORDON",
+    "DRAIN",
+    "END_REMEDIATION",
+    "FORCE_DRAIN",
+    "REMEDIATE",
+    "UNCORDON",
+    "Action",
+    "Blocked",
+    "Marks",
+    "NodeFacts",
+    "Plan",
+    "Rules",
+    "decide",
+    "usable",
+]
 
 
 @dataclass(frozen=True)
@@ -53,57 +66,28 @@ class Rules:
     spec: PolicySpec
     max_unavailable: int
     storm_max_at_risk: int
+    storm_max_acted_on: int | None = None
+    latched: str | None = None  # a latched storm breaker's trip, held until a human resets it
 
     @classmethod
-    def from_spec(cls, policy: str, spec: PolicySpec, selected: int) -> Rules:
-        storm = resolve_count(spec.storm_breaker.max_at_risk, selected, "spec.stormBreaker.maxAtRisk")
-        if isinstance(spec.storm_breaker.max_at_risk, str) and spec.storm_breaker.max_at_risk != "0%":
-            storm = max(storm, 1)  # 30% of 3 nodes rounds to 0, and one node at risk is no storm
-        return cls(policy, spec, resolve_count(spec.max_unavailable, selected, "spec.maxUnavailable"), storm)
+    def from_spec(cls, policy: str, spec: PolicySpec, selected: int, latched: str | None = None) -> Rules:
+        sb = spec.storm_breaker
+        acted = None if sb.max_acted_on is None else storm_count(sb.max_acted_on, selected, "spec.stormBreaker.maxActedOn")
+        return cls(
+            policy,
+            spec,
+            resolve_count(spec.max_unavailable, selected, "spec.maxUnavailable"),
+            storm_count(sb.max_at_risk, selected, "spec.stormBreaker.maxAtRisk"),
+            acted,
+            latched,
+        )
 
 
-@dataclass(frozen=True)
-class Action:
-    node: str
-    kind: str  # cordon | drain | force-drain | uncordon
-    reason: str  # CamelCase, for events and metrics
-    message: str
-    dry_run: bool = False
-
-
-@dataclass(frozen=True)
-class Blocked:
-    node: str
-    kind: str
-    reason: str  # BudgetExhausted | StormBreakerTripped | Escalated | DrainTimedOut
-    message: str
-
-
-@dataclass(frozen=True)
-class Marks:
-    risk_since: float | None
-    healthy_since: float | None
-
-
-@dataclass
-class Plan:
-    actions: list[Action] = field(default_factory=list)
-    blocked: list[Blocked] = field(default_factory=list)
-    marks: dict[str, Marks] = field(default_factory=dict)
-    at_risk: list[str] = field(default_factory=list)
-    storm: bool = False
-    unavailable: int = 0
-    budget: int = 0
-    remediation: tuple[bool, str, str] = (True, "Allowed", "")
-    costs: dict[str, tuple[Costed, list[Costed]]] = field(default_factory=dict)  # node -> (chosen, candidates)
-
-    def for_node(self, node: str) -> tuple[list[Action], list[Blocked]]:
-        return [a for a in self.actions if a.node == node], [b for b in self.blocked if b.node == node]
-
-
-def usable(risk: float | None) -> bool:
-    """A risk the operator may act on: present and a number in [0, 1] (NaN is not healthy)."""
-    return risk is not None and math.isfinite(risk) and 0.0 <= risk <= 1.0
+def storm_count(value: int | str, selected: int, field_name: str) -> int:
+    count = resolve_count(value, selected, field_name)
+    if isinstance(value, str) and value != "0%":
+        count = max(count, 1)  # 30% of 3 nodes rounds to 0, and one node at risk is no storm
+    return count
 
 
 def next_marks(n: NodeFacts, rules: Rules, now: float) -> Marks:
@@ -127,15 +111,34 @@ def decide(rules: Rules, nodes: list[NodeFacts], now: float) -> Plan:
         plan.marks[n.name] = next_marks(n, rules, now)
     fresh = [n for n in nodes if usable(n.risk)]
     plan.at_risk = sorted(n.name for n in fresh if n.risk >= rules.spec.thresholds.cordon)  # type: ignore[operator]  # fresh nodes have a risk
-    plan.storm = len(plan.at_risk) > rules.storm_max_at_risk
     plan.unavailable = sum(1 for n in nodes if not n.ready or n.unschedulable)
     plan.budget = rules.max_unavailable
+    plan.window = disruptions_allowed(rules.spec.schedule, now)
+    plan.remediating = sum(1 for n in nodes if n.remediation_step is not None)
+    actionable = [n for n in fresh if not n.excluded and n.maintenance is None]
+    candidates = sorted(
+        (n for n in actionable if not n.unschedulable and n.risk >= rules.spec.thresholds.cordon),  # type: ignore[operator]  # actionable nodes have a risk
+        key=lambda n: (-(n.risk or 0.0), n.name),
+    )
+    ripe = [n for n in candidates if held(plan, n, rules, now)]
+    plan.trip = trip_rule(rules, plan, nodes, len(ripe), now)
+    plan.storm = plan.trip is not None or rules.latched is not None
+    if plan.storm:
+        plan.storm_message = plan.trip or f"the storm breaker is latched ({rules.latched})"
+        if rules.latched is not None or rules.spec.storm_breaker.latch:
+            plan.storm_message += (
+                f"; it stays open until reset: kubectl ftmoe reset {rules.policy} "
+                f"(or set annotation ftmoe.io/reset-storm-breaker on the policy to a new value)"
+            )
     plan.remediation = remediation_condition(rules, plan)
     if rules.spec.paused:
         return plan
     dry = rules.spec.mode == "Observe"
-    actionable = [n for n in fresh if not n.excluded]
     ours = [n for n in actionable if n.unschedulable and n.cordoned_by == rules.policy]
+    for n in fresh:
+        if n.maintenance is not None and not n.unschedulable and n.risk >= rules.spec.thresholds.cordon:  # type: ignore[operator]  # fresh nodes have a risk
+            message = f"left alone: another controller is working on it ({n.maintenance})"
+            plan.blocked.append(Blocked(n.name, CORDON, "InMaintenance", message))
 
     for n in ours:
         since = plan.marks[n.name].healthy_since
@@ -145,16 +148,11 @@ def decide(rules: Rules, nodes: list[NodeFacts], now: float) -> Plan:
             )
 
     left = rules.max_unavailable - plan.unavailable
-    candidates = sorted(
-        (n for n in actionable if not n.unschedulable and n.risk >= rules.spec.thresholds.cordon),  # type: ignore[operator]  # actionable nodes have a risk
-        key=lambda n: (-(n.risk or 0.0), n.name),
-    )
     cordoned_now: list[NodeFacts] = []
     evict_now: set[str] = set()
-    for n in candidates:
+    for n in ripe:
         since = plan.marks[n.name].risk_since
-        if since is None or now - since < rules.spec.hysteresis.risk_for:
-            continue  # hysteresis: not high for long enough yet
+        assert since is not None  # ripe: held long enough
         what = f"risk {n.risk:.2f} >= {rules.spec.thresholds.cordon:g} for {now - since:.0f}s"
         if rules.spec.cost_model is not None:
             chosen, options = choose(float(n.risk or 0.0), n.load, rules.spec.cost_model, allowed_actions(rules.spec.mode))
@@ -166,7 +164,9 @@ def decide(rules: Rules, nodes: list[NodeFacts], now: float) -> Plan:
                 evict_now.add(n.name)
         recent = [t for t in n.cordon_history if now - t <= rules.spec.escalation.window]
         if plan.storm:
-            plan.blocked.append(Blocked(n.name, CORDON, "StormBreakerTripped", storm_message(rules, plan)))
+            plan.blocked.append(Blocked(n.name, CORDON, "StormBreakerTripped", plan.storm_message))
+        elif not plan.window[0]:
+            plan.blocked.append(Blocked(n.name, CORDON, plan.window[1], f"{what}, but {plan.window[2]}"))
         elif len(recent) >= rules.spec.escalation.max_cordons_per_node:
             plan.blocked.append(
                 Blocked(
@@ -203,7 +203,37 @@ def decide(rules: Rules, nodes: list[NodeFacts], now: float) -> Plan:
                 plan.actions.append(drain)
             elif isinstance(drain, Blocked):
                 plan.blocked.append(drain)
+    if not dry:
+        mine = [
+            n for n in nodes if n.remediation_step is not None or (not n.excluded and n.unschedulable and n.cordoned_by == rules.policy)
+        ]
+        plan_remediations(rules, mine, plan, now)
     return plan
+
+
+def held(plan: Plan, n: NodeFacts, rules: Rules, now: float) -> bool:
+    """Hysteresis: the node's risk has been high for riskFor."""
+    since = plan.marks[n.name].risk_since
+    return since is not None and now - since >= rules.spec.hysteresis.risk_for
+
+
+def trip_rule(rules: Rules, plan: Plan, nodes: list[NodeFacts], ripe: int, now: float) -> str | None:
+    """Which storm-breaker rule holds this interval, as a message; None when none does."""
+    if len(plan.at_risk) > rules.storm_max_at_risk:
+        return (
+            f"{len(plan.at_risk)} selected nodes are at risk, more than stormBreaker.maxAtRisk ({rules.storm_max_at_risk}); "
+            "a cluster-wide cause is likelier than that many node faults, so no node is cordoned, drained or remediated"
+        )
+    limit = rules.storm_max_acted_on
+    if limit is not None:
+        window = rules.spec.storm_breaker.window
+        acted = sum(1 for n in nodes if any(0 <= now - t <= window for t in n.cordon_history))
+        if ripe and acted + ripe > limit:
+            return (
+                f"{acted} selected nodes were cordoned in the last {window:g}s and {ripe} more ask for it, more than "
+                f"stormBreaker.maxActedOn ({limit}); no node is cordoned, drained or remediated"
+            )
+    return None
 
 
 def allowed_actions(mode: Mode) -> tuple[str, ...]:
@@ -220,7 +250,9 @@ def drain_decision(n: NodeFacts, rules: Rules, plan: Plan, now: float, cost_says
     if n.drain_started is None and not start:
         return None
     if plan.storm:
-        return Blocked(n.name, DRAIN, "StormBreakerTripped", storm_message(rules, plan))
+        return Blocked(n.name, DRAIN, "StormBreakerTripped", plan.storm_message)
+    if n.drain_started is None and not plan.window[0]:
+        return Blocked(n.name, DRAIN, plan.window[1], f"risk {n.risk:.2f}, but {plan.window[2]}")
     if n.drain_started is not None and now - n.drain_started > rules.spec.drain.timeout:
         if rules.spec.drain.force:
             return Action(
@@ -245,20 +277,15 @@ def drain_decision(n: NodeFacts, rules: Rules, plan: Plan, now: float, cost_says
     )
 
 
-def storm_message(rules: Rules, plan: Plan) -> str:
-    return (
-        f"{len(plan.at_risk)} selected nodes are at risk, more than stormBreaker.maxAtRisk ({rules.storm_max_at_risk}); "
-        "a cluster-wide cause is likelier than that many node faults, so no node is cordoned or drained"
-    )
-
-
 def remediation_condition(rules: Rules, plan: Plan) -> tuple[bool, str, str]:
     if rules.spec.paused:
         return False, "Paused", "spec.paused is true: predictions continue, no node is cordoned, drained or uncordoned"
     if plan.storm:
-        return False, "StormBreakerTripped", storm_message(rules, plan)
+        return False, "StormBreakerLatched" if plan.trip is None else "StormBreakerTripped", plan.storm_message
     if rules.spec.mode == "Observe":
         return False, "ObserveMode", "mode is Observe: actions are reported (would-*), never taken"
+    if not plan.window[0]:
+        return False, plan.window[1], f"{plan.window[2]}: no new cordon, drain or remediation; recovered nodes are still uncordoned"
     if plan.unavailable >= rules.max_unavailable:
         return (
             False,

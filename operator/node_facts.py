@@ -32,7 +32,33 @@ def facts(node: dict[str, Any], risk: float | None, spec: PolicySpec, load: Node
         drain_state=ann.get(A.DRAIN_STATE),
         cordon_history=A.parse_history(ann.get(A.CORDON_HISTORY)),
         load=load or NodeLoad(),
+        maintenance=in_maintenance(node, spec),
+        fault_arrived=any(condition(node, c) == "True" for c in spec.learning.labels if c != "Ready"),
+        cordoned_at=A.parse_time(ann.get(A.CORDONED_AT)),
+        remediation_step=step if (step := remediation_step(ann)) is not None else None,
+        remediation_started=A.parse_time(ann.get(A.REMEDIATION_STARTED)),
+        remediation_gave_up=ann.get(A.REMEDIATION_STATE) == "gave-up",
     )
+
+
+def remediation_step(ann: dict[str, str]) -> int | None:
+    try:
+        return int(ann[A.REMEDIATION_STEP]) if A.REMEDIATION_STEP in ann else None
+    except ValueError:
+        return 0  # handed over, step unreadable: the first template's rules apply
+
+
+def in_maintenance(node: dict[str, Any], spec: PolicySpec) -> str | None:
+    """Why another controller is working on the node (one of spec.maintenance's taints or labels), or None."""
+    taints = {t.get("key") for t in (node.get("spec") or {}).get("taints") or []}
+    for key in spec.maintenance.taints:
+        if key in taints:
+            return f"taint {key}"
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    for key in spec.maintenance.labels:
+        if key in labels:
+            return f"label {key}"
+    return None
 
 
 def prediction_patch(

@@ -114,7 +114,9 @@ def type_schema(annotation: Any, metadata: list[Any]) -> dict[str, Any]:
     if origin is dict:
         return {"type": "object", "additionalProperties": type_schema(args[1], [])}
     if origin in (list, tuple):
-        return {"type": "array", "items": type_schema(args[0], [])}
+        bounds = _constraints(metadata)  # a list's min/max_length are its item counts
+        counts = {k: bounds[f] for k, f in (("minItems", "minLength"), ("maxItems", "maxLength")) if f in bounds}
+        return {"type": "array", **counts, "items": type_schema(args[0], [])}
     if annotation in _SCALARS:
         schema = {"type": _SCALARS[annotation], **_constraints(metadata)}
         if annotation is float:

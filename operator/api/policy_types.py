@@ -14,6 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import Field, model_validator
 
+from ftmoe.operator.api.disruption_types import Maintenance, Remediation, Window
 from ftmoe.operator.api.errors import parse
 from ftmoe.operator.api.fields import PERCENT_CEL, ApiModel, Duration, IntOrPercent, cel
 
@@ -160,6 +161,25 @@ class StormBreaker(ApiModel):
         json_schema_extra={
             "x-kubernetes-validations": [cel(PERCENT_CEL, "stormBreaker.maxAtRisk must be a count >= 0 or a percent from 0% to 100%")]
         },
+    )
+    max_acted_on: IntOrPercent | None = Field(
+        None,
+        description=(
+            "Also trip when this policy cordoned more selected nodes than this (count or percent, rounded down, at least 1 "
+            "for a percent other than 0%) within window, at risk or not now: a slow storm. Unset: no such rule."
+        ),
+        json_schema_extra={
+            "x-kubernetes-validations": [cel(PERCENT_CEL, "stormBreaker.maxActedOn must be a count >= 0 or a percent from 0% to 100%")]
+        },
+    )
+    window: Duration = Field(3600.0, description="The window over which maxActedOn counts cordons.")
+    latch: bool = Field(
+        False,
+        description=(
+            "Once tripped, stay tripped (no cordon, drain or remediation) until a human resets it with `kubectl ftmoe reset "
+            "POLICY` or by setting the policy's annotation ftmoe.io/reset-storm-breaker to a new value. Unset, the breaker "
+            "closes by itself when the storm passes."
+        ),
     )
 
 
@@ -437,6 +457,24 @@ class PolicySpec(ApiModel):
     drain: DrainSpec = Field(default_factory=DrainSpec, description="How pods are evicted from a node at risk (mode Evict).")
     escalation: Escalation = Field(
         default_factory=Escalation, description=("Stop acting on a node that keeps coming back, and tell a human.")
+    )
+    remediation: Remediation | None = Field(
+        None,
+        description=(
+            "Hand nodes that stay at risk after their cordon (and drain), or whose predicted fault arrives, to a "
+            "remediator (reboot, replace, fence) by creating an object from a template, as Node Healthcheck does."
+        ),
+    )
+    schedule: list[Window] = Field(
+        default_factory=list,
+        max_length=20,
+        description=(
+            "Maintenance windows (disruptions Allowed: new cordons, drains and remediations only inside one) and quiet "
+            "windows (Forbidden: none inside it), in cron syntax. Empty: disruptions at any time."
+        ),
+    )
+    maintenance: Maintenance = Field(
+        default_factory=Maintenance, description="How to tell a node that another controller is working on (left alone)."
     )
     learning: Learning = Field(
         default_factory=Learning,

@@ -89,6 +89,16 @@ class Condition(StatusModel):
     observed_generation: int | None = Field(None, description="The spec generation this condition describes.")
 
 
+class StormBreakerStatus(StatusModel):
+    open: bool | None = Field(None, description="True while the breaker stops cordons, drains and remediations.")
+    latched: bool | None = Field(
+        None, description=("True once a latched breaker tripped: it stays open until reset (kubectl ftmoe reset POLICY).")
+    )
+    since: Timestamp | None = Field(None, description="When it opened.")
+    reason: str | None = Field(None, description="The trip rule that opened it.")
+    reset_seen: str | None = Field(None, description="The last value of annotation ftmoe.io/reset-storm-breaker acted on.")
+
+
 class PolicyStatus(StatusModel):
     """What the operator observed and did in its last run."""
 
@@ -98,7 +108,9 @@ class PolicyStatus(StatusModel):
     at_risk_nodes: int | None = Field(None, description="Selected nodes at or above the cordon threshold.")
     cordoned_nodes: int | None = Field(None, description="Nodes this policy has cordoned.")
     stale_nodes: int | None = Field(None, description="Selected nodes without a complete metric window (never acted on).")
+    remediating_nodes: int | None = Field(None, description="Selected nodes handed to a remediator (spec.remediation).")
     budget: Budget | None = Field(None, description="The disruption budget as of the last run.")
+    storm_breaker: StormBreakerStatus | None = Field(None, description="The storm breaker's state.")
     missing_features: list[str] | None = Field(
         None, description=("Model features with no query, or whose query returned no data for any node.")
     )

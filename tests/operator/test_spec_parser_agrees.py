@@ -33,6 +33,8 @@ BASE: dict[str, Any] = {
     "nodeSelector": {"matchLabels": {"pool": "gpu"}, "matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]},
     "checkpointing": {"podSelector": {"matchLabels": {"ftmoe.io/training": "true"}}},
     "costModel": {},
+    "remediation": {"templates": [{"apiVersion": "r.example.io/v1", "kind": "RebootTemplate", "name": "t", "namespace": "r"}]},
+    "stormBreaker": {"maxActedOn": 2, "latch": True},
 }
 
 VALUES: list[Any] = [
