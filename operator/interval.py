@@ -24,7 +24,7 @@ from ftmoe.operator import own_metrics as M
 from ftmoe.operator.checkpoint_requests import CheckpointGate, plan_jobs
 from ftmoe.operator.cluster_cache import ClusterCache, ClusterReader, Listing
 from ftmoe.operator.credentials import CredentialError, token_for
-from ftmoe.operator.decisions import CORDON, UNCORDON, Plan, Rules, decide
+from ftmoe.operator.decisions import CORDON, END_REMEDIATION, REMEDIATE, UNCORDON, Plan, Rules, decide
 from ftmoe.operator.inference import NodePrediction, predict
 from ftmoe.operator.kube import Forbidden, Kube
 from ftmoe.operator.learning.experience import Experience
@@ -53,6 +53,7 @@ from ftmoe.operator.status import (
     merge_conditions,
     ready_condition,
 )
+from ftmoe.operator.storm_breaker import breaker_status, held_trip
 from ftmoe.predictor.errors import ModelFileError
 
 log = logging.getLogger("ftmoe.operator")
@@ -245,12 +246,23 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
     pods = cluster.pods()
     loads = node_loads(by_name, pods, spec, deps.tracker, now) if spec.cost_model is not None else {}
     node_facts = [facts(n, predictions[nm].risk if nm in predictions else None, spec, loads.get(nm)) for nm, n in by_name.items()]
-    plan = decide(Rules.from_spec(name, spec, len(nodes)), node_facts, now)
+    last_breaker = dict(last_status(deps, name, prev).get("stormBreaker") or {})
+    held = held_trip(last_breaker, meta.get("annotations") or {}, spec.storm_breaker.latch)
+    if held.was_reset:
+        deps.events(
+            policy,
+            "Normal",
+            "StormBreakerReset",
+            f"reset by annotation {A.RESET_STORM_BREAKER}; the breaker was: {last_breaker.get('reason')}",
+        )
+    plan = decide(Rules.from_spec(name, spec, len(nodes), held.latched), node_facts, now)
+    breaker, latched_now = breaker_status(last_breaker, held, plan, spec.storm_breaker.latch, now)
+    if latched_now:
+        deps.events(policy, "Warning", "StormBreakerLatched", plan.storm_message)
     previous = {nm: (n["metadata"].get("annotations") or {}).get(A.DECISION, "") for nm, n in by_name.items()}
     gate = CheckpointGate(spec.checkpointing, deps.kube.patch_pod) if spec.checkpointing else None
-    records = Remediator(deps.kube, policy, deps.events, deps.tracker, spec.drain, gate, cluster.pods_on_node).run(
-        plan, by_name, previous, now
-    )
+    remediator = Remediator(deps.kube, policy, deps.events, deps.tracker, spec.drain, gate, cluster.pods_on_node, spec.remediation)
+    records = remediator.run(plan, by_name, previous, now)
     graded = learner.record(spec, predictor, by_name, pods, predictions, window, now)
     learner.schedule(deps.tuner, spec, model, now)
     if spec.checkpointing is not None:
@@ -281,7 +293,9 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
         "atRiskNodes": len(plan.at_risk),
         "cordonedNodes": len(cordoned),
         "staleNodes": len(nodes) - len(predictions),
+        "remediatingNodes": remediating_after(plan, records),
         "budget": {"maxUnavailable": plan.budget, "unavailable": plan.unavailable},
+        "stormBreaker": breaker,
         "missingFeatures": window.missing_features,
         "model": {
             "kind": predictor.kind,
@@ -442,11 +456,22 @@ def cordoned_after(node_facts: list[Any], plan: Plan, policy: str) -> set[str]:
     return ours
 
 
-def last_conditions(deps: Deps, policy: str, prev: dict[str, Any]) -> list[dict[str, Any]]:
-    """The conditions as last written: this process's copy, else (after a restart) the body's.
-    The body kopf hands over may lag a write behind, which would move lastTransitionTime."""
+def last_status(deps: Deps, policy: str, prev: dict[str, Any]) -> dict[str, Any]:
+    """The status as last written: this process's copy, else (after a restart) the body's.
+    The body kopf hands over may lag a write behind."""
     written = deps.status_written.get(policy)
-    return list((written[0] if written else prev).get("conditions") or [])
+    return written[0] if written else prev
+
+
+def last_conditions(deps: Deps, policy: str, prev: dict[str, Any]) -> list[dict[str, Any]]:
+    """The conditions as last written (a lagging copy would move lastTransitionTime)."""
+    return list(last_status(deps, policy, prev).get("conditions") or [])
+
+
+def remediating_after(plan: Plan, records: list[Record]) -> int:
+    started = sum(1 for r in records if r.action == REMEDIATE and r.outcome == "done" and r.reason != "RemediationEscalated")
+    ended = sum(1 for r in records if r.action == END_REMEDIATION and r.outcome == "done")
+    return plan.remediating + started - ended
 
 
 def write_status(deps: Deps, policy: str, status: dict[str, Any], now: float) -> None:
@@ -542,6 +567,8 @@ def export_metrics(policy: str, predictions: dict[str, NodePrediction], plan: Pl
     for nm, p in predictions.items():
         M.NODE_RISK.labels(policy, nm).set(p.risk)
     M.STALE_NODES.labels(policy).set(len(names) - len(predictions))
+    M.STORM_BREAKER.labels(policy).set(1 if plan.storm else 0)
+    M.REMEDIATIONS.labels(policy).set(remediating_after(plan, records))
     for a in plan.actions:
         if a.dry_run:
             M.ACTIONS.labels(policy, a.kind, "dry-run", a.reason).inc()

@@ -24,6 +24,7 @@ EVICTED, BLOCKED, GONE = "evicted", "blocked", "gone"
 # Opt-in ClusterRoles (deploy/base/rbac.yaml), bound by the admin where wanted.
 CHECKPOINTING_ROLE = "ftmoe-operator-checkpointing"  # pods: patch, per training namespace
 FORCE_DRAIN_ROLE = "ftmoe-operator-force-drain"  # pods: delete, cluster-wide
+REMEDIATION_RBAC = "deploy/optional/remediation-rbac.yaml"  # templates: get; remediations: create, patch, delete
 Obj = dict[str, Any]
 
 
@@ -33,6 +34,10 @@ class NotLeader(Exception):
 
 class Forbidden(Exception):
     """The operator's ServiceAccount may not do this; the message names the binding that grants it."""
+
+
+class NotFound(Exception):
+    """The object, or its kind, is not in the cluster; the message says which."""
 
 
 class Kube:
@@ -56,6 +61,7 @@ class Kube:
         self.may_write = may_write
         self.throttle = throttle if throttle is not None else TokenBucket(0)
         self.wrote = wrote
+        self.plurals: dict[tuple[str, str], str] = {}  # (apiVersion, kind) -> resource, from discovery
 
     def _writing(self, what: str) -> None:
         if self.may_write is not None and not self.may_write():
@@ -147,6 +153,90 @@ class Kube:
                 where = "found" if err.status == 404 else "readable by the operator"
                 raise CredentialError(f"Secret {namespace}/{name} (spec.prometheus.bearerTokenSecret) is not {where}") from err
             raise
+
+    # -- remediation objects, of any kind (operator/remediation_objects.py) ----------------
+
+    def plural(self, api_version: str, kind: str) -> str:
+        """The resource name of a namespaced kind, from the API server's discovery (cached)."""
+        key = (api_version, kind)
+        if key not in self.plurals:
+            try:
+                group, version = api_version.split("/", 1)
+                resp = self._call("get", "discovery", lambda: self.custom.get_api_resources(group, version, _preload_content=False))
+            except ApiException as err:
+                if err.status == 404:
+                    raise NotFound(f"the API server serves no {api_version}: is the remediator (its CRDs) installed?") from err
+                raise
+            for r in json.loads(resp.data).get("resources", []):
+                if "/" not in r["name"] and r.get("namespaced"):
+                    self.plurals[(api_version, r["kind"])] = r["name"]
+            if key not in self.plurals:
+                raise NotFound(f"{api_version} has no namespaced kind {kind}: is the remediator (its CRDs) installed?")
+        return self.plurals[key]
+
+    def _object(self, verb: str, api_version: str, kind: str, call: Callable[[str, str, str], Any], what: str) -> Any:
+        group, version = api_version.split("/", 1)
+        plural = self.plural(api_version, kind)
+        try:
+            resp = self._call(verb, plural, lambda: call(group, version, plural), retry=verb != "create")  # a 409 on create is an answer
+        except ApiException as err:
+            if err.status == 403:
+                raise Forbidden(f"the operator may not {verb} {what}: apply and adapt {REMEDIATION_RBAC}") from err
+            if err.status == 404:
+                raise NotFound(f"{what} not found") from err
+            raise
+        return json.loads(resp.data) if resp.data else {}
+
+    def get_object(self, api_version: str, kind: str, namespace: str, name: str) -> Obj:
+        what = f"{kind} {namespace}/{name}"
+        return self._object(
+            "get",
+            api_version,
+            kind,
+            lambda g, v, p: self.custom.get_namespaced_custom_object(g, v, namespace, p, name, _preload_content=False),
+            what,
+        )
+
+    def create_object(self, body: Obj) -> bool:
+        """Create a namespaced object; False when one of that name is already there (created before a restart)."""
+        meta = body["metadata"]
+        self._writing(f"create {body['kind']} {meta['namespace']}/{meta['name']}")
+        try:
+            self._object(
+                "create",
+                body["apiVersion"],
+                body["kind"],
+                lambda g, v, p: self.custom.create_namespaced_custom_object(g, v, meta["namespace"], p, body, _preload_content=False),
+                f"{body['kind']} {meta['namespace']}/{meta['name']}",
+            )
+        except ApiException as err:
+            if err.status == 409:
+                return False
+            raise
+        return True
+
+    def patch_object(self, api_version: str, kind: str, namespace: str, name: str, patch: Obj) -> None:
+        self._writing(f"patch {kind} {namespace}/{name}")
+        self._object(
+            "patch",
+            api_version,
+            kind,
+            lambda g, v, p: self.custom.patch_namespaced_custom_object(g, v, namespace, p, name, patch, _preload_content=False),
+            f"{kind} {namespace}/{name}",
+        )
+
+    def delete_object(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        self._writing(f"delete {kind} {namespace}/{name}")
+        try:
+            self._object(
+                "delete",
+                api_version,
+                kind,
+                lambda g, v, p: self.custom.delete_namespaced_custom_object(g, v, namespace, p, name, _preload_content=False),
+                f"{kind} {namespace}/{name}",
+            )
+        except NotFound:
+            pass  # gone already: what deleting wants
 
     # -- our resources ---------------------------------------------------------------------
 

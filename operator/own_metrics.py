@@ -50,6 +50,30 @@ INPUTS_WITHHELD = Counter(
     registry=REGISTRY,
 )
 STALE_NODES = Gauge("ftmoe_stale_nodes", "Selected nodes without a complete metric window.", ["policy"], registry=REGISTRY)
+ALARM_TO_ACTION = Histogram(
+    "ftmoe_alarm_to_action_seconds",
+    "Time from a node's alarm (its risk first at the cordon threshold) to its cordon, to its drain finished, and to its "
+    "first remediation object.",
+    ["policy", "step"],
+    buckets=(5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200),
+    registry=REGISTRY,
+)
+DRAIN_BLOCKED_AGE = Gauge(
+    "ftmoe_drain_blocked_age_seconds",
+    "Age of a drain whose last evictions a PodDisruptionBudget refused (the series goes when the drain ends).",
+    ["policy", "node"],
+    registry=REGISTRY,
+)
+STALE_STATE_SWEPT = Counter(
+    "ftmoe_stale_state_swept_total",
+    "Nodes whose annotations and labels were removed because the policy no longer selects them.",
+    ["policy"],
+    registry=REGISTRY,
+)
+REMEDIATIONS = Gauge("ftmoe_remediations_in_flight", "Selected nodes handed to a remediator.", ["policy"], registry=REGISTRY)
+STORM_BREAKER = Gauge(
+    "ftmoe_storm_breaker_open", "1 while the policy's storm breaker stops cordons, drains and remediations.", ["policy"], registry=REGISTRY
+)
 LEADER = Gauge("ftmoe_leader", "1 while this replica holds the leader Lease.", registry=REGISTRY)
 SELF_GRADE = Gauge(
     "ftmoe_self_grade",
@@ -145,6 +169,11 @@ def forget_policy(policy: str) -> None:
         MODEL_INFO,
         MODEL_EXPERTS,
         TUNINGS,
+        ALARM_TO_ACTION,
+        DRAIN_BLOCKED_AGE,
+        STALE_STATE_SWEPT,
+        REMEDIATIONS,
+        STORM_BREAKER,
     ):
         names = list(metric._labelnames)
         for family in metric.collect():

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Every Kubernetes client call in operator/, and the permission it needs:
 # (api group, resource, verb, where). A new call fails this test until it is listed here
 # and granted in deploy/base/rbac.yaml.
+REMEDIATOR, REMEDIATION_ROLE = "<remediator group>", "opt-in, per remediator"
 CALLS: dict[str, set[tuple[str, str, str, str]]] = {
     "core.list_node": {("", "nodes", "list", "cluster"), ("", "nodes", "watch", "cluster")},
     "core.patch_node": {("", "nodes", "patch", "cluster")},
@@ -35,6 +36,13 @@ CALLS: dict[str, set[tuple[str, str, str, str]]] = {
     "custom.patch_cluster_custom_object": {("ftmoe.io", "nodefaultpredictions", "patch", "cluster")},
     "custom.delete_cluster_custom_object": {("ftmoe.io", "nodefaultpredictions", "delete", "cluster")},
     "custom.patch_cluster_custom_object_status": {("ftmoe.io", "faulttolerancepolicies/status", "patch", "cluster")},
+    # Remediation objects are of the remediator's kinds: granted by the admin's own ClusterRole
+    # (deploy/optional/remediation-rbac.yaml is the Medik8s one), not by deploy/base.
+    "custom.get_api_resources": set(),  # discovery: every authenticated user may read it (system:discovery)
+    "custom.get_namespaced_custom_object": {(REMEDIATOR, "<kind>templates", "get", REMEDIATION_ROLE)},
+    "custom.create_namespaced_custom_object": {(REMEDIATOR, "<kind>s", "create", REMEDIATION_ROLE)},
+    "custom.patch_namespaced_custom_object": {(REMEDIATOR, "<kind>s", "patch", REMEDIATION_ROLE)},
+    "custom.delete_namespaced_custom_object": {(REMEDIATOR, "<kind>s", "delete", REMEDIATION_ROLE)},
     "coord.read_namespaced_lease": {("coordination.k8s.io", "leases", "get", "namespace")},
     "coord.create_namespaced_lease": {("coordination.k8s.io", "leases", "create", "namespace")},
     "coord.replace_namespaced_lease": {("coordination.k8s.io", "leases", "update", "namespace")},
@@ -74,8 +82,21 @@ def test_every_client_call_is_known() -> None:
 
 
 def test_role_grants_exactly_what_is_used() -> None:
-    needed = set().union(*CALLS.values()) | KOPF
+    needed = {c for c in set().union(*CALLS.values()) if c[3] != REMEDIATION_ROLE} | KOPF
     assert granted() == needed
+
+
+def test_the_remediation_example_grants_what_the_hand_off_calls() -> None:
+    """The Medik8s example: get on the template kind, create/patch/delete on the remediation kind."""
+    docs = list(yaml.safe_load_all((ROOT / "deploy" / "optional" / "remediation-rbac.yaml").read_text()))
+    role = next(d for d in docs if d["kind"] == "ClusterRole")
+    rules = {(g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
+    group = "self-node-remediation.medik8s.io"
+    wanted = {c for c in set().union(*CALLS.values()) if c[3] == REMEDIATION_ROLE}
+    assert {(group, r.replace("<kind>", "selfnoderemediation"), v) for _, r, v, _ in wanted} == rules
+    binding = next(d for d in docs if d["kind"] == "ClusterRoleBinding")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"][0]["name"] == "ftmoe-operator"
 
 
 def bindings() -> list[dict]:  # type: ignore[type-arg]
@@ -86,7 +107,12 @@ def test_the_opt_in_roles_are_not_bound_by_the_base() -> None:
     """Installing deploy/base grants no pod write; the bindings live in deploy/optional/."""
     bound = {b["roleRef"]["name"] for b in bindings()}
     assert bound == {"ftmoe-operator"}
-    optional = {d["roleRef"]["name"] for p in (ROOT / "deploy" / "optional").glob("*.yaml") for d in yaml.safe_load_all(p.read_text())}
-    assert optional == {"ftmoe-operator-checkpointing", "ftmoe-operator-force-drain"}
+    optional = {
+        d["roleRef"]["name"]
+        for p in (ROOT / "deploy" / "optional").glob("*.yaml")
+        for d in yaml.safe_load_all(p.read_text())
+        if d["kind"].endswith("Binding")
+    }
+    assert optional == {"ftmoe-operator-checkpointing", "ftmoe-operator-force-drain", "ftmoe-operator-remediation"}
     checkpointing = yaml.safe_load((ROOT / "deploy" / "optional" / "checkpointing-rolebinding.yaml").read_text())
     assert checkpointing["kind"] == "RoleBinding", "pod annotations are granted per namespace, never cluster-wide"
