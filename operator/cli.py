@@ -42,12 +42,23 @@ def register(commands: Any) -> None:
         "--kube-api-qps", type=float, default=50.0, help="requests per second to the API server, sustained (default 50; 0: no limit)"
     )
     run.add_argument("--kube-api-burst", type=int, default=100, help="requests the API server may get at once (default 100)")
+    run.add_argument(
+        "--lease-duration",
+        type=float,
+        default=15.0,
+        help="seconds a leader's Lease holds without renewal; a follower takes over after it (default 15)",
+    )
+    run.add_argument("--lease-renew", type=float, default=5.0, help="seconds between Lease renewals and follower polls (default 5)")
     run.set_defaults(func=cmd_run)
     report = sub.add_parser("report", help="a policy's recent alarms versus what the cluster showed, and its self-graded scores")
     report.add_argument("policy", help="the FaultTolerancePolicy's name")
     report.add_argument("--kubeconfig", type=Path, help="kubeconfig (default: $KUBECONFIG or ~/.kube/config)")
     report.add_argument("-o", "--output", choices=["table", "json"], default="table", help="output format")
     report.set_defaults(func=cmd_report)
+    reset = sub.add_parser("reset", help="close a policy's latched storm breaker (after a human looked at the cause)")
+    reset.add_argument("policy", help="the FaultTolerancePolicy's name")
+    reset.add_argument("--kubeconfig", type=Path, help="kubeconfig (default: $KUBECONFIG or ~/.kube/config)")
+    reset.set_defaults(func=cmd_reset)
 
 
 def connect(kubeconfig: Path | None) -> Any:
@@ -123,6 +134,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     state_dir = args.state_dir or Path(os.environ.get("FTMOE_STATE_DIR") or Path.home() / ".local" / "state" / "ftmoe" / "operator")
     if args.kube_api_qps < 0 or args.kube_api_burst < 1:
         raise OperatorError("--kube-api-qps must be 0 or more and --kube-api-burst at least 1")
+    if not 0 < 2 * args.lease_renew <= args.lease_duration:
+        raise OperatorError(
+            "--lease-renew must be more than 0 and at most half of --lease-duration (a missed renewal must not lose the Lease)"
+        )
     rt = runtime.build(
         args.kubeconfig,
         namespace,
@@ -130,6 +145,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         state_dir=state_dir,
         qps=args.kube_api_qps,
         burst=args.kube_api_burst,
+        lease=(args.lease_duration, args.lease_renew),
     )
     try:
         preflight(rt.deps.kube, namespace, not args.no_leader_election)
@@ -170,6 +186,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 0
     print(format_report(args.policy, policy.get("spec") or {}, graded))
     return 0
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    """The same as ``kubectl ftmoe reset POLICY`` (ftmoe/kubectl_plugin.py)."""
+    from ftmoe import kubectl_plugin
+
+    return kubectl_plugin.main([*(["--kubeconfig", str(args.kubeconfig)] if args.kubeconfig else []), "reset", args.policy])
 
 
 def format_report(name: str, spec: dict[str, Any], g: dict[str, Any]) -> str:
