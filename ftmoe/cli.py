@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Imported here so that `ftmoe --help` stays fast and a broken optional part
     # cannot stop the others from loading.
+    from ftmoe import checkpoint_cli
     from ftmoe.cluster import cli as cluster_cli
     from ftmoe.operator import cli as operator_cli
     from ftmoe.operator.api import cli as crds_cli
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     predictor_cli.register(commands)
     operator_cli.register(commands)
     crds_cli.register(commands)
+    checkpoint_cli.register(commands)
     for sub in subparsers(parser):
         if sub.formatter_class in (argparse.HelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
             sub.formatter_class = HelpFormatter
