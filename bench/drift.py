@@ -386,12 +386,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main() -> None:
     from ftmoe.cluster.local import LocalCluster
-    from ftmoe.cluster.progress import Progress
 
     args = parser().parse_args()
     cluster = LocalCluster(args.cluster)
     if not cluster.control_plane_running() or not cluster.prometheus_running():
-        cluster.up(progress=Progress())
+        cluster.up()
     t0 = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="ftmoe-drift-"))
     try:

@@ -4,9 +4,10 @@ kopf's peering only pauses other operators while one is active; it elects nobody
 replicas that start together both act. Here a replica acts only while it holds the Lease
 ``ftmoe-operator`` in its namespace, renewing it every ``renew`` seconds; a replica that
 stops renewing loses it after ``duration`` seconds and another takes over. The Deployment
-also runs one replica with the Recreate strategy, so in normal operation there is never
-a second candidate; the Lease guards the cases Recreate cannot (a second `ftmoe operator
-run` from a laptop, a node partition that leaves an old pod running).
+runs two replicas (deploy/base/deployment.yaml): one leads, the other stands by with its
+watch caches filled, and takes over when the leader dies (bench/failover.py measures
+it). The Lease also guards a second `ftmoe operator run` from a laptop and a node partition
+that leaves an old pod running.
 """
 
 from __future__ import annotations

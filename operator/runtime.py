@@ -58,11 +58,12 @@ def build(
     state_dir: Path | None = None,
     qps: float = DEFAULT_QPS,
     burst: int = DEFAULT_BURST,
+    lease: tuple[float, float] = (15.0, 5.0),
 ) -> Runtime:
     """``events`` defaults to core/v1 Events that `kubectl describe` finds (operator/events.py).
     The watch caches start with the operator (handlers.configure), not here."""
     api = api_client(kubeconfig)
-    elector = LeaseElector(api, namespace) if leader_election else None
+    elector = LeaseElector(api, namespace, duration=lease[0], renew=lease[1]) if leader_election else None
     may_write = elector.holds if elector is not None else None
     tracker = MigrationTracker()
     cache = ClusterCache(api, tracker)
