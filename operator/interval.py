@@ -285,6 +285,9 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
     changed = {nm for nm, p in patches.items() if p} | rewritten | {r.node for r in records if r.node in by_name}
     M.INTERVAL_CHANGED_NODES.labels(name).set(len(changed))
     export_metrics(name, predictions, plan, records, names)
+    export_cordons(
+        name, {nm: A.parse_time((by_name[nm]["metadata"].get("annotations") or {}).get(A.CORDONED_AT)) or now for nm in cordoned}
+    )
     experts = int(predictor.n_experts()) if hasattr(predictor, "n_experts") else None
     M.set_model(name, model.version, predictor.kind, experts)
 
@@ -559,6 +562,16 @@ def shown(prediction: dict[str, Any]) -> dict[str, Any]:
             if k not in ("windowEnd", "scores", "drivers", "driversSummary", "riskShown") and v is not None  # a merge patch drops nulls
         },
     }
+
+
+def export_cordons(policy: str, since: dict[str, float]) -> None:
+    """ftmoe_node_cordoned_since_timestamp_seconds for the nodes the policy holds cordoned, and no others."""
+    for family in M.CORDONED_SINCE.collect():
+        for sample in family.samples:
+            if sample.labels.get("policy") == policy and sample.labels.get("node") not in since:
+                M.CORDONED_SINCE.remove(policy, sample.labels["node"])
+    for node, t in since.items():
+        M.CORDONED_SINCE.labels(policy, node).set(t)
 
 
 def export_metrics(policy: str, predictions: dict[str, NodePrediction], plan: Plan, records: list[Record], names: list[str]) -> None:

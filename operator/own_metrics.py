@@ -70,6 +70,12 @@ STALE_STATE_SWEPT = Counter(
     ["policy"],
     registry=REGISTRY,
 )
+CORDONED_SINCE = Gauge(
+    "ftmoe_node_cordoned_since_timestamp_seconds",
+    "When the policy cordoned the node (unix time); the series goes when the node is uncordoned or let go.",
+    ["policy", "node"],
+    registry=REGISTRY,
+)
 REMEDIATIONS = Gauge("ftmoe_remediations_in_flight", "Selected nodes handed to a remediator.", ["policy"], registry=REGISTRY)
 STORM_BREAKER = Gauge(
     "ftmoe_storm_breaker_open", "1 while the policy's storm breaker stops cordons, drains and remediations.", ["policy"], registry=REGISTRY
@@ -174,6 +180,7 @@ def forget_policy(policy: str) -> None:
         STALE_STATE_SWEPT,
         REMEDIATIONS,
         STORM_BREAKER,
+        CORDONED_SINCE,
     ):
         names = list(metric._labelnames)
         for family in metric.collect():

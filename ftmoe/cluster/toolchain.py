@@ -2,8 +2,9 @@
 
 Nothing here downloads a prebuilt binary: kube-apiserver, kube-controller-manager,
 kube-scheduler and kubectl come from ``k8s.io/kubernetes``, etcd from
-``go.etcd.io/etcd/server/v3`` and kwok/kwokctl from ``sigs.k8s.io/kwok``, each compiled
-in a throwaway Go module under the cache folder. Prometheus comes from Debian's package.
+``go.etcd.io/etcd/server/v3``, kwok/kwokctl from ``sigs.k8s.io/kwok`` and helm (for the
+chart's tests) from ``helm.sh/helm/v3``, each compiled in a throwaway Go module under the
+cache folder. Prometheus and promtool come from Debian's package.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class Binaries:
     kwok: Path
     kwokctl: Path
     prometheus: Path
+    promtool: Path
+    helm: Path
     stages: Path  # kwok's stock stages, taken from its module
     own_stages: Path  # the project's stages, shipped in the package
 
@@ -124,6 +127,8 @@ class Toolchain:
             kwok=self.bin / "kwok",
             kwokctl=self.bin / "kwokctl",
             prometheus=Path(shutil.which("prometheus") or "/usr/bin/prometheus"),
+            promtool=Path(shutil.which("promtool") or "/usr/bin/promtool"),
+            helm=self.bin / "helm",
             stages=self.root / "stages",
             own_stages=Path(__file__).parent / "stages",
         )
@@ -144,6 +149,9 @@ class Toolchain:
             and self.versions.kwok in binary_version(self.bin / "kwok")
         )
 
+    def helm_ok(self) -> bool:
+        return f'Version:"{self.versions.helm}"' in binary_version(self.bin / "helm", "version")
+
     def prometheus_ok(self) -> bool:
         return "prometheus, version" in binary_version(self.binaries().prometheus)
 
@@ -151,7 +159,7 @@ class Toolchain:
 
     def ensure(self, progress: Progress | None = None) -> Binaries:
         """Build whatever is missing from the cache; reuse what is there."""
-        progress = progress or Progress(total=4)
+        progress = progress or Progress(total=5)
         self.bin.mkdir(parents=True, exist_ok=True)
         self.src.mkdir(parents=True, exist_ok=True)
         steps = [
@@ -163,7 +171,8 @@ class Toolchain:
             ),
             (f"etcd {self.versions.etcd}", self.etcd_ok, self.build_etcd, "cold build: a few minutes"),
             (f"kwok and kwokctl {self.versions.kwok}", self.kwok_ok, self.build_kwok, "cold build: a few minutes"),
-            ("Prometheus (Debian package)", self.prometheus_ok, install_prometheus, "apt-get install"),
+            (f"helm {self.versions.helm}", self.helm_ok, self.build_helm, "cold build: a few minutes"),
+            ("Prometheus and promtool (Debian package)", self.prometheus_ok, install_prometheus, "apt-get install"),
         ]
         for title, ok, build, hint in steps:
             if ok():
@@ -277,6 +286,21 @@ class Toolchain:
             if not docs:
                 raise ClusterError(f"kwok {v} ships no stages under kustomize/stage/{folders}")
             (stages / f"{group}.yaml").write_text("\n---\n".join(d.strip() for d in docs) + "\n")
+
+    def build_helm(self) -> None:
+        v = self.versions.helm
+        workdir = self._module("helm", f"module ftmoe.local/helm\n\ngo 1.24.0\n\nrequire helm.sh/helm/v3 {v}\n")
+        (workdir / "tools.go").write_text('//go:build tools\n\npackage tools\n\nimport _ "helm.sh/helm/v3/cmd/helm"\n')
+        run_go(["mod", "tidy", "-e"], workdir, "resolving the helm module graph")
+        # As helm's own Makefile does: without these, `helm template` assumes Kubernetes 1.20.
+        major, minor = self.versions.kubernetes.lstrip("v").split(".")[:2]
+        ldflags = f"-s -w -X helm.sh/helm/v3/internal/version.version={v}" + "".join(
+            f" -X helm.sh/helm/v3/pkg/{pkg}.k8sVersionMajor={major} -X helm.sh/helm/v3/pkg/{pkg}.k8sVersionMinor={minor}"
+            for pkg in ("chartutil", "lint/rules")
+        )
+        with tempfile.TemporaryDirectory(dir=self.root) as out:
+            run_go(["build", "-trimpath", "-ldflags", ldflags, "-o", out + "/helm", "helm.sh/helm/v3/cmd/helm"], workdir, "building helm")
+            self._install(Path(out))
 
 
 def install_prometheus() -> None:

@@ -11,6 +11,8 @@ KUBERNETES_VERSION = "v1.34.4"
 # The 3.6 line is what Kubernetes 1.34 is tested against.
 ETCD_VERSION = "v3.6.16"
 KWOK_VERSION = "v0.8.0"
+# Helm for the chart's tests (deploy/helm); not part of the cache key, so adding it rebuilt nothing.
+HELM_VERSION = "v3.22.0"
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,7 @@ class Versions:
     kubernetes: str = KUBERNETES_VERSION
     etcd: str = ETCD_VERSION
     kwok: str = KWOK_VERSION
+    helm: str = HELM_VERSION
 
     @property
     def key(self) -> str:

@@ -25,20 +25,26 @@ def register(commands: Any) -> None:
     show.set_defaults(func=print_all)
 
 
+CHART_CRDS = Path("deploy/helm/ftmoe-operator/crds")  # the Helm chart's copy, written beside crds/
+
+
 def generate(args: argparse.Namespace) -> int:
     folder: Path = args.dir
     if not folder.is_dir():
         print(f"ftmoe crds generate: {folder} is not a folder; run it from the repository root or pass --dir", file=sys.stderr)
         return 2
+    folders = [folder, *([CHART_CRDS] if folder == Path("crds") and CHART_CRDS.parent.is_dir() else [])]
     if args.check:
-        differ = crds.stale(folder)
-        for name in differ:
-            print(f"{folder / name} differs from the API models; run `ftmoe crds generate`", file=sys.stderr)
+        differ = [f / name for f in folders for name in crds.stale(f)]
+        for path in differ:
+            print(f"{path} differs from the API models; run `ftmoe crds generate`", file=sys.stderr)
         if not differ:
-            print(f"{folder}: the CRDs match the API models")
+            print(f"{', '.join(map(str, folders))}: the CRDs match the API models")
         return 1 if differ else 0
-    written = crds.write(folder)
-    print(f"wrote {', '.join(str(folder / n) for n in written)}" if written else f"{folder}: already up to date")
+    for f in folders:
+        f.mkdir(exist_ok=True)
+        written = crds.write(f)
+        print(f"wrote {', '.join(str(f / n) for n in written)}" if written else f"{f}: already up to date")
     return 0
 
 

@@ -35,6 +35,9 @@ def defaults(schema: dict[str, Any], path: str = "") -> dict[str, Any]:
 def test_committed_crds_are_the_generated_ones() -> None:
     """A field is declared once, in operator/api/; `ftmoe crds generate` writes crds/ from it."""
     assert crds.stale(CRD.parent) == [], "crds/ is out of date: run `ftmoe crds generate` and commit the result"
+    chart = CRD.parents[1] / "deploy" / "helm" / "ftmoe-operator" / "crds"
+    assert crds.stale(chart) == [], "the Helm chart's crds/ is out of date: run `ftmoe crds generate` (it writes both)"
+    assert sorted(p.name for p in chart.iterdir()) == sorted(crds.generate()), "the chart's crds/ holds the CRDs and nothing else"
 
 
 def test_a_partial_spec_gets_the_crd_defaults_in_python_units() -> None:
