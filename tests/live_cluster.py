@@ -1,7 +1,9 @@
 """The live test environment shared by the end-to-end and chaos tests: the local cluster's
 real API server and Prometheus, the simulator's live mode for metrics and faults, and the
 operator as its own ServiceAccount under deploy/base's ClusterRole (so every call it makes
-passes real RBAC). Test modules import ``env`` (a module-scoped fixture) and the helpers."""
+passes real RBAC). Test modules import ``env`` (a module-scoped fixture: pytest's package
+scope needs an __init__.py, which tests/operator cannot have without shadowing the standard
+library's ``operator``) and the helpers."""
 
 from __future__ import annotations
 
@@ -168,10 +170,19 @@ def env(
         wait_for(series, 90, "the simulator's node series in Prometheus")
         time.sleep(6 * STEP)  # a full model window of history
         e.start_operator()
+        # Prometheus scrapes the operator too, as a user's would: the dashboard's queries are checked against it.
+        scrape_target(local_cluster).write_text(
+            json.dumps([{"targets": [f"127.0.0.1:{METRICS_PORT}"], "labels": {"job": "ftmoe-operator"}}])
+        )
         yield e
     finally:
+        scrape_target(local_cluster).unlink(missing_ok=True)
         leave_clean(e, sim)
         print(f"operator and simulator logs: {logs}")
+
+
+def scrape_target(cluster: Any) -> Path:
+    return Path(cluster.targets_dir) / "ftmoe-operator-e2e.json"
 
 
 def leave_clean(env: Env, sim: subprocess.Popen[bytes]) -> None:
@@ -286,3 +297,33 @@ def deployment(
 def running(env: Env, namespace: str, app: str) -> list[client.V1Pod]:
     pods = env.core.list_namespaced_pod(namespace, label_selector=f"app={app}").items
     return [p for p in pods if p.status.phase == "Running" and p.metadata.deletion_timestamp is None]
+
+
+def own_metric(prefix: str, port: int = METRICS_PORT, **labels: str) -> float:
+    """The sum of the operator's series starting with ``prefix`` that carry ``labels`` (0 when it is down)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return 0.0
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(prefix) and all(f'{k}="{v}"' in line for k, v in labels.items())
+    )
+
+
+def kubectl_ftmoe(env: Env, *args: str) -> subprocess.CompletedProcess[str]:
+    """``kubectl ftmoe ARGS`` as a user runs it: the cluster's kubectl finds the plugin
+    (kubectl-ftmoe, installed with the package) on PATH and hands it $KUBECONFIG."""
+    import os
+
+    from ftmoe.cluster.toolchain import Toolchain
+
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    environ = {**os.environ, "PATH": path, "KUBECONFIG": str(env.logs / "admin")}
+    proc = subprocess.run(
+        [str(Toolchain().binaries().kubectl), "ftmoe", *args], capture_output=True, text=True, env=environ, timeout=60, check=False
+    )
+    assert proc.returncode == 0, f"kubectl ftmoe {' '.join(args)}: {proc.stderr}"
+    return proc

@@ -95,36 +95,26 @@ def test_a_checkpoint_that_never_comes_is_not_acked(tmp_path: Path, processes: l
     assert acked == [] and relay.waiting is None
 
 
+def megatron_relay(ckpt: Path, *source: str) -> list[str]:
+    """The relay as a Megatron-style trainer's entrypoint: SIGTERM saves, then exits."""
+    relay = [
+        FTMOE,
+        "checkpoint",
+        "relay",
+        "--signal",
+        "SIGTERM",
+        "--exits",
+        "--checkpoint-glob",
+        str(ckpt / "latest_checkpointed_iteration.txt"),
+    ]
+    return [*relay, *source, "--warmup", "1s", "--", sys.executable, str(TRAINER), "--style", "megatron", "--out", str(ckpt)]
+
+
 def test_megatron_style_trainer_saves_on_sigterm_and_exits_through_the_wrapper(tmp_path: Path) -> None:
     ann, ckpt = tmp_path / "annotations", tmp_path / "ckpt"
     project(ann, {})
     relay = subprocess.Popen(
-        [
-            FTMOE,
-            "checkpoint",
-            "relay",
-            "--signal",
-            "SIGTERM",
-            "--exits",
-            "--checkpoint-glob",
-            str(ckpt / "latest_checkpointed_iteration.txt"),
-            "--annotations",
-            str(ann),
-            "--poll",
-            "100ms",
-            "--warmup",
-            "1s",
-            "--",
-            sys.executable,
-            str(TRAINER),
-            "--style",
-            "megatron",
-            "--out",
-            str(ckpt),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        megatron_relay(ckpt, "--annotations", str(ann), "--poll", "100ms"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     time.sleep(1.0)
     project(ann, {REQUEST: "1"})
@@ -174,19 +164,19 @@ def test_relay_reads_the_pod_and_acks_on_the_api_server(api_client: Any, cluster
     core.create_namespaced_pod(namespace, pod)
     ckpt = tmp_path / "ckpt"
     relay = subprocess.Popen(
-        [
-            FTMOE,
-            "checkpoint",
-            "relay",
-            "--signal",
-            "SIGTERM",
-            "--exits",
-            "--checkpoint-glob",
-            str(ckpt / "latest_checkpointed_iteration.txt"),
-        ]
-        + ["--annotations", "api", "--pod", "trainer", "--namespace", namespace, "--kubeconfig", str(cluster_kubeconfig), "--poll", "200ms"]
-        + ["--warmup", "1s"]
-        + ["--", sys.executable, str(TRAINER), "--style", "megatron", "--out", str(ckpt)],
+        megatron_relay(
+            ckpt,
+            "--annotations",
+            "api",
+            "--pod",
+            "trainer",
+            "--namespace",
+            namespace,
+            "--kubeconfig",
+            str(cluster_kubeconfig),
+            "--poll",
+            "200ms",
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -13,8 +13,6 @@ import re
 import subprocess
 import sys
 import time
-import urllib.parse
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,21 @@ import pytest
 import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from live_cluster import FTMOE, METRICS_PORT, SIM_PORT, STEP, Env, apply_policy, delete_policy, deployment, env, inject, running, wait_for
+from live_cluster import (
+    FTMOE,
+    METRICS_PORT,
+    SIM_PORT,
+    STEP,
+    Env,
+    apply_policy,
+    delete_policy,
+    deployment,
+    env,
+    inject,
+    own_metric,
+    running,
+    wait_for,
+)
 
 from ftmoe.cluster.operator_access import REPO
 
@@ -36,7 +48,7 @@ def test_the_story_predict_cordon_evict_reschedule_uncordon(env: Env, namespace:
     started = time.time() - 1
     deployment(env, namespace, "story", 8, nodes)
     assert sum(1 for p in running(env, namespace, "story") if p.spec.node_name == "node-1") == 2
-    policy = apply_policy(env, nodes, learning={"tuneEvery": 30, "tuneEpochs": 2})
+    policy = apply_policy(env, nodes, learning={"tuneEvery": 20, "tuneEpochs": 2})
     try:
         inject("node-1")
         pred = wait_for(
@@ -95,7 +107,7 @@ def test_the_story_predict_cordon_evict_reschedule_uncordon(env: Env, namespace:
         )
         assert report.returncode == 0 and "node-1" in report.stdout and "hit" in report.stdout, report.stderr
         assert "of 1 faults alarmed at or before their onset" in report.stdout and "onset = the first interval" in report.stdout
-        # Online tuning ran in the operator's background thread on what it recorded (30 intervals in).
+        # Online tuning ran in the operator's background thread on what it recorded (20 intervals in).
         tuning = wait_for(lambda: env.policy(policy)["status"]["model"].get("lastTuning"), 150, "a first online tuning")
         assert tuning["outcome"] in ("promoted", "kept", "skipped") and tuning["reason"], tuning
         if tuning["outcome"] == "promoted":
@@ -124,6 +136,7 @@ def test_pdb_blocks_eviction_is_reported_retried_and_survives_a_restart(env: Env
         inject("node-5", duration=40)
         wait_for(lambda: blocked_evictions() >= 2, 150, "evictions refused by the PDB, and retried")
         assert env.node_events("node-5", "EvictionBlocked")
+        assert own_metric("ftmoe_drain_blocked_age_seconds", policy=policy, node="node-5") > 0, "a stuck drain shows its age"
         assert len(running(env, namespace, "guarded")) == 2  # the PDB held
         status = env.policy(policy)["status"]
         assert any(a["reason"] == "EvictionBlocked" for a in status["recentActions"])
@@ -404,7 +417,7 @@ def test_a_human_cordon_stays_the_humans_and_deleting_the_policy_undoes_its_own(
     policy = apply_policy(env, nodes, mode="Cordon", maxUnavailable=2, hysteresis={"riskFor": "5s", "healthyFor": "15s"})
     try:
         for n in nodes:
-            inject(n, duration=16)
+            inject(n, duration=12)
         wait_for(lambda: all(env.node(n).spec.unschedulable for n in nodes), 120, "both nodes cordoned by the policy")
         env.kubectl("uncordon", "node-8")
         env.kubectl("cordon", "node-8")  # a human's maintenance cordon, within one interval
@@ -426,16 +439,6 @@ def test_a_human_cordon_stays_the_humans_and_deleting_the_policy_undoes_its_own(
     assert not [k for k in ann if k.startswith("ftmoe.io/") and k != "ftmoe.io/cordon-history"], ann
     assert env.node("node-8").spec.unschedulable, "the human's cordon is not the policy's to undo"
     env.kubectl("uncordon", "node-8")
-
-
-def own_metric(prefix: str, **labels: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5) as resp:
-        text = resp.read().decode()
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(prefix) and all(f'{k}="{v}"' in line for k, v in labels.items())
-    )
 
 
 def test_warm_intervals_read_watches_and_write_only_changes(env: Env) -> None:
