@@ -327,3 +327,14 @@ def kubectl_ftmoe(env: Env, *args: str) -> subprocess.CompletedProcess[str]:
     )
     assert proc.returncode == 0, f"kubectl ftmoe {' '.join(args)}: {proc.stderr}"
     return proc
+
+
+def side_by_side(scenarios: dict[str, Callable[[], None]]) -> None:
+    """Run scenarios that own disjoint nodes at once: each waits on simulated faults, not on
+    the CPU, so together they take about as long as the longest. A failure names its scenario."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(scenarios)) as pool:
+        futures = {name: pool.submit(fn) for name, fn in scenarios.items()}
+    failed = [f"{name}: {type(err).__name__}: {err}" for name, f in futures.items() if (err := f.exception()) is not None]
+    assert not failed, "\n".join(failed)

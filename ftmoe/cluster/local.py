@@ -139,7 +139,7 @@ class LocalCluster:
 
     def up(self, settings: ClusterSettings | None = None, progress: Progress | None = None) -> Binaries:
         settings = settings or ClusterSettings(name=self.name)
-        progress = progress or Progress(total=8 if settings.pods_per_node else 7)
+        progress = progress or Progress(total=9 if settings.pods_per_node else 8)  # the toolchain's 5 steps, then the cluster's
         started = time.monotonic()
 
         existing = self.settings()

@@ -68,7 +68,7 @@ def test_cached_toolchain_is_reused_without_go(monkeypatch: pytest.MonkeyPatch, 
         def kubernetes_ok(self) -> bool:
             return True
 
-        etcd_ok = kwok_ok = prometheus_ok = kubernetes_ok
+        etcd_ok = kwok_ok = helm_ok = prometheus_ok = kubernetes_ok
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no Go: nothing may be built
     lines: list[str] = []
@@ -80,8 +80,8 @@ def test_cached_toolchain_is_reused_without_go(monkeypatch: pytest.MonkeyPatch, 
         def flush(self) -> None:
             pass
 
-    Cached(root=tmp_path).ensure(Progress(4, stream=Capture()))  # type: ignore[arg-type]
-    assert sum("cached, reused" in line for line in lines) == 4
+    Cached(root=tmp_path).ensure(Progress(5, stream=Capture()))  # type: ignore[arg-type]
+    assert sum("cached, reused" in line for line in lines) == 5
 
 
 def test_down_without_state_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

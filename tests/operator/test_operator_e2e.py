@@ -7,6 +7,7 @@ one operator and one simulator without stepping on each other."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -34,6 +35,7 @@ from live_cluster import (
     inject,
     own_metric,
     running,
+    side_by_side,
     wait_for,
 )
 
@@ -43,7 +45,22 @@ pytestmark = pytest.mark.cluster
 __all__ = ["env"]  # the fixture, imported so that pytest finds it here
 
 
-def test_the_story_predict_cordon_evict_reschedule_uncordon(env: Env, namespace: str) -> None:
+def test_story_observe_budget_training_and_ownership_side_by_side(env: Env, namespace: str) -> None:
+    """Five scenarios on disjoint nodes at once (live_cluster.side_by_side): the story
+    (nodes 0-3), Observe mode (6-7), a human's cordon (8-9), the budget (10-13) and
+    checkpointing (14-15). The tests that restart the operator or need quiet run alone below."""
+    side_by_side(
+        {
+            "story": functools.partial(story_predict_cordon_evict_reschedule_uncordon, env, namespace),
+            "observe": functools.partial(observe_mode_changes_nothing_on_nodes, env, namespace),
+            "human cordon": functools.partial(a_human_cordon_stays_the_humans_and_deleting_the_policy_undoes_its_own, env),
+            "budget": functools.partial(budget_holds_when_more_nodes_fail_than_it_allows, env),
+            "training": functools.partial(training_pods_get_checkpoint_intervals_and_checkpoint_before_eviction, env, namespace),
+        }
+    )
+
+
+def story_predict_cordon_evict_reschedule_uncordon(env: Env, namespace: str) -> None:
     nodes = ["node-0", "node-1", "node-2", "node-3"]
     started = time.time() - 1
     deployment(env, namespace, "story", 8, nodes)
@@ -159,7 +176,7 @@ def blocked_evictions() -> float:
     return own_metric("ftmoe_blocked_actions_total{", reason="EvictionBlocked")
 
 
-def test_observe_mode_changes_nothing_on_nodes(env: Env, namespace: str) -> None:
+def observe_mode_changes_nothing_on_nodes(env: Env, namespace: str) -> None:
     nodes = ["node-6", "node-7"]
     deployment(env, namespace, "watched", 2, ["node-6"], pinned=True)
     before = {p.metadata.name for p in running(env, namespace, "watched")}
@@ -203,7 +220,7 @@ def test_prometheus_unreachable_means_no_actions_and_a_false_condition(env: Env)
         delete_policy(env, policy)
 
 
-def test_budget_holds_when_more_nodes_fail_than_it_allows(env: Env) -> None:
+def budget_holds_when_more_nodes_fail_than_it_allows(env: Env) -> None:
     nodes = ["node-10", "node-11", "node-12", "node-13"]
     policy = apply_policy(env, nodes, mode="Cordon", maxUnavailable=1)
     try:
@@ -257,7 +274,7 @@ def test_invalid_policies_are_rejected_naming_the_field(env: Env, spec: dict[str
     assert field in message and says in message, message
 
 
-def test_training_pods_get_checkpoint_intervals_and_checkpoint_before_eviction(env: Env, namespace: str) -> None:
+def training_pods_get_checkpoint_intervals_and_checkpoint_before_eviction(env: Env, namespace: str) -> None:
     nodes = ["node-14", "node-15"]
     binding = yaml.safe_load((REPO / "deploy" / "optional" / "checkpointing-rolebinding.yaml").read_text())
     binding["metadata"]["namespace"] = namespace  # the opt-in: the operator may annotate pods here
@@ -322,11 +339,12 @@ def test_manifests_and_examples_pass_the_api_server(env: Env) -> None:
     assert "deployment.apps/ftmoe-operator" in base.stdout and "PodSecurity" not in base.stderr, base.stderr
     assert "validatingadmissionpolicy.admissionregistration.k8s.io/ftmoe-operator-pod-writes" in base.stdout
     for optional in sorted((root / "deploy" / "optional").glob("*.yaml")):
-        doc = yaml.safe_load(optional.read_text())
-        if "namespace" in doc["metadata"]:
-            doc["metadata"]["namespace"] = "default"  # the file's example namespace need not exist
-        out = env.kubectl("apply", "-f", "-", "--dry-run=server", input=yaml.safe_dump(doc))
-        assert "rolebinding.rbac.authorization.k8s.io/ftmoe-operator-" in out.stdout, out.stderr
+        for doc in yaml.safe_load_all(optional.read_text()):
+            if "namespace" in doc["metadata"]:
+                doc["metadata"]["namespace"] = "default"  # the file's example namespace need not exist
+            out = env.kubectl("apply", "-f", "-", "--dry-run=server", input=yaml.safe_dump(doc))
+            assert re.search(r"(cluster)?role(binding)?\.rbac\.authorization\.k8s\.io/ftmoe-operator-", out.stdout), out.stderr
+    assert "poddisruptionbudget.policy/ftmoe-operator" in base.stdout
     for example in ["observe.yaml", "evict-workers.yaml", "local-cluster.yaml", "llm-training/policy.yaml"]:
         out = env.kubectl("apply", "-f", str(root / "deploy" / "examples" / example), "--dry-run=server")
         assert "faulttolerancepolicy.ftmoe.io" in out.stdout, out.stderr
@@ -408,7 +426,7 @@ def test_the_readme_first_policy_commands_work_in_a_fresh_shell(env: Env, local_
         env.kubectl("-n", "ftmoe-system", "delete", "deployment", "ftmoe-operator", "--ignore-not-found", check=False)
 
 
-def test_a_human_cordon_stays_the_humans_and_deleting_the_policy_undoes_its_own(env: Env) -> None:
+def a_human_cordon_stays_the_humans_and_deleting_the_policy_undoes_its_own(env: Env) -> None:
     """Before: after `kubectl uncordon` and `kubectl cordon` within one interval the operator
     took the cordon for its own and uncordoned the node later; deleting a policy left its
     cordons behind for good."""

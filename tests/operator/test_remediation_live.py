@@ -5,15 +5,14 @@ pure decisions: test_disruption_rules.py."""
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes.client.exceptions import ApiException
-from live_cluster import Env, apply_policy, delete_policy, env, inject, kubectl_ftmoe, own_metric, wait_for
+from live_cluster import Env, apply_policy, delete_policy, env, inject, kubectl_ftmoe, own_metric, side_by_side, wait_for
 
 pytestmark = pytest.mark.cluster
 __all__ = ["env"]  # the fixture, imported so that pytest finds it here
@@ -68,22 +67,18 @@ def annotations(env: Env, node: str) -> dict[str, str]:
 
 
 def test_hand_off_latched_breaker_and_windows_side_by_side(env: Env, stand_in: str) -> None:
-    """Three scenarios on disjoint nodes at once (each waits on simulated faults, not on the
-    CPU, so together they take as long as the longest); a failure names its scenario."""
-    scenarios: list[Callable[[Env], None]] = [
-        hand_off_escalation_and_clean_up,
-        latched_breaker_and_reset,
-        windows_maintenance_and_sweep,
-        dashboard_queries_return_data,
-    ]
-    with ThreadPoolExecutor(max_workers=len(scenarios)) as pool:
-        futures = {pool.submit(s, env): s.__name__ for s in scenarios}
-    failed = []
-    for future, name in futures.items():
-        err = future.exception()
-        if err is not None:
-            failed.append(f"{name}: {type(err).__name__}: {err}")
-    assert not failed, "\n".join(failed)
+    """Four scenarios on disjoint nodes at once (live_cluster.side_by_side)."""
+    side_by_side(
+        {
+            f.__name__: functools.partial(f, env)
+            for f in (
+                hand_off_escalation_and_clean_up,
+                latched_breaker_and_reset,
+                windows_maintenance_and_sweep,
+                dashboard_queries_return_data,
+            )
+        }
+    )
 
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "ftmoe-operator" / "files" / "dashboard.json"
