@@ -300,7 +300,8 @@ def release_nodes(kube: Kube, events: EventSink, policy: dict[str, Any], nodes: 
         if not patch:
             continue
         had_cordon = cordoned_by(node) == name
-        if ann_of(node).get(A.CORDONED_BY) == name and parse_refs(ann_of(node).get(A.REMEDIATIONS)):
+        mine = name in (ann_of(node).get(A.CORDONED_BY), ann_of(node).get(A.POLICY))  # also after a human took the cordon
+        if mine and parse_refs(ann_of(node).get(A.REMEDIATIONS)):
             end_remediation(kube, events, node, f"FaultTolerancePolicy {name} let the node go")
         kube.patch_node(node["metadata"]["name"], patch)
         written.append(node["metadata"]["name"])

@@ -303,9 +303,9 @@ def test_up_on_a_running_cluster_brings_prometheus_scrape_jobs_up_to_date(local_
     assert "ftmoe-targets-fast" not in loaded_jobs()
     settings = json.loads(local_cluster.settings_file.read_text())
     out = io.StringIO()
-    local_cluster.up(ClusterSettings(**settings), Progress(total=7, stream=out))
-    steps = re.findall(r"^\[(\d)/7\]", out.getvalue(), flags=re.M)
-    assert sorted(set(steps)) == [str(i) for i in range(1, 8)], f"every step numbered, none missing:\n{out.getvalue()}"
+    local_cluster.up(ClusterSettings(**settings), Progress(total=8, stream=out))  # the toolchain's 5 steps, then the cluster's 3
+    steps = re.findall(r"^\[(\d)/8\]", out.getvalue(), flags=re.M)
+    assert sorted(set(steps)) == [str(i) for i in range(1, 9)], f"every step numbered, none missing:\n{out.getvalue()}"
     assert "control plane: already running" in out.getvalue() and "is up" in out.getvalue()
     assert "ftmoe-targets-fast" in {j["job_name"] for j in yaml.safe_load(path.read_text())["scrape_configs"]}
     assert "ftmoe-targets-fast" in loaded_jobs()

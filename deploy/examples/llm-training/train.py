@@ -67,13 +67,15 @@ def main() -> None:
         loss.backward()
         opt.step()
         time.sleep(args.step_seconds)
-        if stopping or sig.should_checkpoint(step):
+        due = sig.should_checkpoint(step)  # every step, on every rank: it also agrees across ranks
+        if stopping or due:
+            # A SIGTERM that lands while a requested checkpoint is being saved is served by it.
+            why = "; ".join(r for r in (sig.reason if due else "", "SIGTERM" if stopping else "") if r)
             save(model, opt, step, args.checkpoints)
             sig.checkpointed(step)
-            print(
-                f"step {step}: checkpoint ({sig.reason or 'SIGTERM'}), loss {loss.item():.4f}, interval {sig.interval():.0f}s", flush=True
-            )
+            print(f"step {step}: checkpoint ({why}), loss {loss.item():.4f}, interval {sig.interval():.0f}s", flush=True)
         if stopping:
+            print(f"step {step}: exiting on SIGTERM, checkpoint saved", flush=True)
             return
         step += 1
 
