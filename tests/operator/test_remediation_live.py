@@ -137,7 +137,10 @@ def hand_off_escalation_and_clean_up(env: Env) -> None:
         assert fence["spec"] == {"strategy": "ipmi"}
         assert "ftmoe.io/remediation-timed-out" in (remediation(env, "standinreboots", "node-0") or {})["metadata"]["annotations"]
         assert wait_for(lambda: env.policy(policy)["status"].get("remediatingNodes") == 1, 30, "status.remediatingNodes 1")
-        assert env.node_events("node-0", "RemediationCreated") and env.node_events("node-0", "RemediationEscalated")
+        # The event follows the object's creation and the node's marks: wait for it, do not race it.
+        wait_for(
+            lambda: env.node_events("node-0", "RemediationCreated") and env.node_events("node-0", "RemediationEscalated"), 30, "events"
+        )
         # What an admin asks: kubectl ftmoe why, and status as data.
         why = kubectl_ftmoe(env, "why", "node-0").stdout
         assert "cordoned by " + policy in why and "remediation: step 1" in why and "StandInFence" in why, why
@@ -149,8 +152,14 @@ def hand_off_escalation_and_clean_up(env: Env) -> None:
             180,
             "both remediation objects deleted once node-0 is healthy",
         )
-        assert not any(k.startswith("ftmoe.io/remediation") for k in annotations(env, "node-0"))
-        assert env.node_events("node-0", "RemediationEnded")
+        wait_for(
+            lambda: (
+                not any(k.startswith("ftmoe.io/remediation") for k in annotations(env, "node-0"))
+                and env.node_events("node-0", "RemediationEnded")
+            ),
+            30,
+            "node-0's remediation marks removed and RemediationEnded posted (they follow the deletions)",
+        )
         wait_for(lambda: not env.node("node-0").spec.unschedulable, 90, "node-0 uncordoned")
         assert remediation(env, "standinreboots", "node-1") is None, "only the faulty node was handed over"
         assert "precision" in kubectl_ftmoe(env, "report", policy).stdout
@@ -237,7 +246,7 @@ def windows_maintenance_and_sweep(env: Env) -> None:
             "node-7's stale annotations swept",
         )
         assert not any(k in (env.node("node-7").metadata.labels or {}) for k in ("ftmoe.io/risk", "ftmoe.io/at-risk"))
-        assert own_metric("ftmoe_stale_state_swept_total", policy=policy) >= 1
+        wait_for(lambda: own_metric("ftmoe_stale_state_swept_total", policy=policy) >= 1, 30, "the sweep counted")
     finally:
         env.core.patch_node("node-7", {"metadata": {"labels": {"ftmoe.io/maintenance": None}}})
         delete_policy(env, policy)
