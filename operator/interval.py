@@ -284,6 +284,8 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
     rewritten = write_predictions(deps, policy, spec, plan, predictions, withheld, cordoned, names, window, model)
     changed = {nm for nm, p in patches.items() if p} | rewritten | {r.node for r in records if r.node in by_name}
     M.INTERVAL_CHANGED_NODES.labels(name).set(len(changed))
+    remediating = remediating_after(plan, records)
+    M.REMEDIATIONS.labels(name).set(remediating)
     export_metrics(name, predictions, plan, records, names)
     export_cordons(
         name, {nm: A.parse_time((by_name[nm]["metadata"].get("annotations") or {}).get(A.CORDONED_AT)) or now for nm in cordoned}
@@ -296,7 +298,7 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
         "atRiskNodes": len(plan.at_risk),
         "cordonedNodes": len(cordoned),
         "staleNodes": len(nodes) - len(predictions),
-        "remediatingNodes": remediating_after(plan, records),
+        "remediatingNodes": remediating,
         "budget": {"maxUnavailable": plan.budget, "unavailable": plan.unavailable},
         "stormBreaker": breaker,
         "missingFeatures": window.missing_features,
@@ -581,7 +583,6 @@ def export_metrics(policy: str, predictions: dict[str, NodePrediction], plan: Pl
         M.NODE_RISK.labels(policy, nm).set(p.risk)
     M.STALE_NODES.labels(policy).set(len(names) - len(predictions))
     M.STORM_BREAKER.labels(policy).set(1 if plan.storm else 0)
-    M.REMEDIATIONS.labels(policy).set(remediating_after(plan, records))
     for a in plan.actions:
         if a.dry_run:
             M.ACTIONS.labels(policy, a.kind, "dry-run", a.reason).inc()
