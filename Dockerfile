@@ -1,30 +1,61 @@
 # syntax=docker/dockerfile:1
-# The operator image. It cannot be built on the project's development machines (no
-# Docker engine there); deploy/kind/e2e.sh builds it where Docker exists. Keep the
-# dependency list in step with pyproject.toml: the wheel carries the ranges, this file
-# only picks torch's CPU build so the image does not carry 3 GB of CUDA libraries.
+# The operator image: the same file for Docker users (`docker build -t ftmoe-operator .`)
+# and for `make image`, which builds it with buildah where there is no Docker engine
+# (deploy/image/build.sh).
+#
+#   BASE             a Debian-based Python 3.11 image. Default: the public python:3.11-slim.
+#                    `make image` passes a Debian bookworm image it made with debootstrap,
+#                    because no image registry is reachable from the project's machines.
+#   TORCH_INDEX_URL  where torch comes from. Default: the PyTorch CPU-only index (about
+#                    200 MB of torch). Empty: PyPI's build, which on Linux x86-64 is the
+#                    CUDA one (about 3.5 GB with its nvidia wheels; it runs on CPU). `make
+#                    image` passes it empty: the CPU-only index is not reachable here.
+#   DEPS             the image the runtime stage starts from: the `deps` stage below, or
+#                    an image built from it earlier (`make image` caches it by the hash of
+#                    this file and pyproject.toml, so a code change does not reinstall torch).
+#
+# The dependency ranges live in pyproject.toml only; this file reads them from there.
 
-ARG PYTHON_VERSION=3.11
+ARG BASE=python:3.11-slim
+ARG DEPS=deps
 
-FROM python:${PYTHON_VERSION}-slim AS build
+FROM ${BASE} AS build
 WORKDIR /src
-RUN python -m pip install --no-cache-dir "build>=1.2,<2"
+# A venv rather than the system interpreter: Debian's python3 refuses pip (PEP 668).
+RUN python3 -m venv /opt/build && /opt/build/bin/pip install --no-cache-dir --quiet "build>=1.2,<2"
 COPY pyproject.toml README.md ./
 COPY ftmoe ./ftmoe
 COPY operator ./operator
 COPY predictor ./predictor
 COPY simulator ./simulator
-RUN python -m build --wheel --outdir /wheels .
+RUN /opt/build/bin/python -m build --wheel --outdir /wheels .
 
-FROM python:${PYTHON_VERSION}-slim AS runtime
-# CPU-only torch from the PyTorch index first, so the wheel's `torch` requirement is
-# already satisfied and pip does not fetch the CUDA build from PyPI.
-RUN python -m pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu "torch>=2.4,<2.16"
+# Everything the operator imports, from pyproject.toml alone: it changes far less often
+# than the code, so this stage stays cached across code changes.
+FROM ${BASE} AS deps
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+RUN python3 -m venv /opt/ftmoe && useradd --uid 65532 --no-create-home --shell /usr/sbin/nologin ftmoe
+COPY pyproject.toml /tmp/pyproject.toml
+# torch first, from TORCH_INDEX_URL when given, so the requirement below is already met
+# and pip does not fetch another build.
+RUN if [ -n "$TORCH_INDEX_URL" ]; then \
+      /opt/ftmoe/bin/pip install --no-cache-dir --index-url "$TORCH_INDEX_URL" \
+        "$(/opt/ftmoe/bin/python -c 'import tomllib; print(next(d for d in tomllib.load(open("/tmp/pyproject.toml", "rb"))["project"]["dependencies"] if d.startswith("torch>")))')"; \
+    fi \
+    && /opt/ftmoe/bin/python -c 'import tomllib; print("\n".join(tomllib.load(open("/tmp/pyproject.toml", "rb"))["project"]["dependencies"]))' > /tmp/requirements.txt \
+    && /opt/ftmoe/bin/pip install --no-cache-dir -r /tmp/requirements.txt \
+    && rm /tmp/pyproject.toml /tmp/requirements.txt
+
+FROM ${DEPS} AS runtime
 COPY --from=build /wheels /wheels
-RUN python -m pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+RUN /opt/ftmoe/bin/pip install --no-cache-dir --no-deps /wheels/*.whl \
+    && /opt/ftmoe/bin/pip check \
+    && rm -rf /wheels \
+    && /opt/ftmoe/bin/pip uninstall --yes --quiet pip
 COPY crds /opt/ftmoe/crds
-RUN useradd --uid 65532 --no-create-home --shell /usr/sbin/nologin ftmoe
 USER 65532:65532
-ENV PYTHONUNBUFFERED=1 HOME=/tmp
+ENV PATH=/opt/ftmoe/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    PYTHONUNBUFFERED=1 \
+    HOME=/tmp
 ENTRYPOINT ["ftmoe"]
 CMD ["operator", "run"]

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: install cluster cluster-down lint format typecheck test test-fast test-chaos demo model data clean
+.PHONY: install cluster cluster-down lint format typecheck test test-fast test-chaos image test-image demo model data clean
 
 install: $(STAMP)
 
@@ -58,6 +58,18 @@ test-chaos: install
 # Unit tests only, no cluster.
 test-fast: lint
 	$(BIN)/pytest -m "not cluster" $(PYTEST_ARGS)
+
+# The operator image from the Dockerfile, with buildah (no Docker engine needed; installs
+# buildah and debootstrap from Debian when missing, makes a Debian base image once).
+IMAGE ?= localhost/ftmoe-operator:dev
+image:
+	deploy/image/build.sh $(IMAGE)
+
+# Build the image, then run its entrypoint as the operator against the local cluster.
+# Not part of `make test`: see the README, "The image".
+test-image: install image
+	$(BIN)/ftmoe cluster build
+	FTMOE_IMAGE=$(IMAGE) $(BIN)/pytest -m image tests/image $(PYTEST_ARGS)
 
 # The default dataset (the paper's setting) and the default model trained on it; the
 # model is committed under predictor/models/default/ and shipped in the wheel.

@@ -39,6 +39,13 @@ def cluster_kubeconfig(local_cluster: Any) -> Path:
     return Path(explicit) if explicit else local_cluster.kubeconfig
 
 
+@pytest.fixture(scope="module")
+def operator_launch() -> Any:
+    """How the live ``env`` runs the operator: None runs the checkout's ``ftmoe operator
+    run``; tests/image overrides it to run the built image's entrypoint."""
+    return None
+
+
 @pytest.fixture(scope="session")
 def local_cluster_name() -> str:
     return TEST_CLUSTER

@@ -50,6 +50,9 @@ class Env:
     logs: Path
     cluster: Any = None  # the local cluster (its process ids, for the chaos tests)
     operator: subprocess.Popen[bytes] | None = None
+    # the command line that runs the operator with these flags: the checkout's `ftmoe
+    # operator run` here; tests/image runs the built image's entrypoint instead
+    launch: Callable[[list[str]], list[str]] = lambda flags: [FTMOE, "operator", "run", *flags]
 
     @property
     def core(self) -> client.CoreV1Api:
@@ -65,23 +68,17 @@ class Env:
     def spawn_operator(self, offset: int = 0) -> subprocess.Popen[bytes]:
         """An operator process as the ServiceAccount; ``offset`` moves its ports (a second replica)."""
         log = (self.logs / f"operator{offset or ''}.log").open("ab")
-        proc = subprocess.Popen(
-            [
-                FTMOE,
-                "operator",
-                "run",
-                "--kubeconfig",
-                str(self.sa_kubeconfig),
-                "--metrics-port",
-                str(METRICS_PORT + offset),
-                "--health-port",
-                str(HEALTH_PORT + offset),
-                "--state-dir",
-                str(self.logs / "state"),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        flags = [
+            "--kubeconfig",
+            str(self.sa_kubeconfig),
+            "--metrics-port",
+            str(METRICS_PORT + offset),
+            "--health-port",
+            str(HEALTH_PORT + offset),
+            "--state-dir",
+            str(self.logs / "state"),
+        ]
+        proc = subprocess.Popen(self.launch(flags), stdout=log, stderr=subprocess.STDOUT)
         wait_for(lambda: http_ok(f"http://127.0.0.1:{HEALTH_PORT + offset}/healthz"), 90, "the operator's liveness endpoint")
         return proc
 
@@ -128,6 +125,7 @@ def inject(node: str, fault: str = "memory-leak", precursor: int = 2, duration: 
 
 @pytest.fixture(scope="module")
 def env(
+    operator_launch: Callable[[list[str]], list[str]] | None,
     local_cluster: Any,
     cluster_kubeconfig: Path,
     api_client: Any,
@@ -159,6 +157,8 @@ def env(
     )
     (logs / "admin").write_text(cluster_kubeconfig.read_text())  # for `ftmoe operator report` as a user
     e = Env(api_client, kubectl, local_cluster.prometheus_url, sa, logs, local_cluster)
+    if operator_launch is not None:
+        e.launch = operator_launch
     try:
         query = urllib.parse.urlencode({"query": "count(node_memory_MemTotal_bytes)"})
 
