@@ -553,6 +553,13 @@ def write_predictions(
     return rewritten
 
 
+# Status fields that move every interval without a reader noticing: the window's end, the
+# raw scores and drivers, and the most likely fault type of a node below the annotate
+# threshold (typeShown, which is "-" there, is what a reader sees; a healthy node's type
+# flips with noise).
+NOT_SHOWN = ("windowEnd", "scores", "drivers", "driversSummary", "riskShown", "faultType")
+
+
 def shown(prediction: dict[str, Any]) -> dict[str, Any]:
     """What a reader of a NodeFaultPrediction notices: its spec and its status less what moves every interval."""
     status = prediction.get("status") or {}
@@ -561,7 +568,7 @@ def shown(prediction: dict[str, Any]) -> dict[str, Any]:
         **{
             k: (round(v, 2) if k == "risk" and v is not None else v)
             for k, v in status.items()
-            if k not in ("windowEnd", "scores", "drivers", "driversSummary", "riskShown") and v is not None  # a merge patch drops nulls
+            if k not in NOT_SHOWN and v is not None  # a merge patch drops nulls
         },
     }
 

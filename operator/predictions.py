@@ -46,9 +46,12 @@ def action_summary(
     if prediction.risk >= spec.thresholds.cordon:
         # status.riskSince has the time; the line stays short enough for `kubectl get nfp -o wide`.
         return "annotate", f"risk >= cordon threshold; waiting for hysteresis.riskFor ({format_duration(spec.hysteresis.risk_for)})"
+    # No risk value in the text: status.risk has it, and a reason that changed with every
+    # wobble of the second decimal would rewrite the prediction each interval (the deadband
+    # in operator/annotations.py holds the shown risk still, not this line).
     if prediction.risk >= spec.thresholds.annotate:
-        return "annotate", f"risk {prediction.risk:.2f} >= annotate threshold {spec.thresholds.annotate:g}"
-    return "none", f"risk {prediction.risk:.2f} below annotate threshold {spec.thresholds.annotate:g}"
+        return "annotate", f"risk >= annotate threshold {spec.thresholds.annotate:g}"
+    return "none", f"risk below annotate threshold {spec.thresholds.annotate:g}"
 
 
 def prediction_body(

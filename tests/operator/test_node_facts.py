@@ -126,3 +126,26 @@ def test_a_wobbling_risk_keeps_its_shown_value_until_it_moves_or_crosses_a_thres
     assert shown_risk_after("0.28", 0.31, t) == "0.31"  # crossed annotate: shown at once
     assert shown_risk_after("0.62", 0.59, t) == "0.59"  # and back under cordon
     assert shown_risk_after(None, 0.42, t) == "0.42" and shown_risk_after("n/a", 0.42, t) == "0.42"
+
+
+def test_a_healthy_nodes_wobble_leaves_its_prediction_as_a_reader_sees_it() -> None:
+    """Risk 0.12 then 0.14 (inside the deadband) and a most-likely type that flips: nothing a
+    reader notices changes, so the NodeFaultPrediction is not rewritten (at scale, every
+    such node was a write per interval)."""
+    from ftmoe.operator.decisions_types import Plan
+    from ftmoe.operator.interval import shown
+    from ftmoe.operator.predictions import action_summary, prediction_body
+
+    policy = {"metadata": {"name": "p", "uid": "u"}}
+
+    def seen(risk: float, fault_type: str) -> dict[str, Any]:
+        pred = NodePrediction("n1", risk, fault_type, {fault_type: 0.5})
+        body = prediction_body(policy, "n1", pred, action_summary(Plan(), "n1", pred, False, SPEC), None, 0.0, "v1", SPEC)
+        out = shown(body)
+        t = SPEC.thresholds
+        out["risk"] = float(A.shown_risk_after("0.12", risk, (t.annotate, t.cordon, t.evict)))  # the deadband, as the interval applies it
+        return out
+
+    assert seen(0.12, "cpu") == seen(0.14, "memory")
+    above = SPEC.thresholds.annotate + 0.01
+    assert seen(0.12, "cpu") != seen(above, "memory"), "over the annotate threshold the type and risk are news"
