@@ -79,6 +79,7 @@ METRICS = [
     "fault_detection_rate",
     "median_lead_intervals",
     "val_positives",
+    "val_pr_auc",
     "threshold",
 ]
 SHOWN = ["f1", "precision", "recall", "pr_auc", "ece", "type_accuracy", "warned_before_onset_share", "median_lead_intervals"]
@@ -123,6 +124,7 @@ def run_one(
     fit_model(model, ds, splits, options, progress=False)
     result = evaluate(model, ds, splits.test)
     result["val_positives"] = splits.val_positives
+    result["val_pr_auc"] = model.info["validation"]["pr_auc"]  # what to choose variants by
     result["seconds"] = time.monotonic() - start
     return {k: result.get(k) for k in METRICS + ["seconds", "faults_scored", "positives", "windows"]}
 

@@ -57,6 +57,8 @@ class TrainOptions:
     seed: int = 0
     calibration: str = "platt"  # fitted on validation windows: platt | isotonic | none
     pos_weight: str = "sqrt"  # up-weighting of faulty host-windows in the detection loss: sqrt(neg/pos) | none
+    pretrain_epochs: int = 0  # self-supervised epochs of the nowcaster on every training-period window, labels unused
+    ema: float = 0.0  # decay of the weights' moving average that validation scores and training keeps (0 = off)
     log_epochs: bool = False  # one line per epoch on stderr even without progress bars
     max_train_windows: int | None = None  # subsample for quick runs (CI)
     overrides: dict[str, Any] = field(default_factory=dict)  # architecture fields
@@ -145,6 +147,14 @@ class Predictor(ABC):
         """Subclasses with tensors write WEIGHTS_FILE here."""
 
 
+def average_precision(prob: np.ndarray, positive: np.ndarray) -> float:
+    """PR-AUC (average precision) of scores against bool labels; 0 without positives."""
+    from sklearn.metrics import average_precision_score
+
+    y = np.asarray(positive).ravel()
+    return float(average_precision_score(y, np.asarray(prob).ravel())) if y.any() else 0.0
+
+
 def best_threshold(prob: np.ndarray, faulty: np.ndarray) -> float:
     """The probability cut-off with the best F1 on held-out data (exact, over every
     distinct score)."""
@@ -180,6 +190,8 @@ def fit_model(model: Predictor, ds: Dataset, splits: Splits, options: TrainOptio
             "validation": {
                 "windows": int(len(splits.val)),
                 "positives": int(positive.sum()),
+                # the score to choose between variants by: the test split is for reporting only
+                "pr_auc": average_precision(prob, positive),
                 "ece": calibration.ece(prob, positive),
                 "share": splits.val_share or None,
                 "notes": list(splits.notes),

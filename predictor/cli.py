@@ -98,6 +98,19 @@ def register(commands: Any) -> None:
     train.add_argument("--threads", type=int, default=default_threads(), help="torch threads (this machine's usable cores, at most 4)")
     train.add_argument("--max-train-windows", type=int, help="subsample training windows (quick runs)")
     train.add_argument(
+        "--pretrain-epochs",
+        type=int,
+        default=0,
+        help="FT-MoE with --set nowcast=true: epochs of self-supervised nowcaster training on every window of the "
+        "training period, unlabelled history included, before the detector trains (0 = none)",
+    )
+    train.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        help="FT-MoE: decay of a moving average of the weights that validation scores and training keeps (0 = off, e.g. 0.99)",
+    )
+    train.add_argument(
         "--set",
         action="append",
         default=[],
@@ -185,6 +198,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     cls = predictor_class(args.model_type)
     if args.horizon < 1 or args.lead < 1 or args.window < 1:
         raise ValueError("--horizon, --lead and --window must be at least 1")
+    if args.pretrain_epochs < 0 or (args.pretrain_epochs and not parse_overrides(args.set).get("nowcast")):
+        raise ValueError("--pretrain-epochs trains FT-MoE's nowcaster: give it with --set nowcast=true, and not below 0")
+    if not 0 <= args.ema < 1:
+        raise ValueError(f"--ema {args.ema}: a decay in [0, 1), e.g. 0.99 (0 = off)")
     ds = load(args.data)
     options = TrainOptions(
         window=args.window,
@@ -198,6 +215,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         min_epochs=args.min_epochs,
         calibration=args.calibration,
         max_train_windows=args.max_train_windows,
+        pretrain_epochs=args.pretrain_epochs,
+        ema=args.ema,
         overrides=parse_overrides(args.set),
         feature_map=parse_feature_map(args.features),
         log_epochs=True,

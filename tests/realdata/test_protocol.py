@@ -4,9 +4,11 @@ fitted on the windows that are scored."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from ftmoe.cli import main
 from ftmoe.contract.dataset import Dataset, labelled_segments
@@ -103,6 +105,8 @@ def test_threshold_and_calibration_never_see_the_test_windows(kind: str) -> None
     assert a.threshold == b.threshold
     assert a.calibrator.to_dict() == b.calibrator.to_dict()
     assert a.info["validation"]["positives"] >= 30
+    # the score variants are chosen by is the validation windows' own, whatever the test labels
+    assert 0.0 < a.info["validation"]["pr_auc"] == b.info["validation"]["pr_auc"] <= 1.0
 
 
 def test_labelled_segments_are_fault_records() -> None:
@@ -245,3 +249,56 @@ def test_old_model_configs_read_the_new_fields_as_off_and_new_knobs_train() -> N
         progress=False,
     )
     assert "nowcast" in m.info["architecture"] and m.info["architecture"]["nowcast"]
+
+
+def _pretraining_run(labels_seed: int) -> tuple[dict[str, Any], int, float, float]:
+    """Pre-train FT-MoE's nowcaster on a file with 1,000 unlabelled intervals first; returns
+    its weights, the windows it saw, and the nowcast MSE on them before and after."""
+    from ftmoe.predictor.config import ModelConfig
+    from ftmoe.predictor.data import Normaliser
+    from ftmoe.predictor.ftmoe_predictor import FTMoEPredictor, normaliser_end
+
+    ds = _synthetic(T=2000)
+    ds.labelled = np.ones(ds.shape[0], dtype=bool)
+    ds.labelled[:1000] = False
+    ds.labels[:1000] = np.random.default_rng(labels_seed).integers(0, 2, size=(1000, ds.shape[1]))  # never to be read
+    splits = blocked_split(ds.labels, 6, 1, 3, labelled=ds.labelled)
+    options = TrainOptions(window=6, horizon=3, pretrain_epochs=2, overrides={"nowcast": True})
+    pred = FTMoEPredictor()
+    torch.manual_seed(0)
+    model = pred.build(ModelConfig(features=3, classes=1, window=6, nowcast=True))
+    x = Normaliser.fit(ds.features[: normaliser_end(splits, ds.shape[0])])(ds.features)
+    ends = window_ends(splits.assignment, TRAIN, 6, 0, 1, ds.breaks, None)
+    xt = torch.from_numpy(x)[torch.from_numpy(ends[:, None] + np.arange(-5, 1)[None, :])]  # [N, W, H, F]
+    per_host = xt.permute(0, 2, 1, 3).reshape(-1, 6, 3)
+    assert model.nowcast is not None
+    with torch.no_grad():
+        before = float(model.nowcast(per_host).pow(2).mean())
+    pred.pretrain_nowcast(x, ds, splits, options, log=False)
+    with torch.no_grad():
+        after = float(model.nowcast(per_host).pow(2).mean())
+    return {k: v.clone() for k, v in model.nowcast.state_dict().items()}, len(ends), before, after
+
+
+def test_nowcast_pretraining_reads_the_unlabelled_history_and_never_a_label() -> None:
+    weights, seen, before, after = _pretraining_run(labels_seed=1)
+    other, _, _, _ = _pretraining_run(labels_seed=2)
+    s = blocked_split(_synthetic(T=2000).labels, 6, 1, 3, labelled=np.r_[np.zeros(1000, bool), np.ones(1000, bool)])
+    assert seen > len(s.train) + 900, "the unlabelled history's windows are pre-trained on"
+    assert after < before, "pre-training lowers the nowcast error"
+    for k in weights:  # other labels in the unlabelled part, the same nowcaster
+        assert torch.equal(weights[k], other[k])
+
+
+def test_the_kept_weights_are_the_ones_validation_scored_with_a_moving_average() -> None:
+    from ftmoe.predictor.base import average_precision
+    from ftmoe.predictor.ftmoe_predictor import FTMoEPredictor
+
+    ds = _synthetic(T=1500)
+    splits = blocked_split(ds.labels, 6, 1, 3)
+    pred = FTMoEPredictor()
+    pred.horizon = 3
+    history = pred.fit(ds, splits, TrainOptions(window=6, horizon=3, epochs=3, min_epochs=3, ema=0.9), progress=False)
+    prob = pred.raw_predict(ds.features, ds.migrations, splits.val).fault_probability
+    kept = average_precision(prob, pred.targets(ds, splits.val) > 0)
+    assert kept == pytest.approx(history["best_val_pr_auc"], abs=1e-6)
