@@ -116,15 +116,15 @@ class FTMoEPredictor(Predictor):
             **options.overrides,
         )
         model = self.build(config)
-        # An exponential moving average of the weights is what validation scores and what
-        # is kept: with a few dozen training faults the raw weights swing from batch to
-        # batch, and the best single epoch is a noisy pick (the real-data ablations).
+        if model.nowcast is not None and options.pretrain_epochs > 0:
+            self.pretrain_nowcast(x, ds, splits, options, progress or log_epochs)
+        # With --ema, a moving average of the weights is what validation scores and what is
+        # kept: with a few dozen training faults the raw weights swing from batch to batch.
+        # (bench/realdata_ablation.py found it no help on ASD or Nezha; off by default.)
         swa = torch.optim.swa_utils
         averaged = (
             swa.AveragedModel(model, use_buffers=True, multi_avg_fn=swa.get_ema_multi_avg_fn(options.ema)) if options.ema > 0 else None
         )
-        if model.nowcast is not None and options.pretrain_epochs > 0:
-            self.pretrain_nowcast(x, ds, splits, options, progress or log_epochs)
         train_labels = self.targets(ds, train_ends)
         pos = float((train_labels > 0).mean())
         pos_weight = math.sqrt((1 - pos) / pos) if 0 < pos < 1 and options.pos_weight == "sqrt" else 1.0

@@ -128,3 +128,21 @@ def test_load_pods_are_bound_small_and_named_after_their_node() -> None:
     made: list[str] = []
     assert create_load_pods(lambda body: made.append(body["metadata"]["name"]), ["a", "b"], 2, print) == 4
     assert sorted(made) == ["load-a-0", "load-a-1", "load-b-0", "load-b-1"]
+
+
+def test_the_service_account_kubeconfig_carries_its_ca_inline(tmp_path: Path) -> None:
+    """The image's operator reads the kubeconfig where the admin's CA file is not."""
+    import base64
+
+    from ftmoe.cluster.operator_access import self_contained
+
+    (tmp_path / "pki").mkdir()
+    (tmp_path / "pki" / "ca.crt").write_bytes(b"-----BEGIN CERTIFICATE-----\nabc\n")
+    entry = {"name": "c", "cluster": {"server": "https://127.0.0.1:1", "certificate-authority": "pki/ca.crt"}}
+    out = self_contained(entry, tmp_path)
+    assert "certificate-authority" not in out["cluster"] and out["cluster"]["server"] == "https://127.0.0.1:1"
+    assert base64.b64decode(out["cluster"]["certificate-authority-data"]) == b"-----BEGIN CERTIFICATE-----\nabc\n"
+    assert self_contained({"name": "c", "cluster": {"server": "s", "insecure-skip-tls-verify": True}}, tmp_path)["cluster"] == {
+        "server": "s",
+        "insecure-skip-tls-verify": True,
+    }
