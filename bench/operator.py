@@ -236,12 +236,17 @@ def scale_main(args: argparse.Namespace, logs: Path) -> None:
     partial = RESULTS / "operator_scale.partial.json"
     done = {int(k): v for k, v in json.loads(partial.read_text()).items()} if partial.is_file() else {}
     ports = {"api": 36443, "prom": 39090, "sim": SIM_PORT, "metrics": METRICS_PORT, "health": HEALTH_PORT}
+    code = "commit " + subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     for n in sizes:
         if n not in done:
             done[n] = run_scale(n, args.pods_per_node, args.scale_intervals, 3, logs, ports, FTMOE)
+            for e in done[n]["entries"]:
+                e["code"] = code
             partial.write_text(json.dumps(done, indent=2))
-    scale = [e for n in sorted(done) for e in done[n]["entries"]]
     previous = json.loads((RESULTS / "operator.json").read_text()) if (RESULTS / "operator.json").is_file() else {}
+    # sizes not run this time keep their earlier rows, each saying which code it measured
+    kept = [e for e in previous.get("scale", []) if e["nodes"] not in done]
+    scale = sorted(kept + [e for n in done for e in done[n]["entries"]], key=lambda e: (e["nodes"], e["mode"] != "Observe"))
     previous.pop("benchmark", None)
     previous.pop("machine", None)
     previous["scale"] = scale
@@ -253,25 +258,23 @@ def scale_main(args: argparse.Namespace, logs: Path) -> None:
         "**At scale** (`bench/operator.py --scale`)",
         "",
         "| nodes | pods | mode | interval wall (s) | operator CPU s / interval | RSS (MiB) | API requests / interval | "
-        "API writes / interval | changed nodes | Prometheus s / interval | detect-to-cordon (s) | control plane (cores, idle) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "API writes / interval | changed nodes | Prometheus s / interval | detect-to-cordon (s) | control plane (cores, idle) | code |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for e in scale:
         lat = e.get("median_detect_to_cordon_seconds")
-        mark = " *" if str(e.get("code", "")).startswith("before") else ""
         md.append(
-            f"| {e['nodes']}{mark} | {e['pods']} | {e['mode']} | {e['wall_seconds']:.2f} | {e['cpu_seconds']:.2f} | {e['rss_mib']:.0f} | "
+            f"| {e['nodes']} | {e['pods']} | {e['mode']} | {e['wall_seconds']:.2f} | {e['cpu_seconds']:.2f} | {e['rss_mib']:.0f} | "
             f"{e['api_requests']:.0f} | {e['api_writes']:.0f} | {e['changed_nodes']:.0f} | {e['prometheus_query_seconds']:.2f} | "
-            f"{'-' if lat is None else f'{lat:+.0f}'} | {sum(e['control_plane_cores'].values()):.2f} |"
+            f"{'-' if lat is None else f'{lat:+.0f}'} | {sum(e['control_plane_cores'].values()):.2f} | {e.get('code', '-')} |"
         )
     md.append(
-        "\n* measured with the operator code before the shown-risk deadband, numpy sample reading, concurrent queries and slim "
-        "pods (the session ran out before a re-run). Control plane: the idle CPU of kube-apiserver, etcd, kwok, "
-        "controller-manager, scheduler, Prometheus and the simulator before the operator starts: from 1,000 nodes it fills "
-        "the two cores, so the operator's wall time there is mostly waiting for CPU. "
-        "Medians over the measured intervals; one policy over every node, interval 30 s; Evict mode with 3 memory leaks injected at "
-        "its start (detect-to-cordon: the node's cordoned-at minus the fault's onset, negative = before it). "
-        f"Command: `{previous['scale_command']}`"
+        "\nControl plane: the idle CPU of kube-apiserver, etcd, kwok, controller-manager, scheduler, Prometheus and the "
+        "simulator before the operator starts: from 1,000 nodes it fills the two cores, so the operator's wall time there is "
+        "mostly waiting for CPU. Medians over the measured intervals; one policy over every node, interval 30 s; Evict mode "
+        "with 3 memory leaks injected at its start (detect-to-cordon: the node's cordoned-at minus the fault's onset, negative "
+        "= before it). Rows of sizes not in the last command keep the code they measured (the code column). "
+        f"Last command: `{previous['scale_command']}`"
     )
     write("operator", previous, "\n".join(md))
 
