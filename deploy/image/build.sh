@@ -43,7 +43,7 @@ if ((${#missing[@]})); then
 fi
 
 if [[ $BASE == "$BASE_TAG" ]] && { [[ ${FTMOE_REBUILD_BASE:-} == 1 ]] || ! "${BUILDAH[@]}" inspect --type image "$BASE_TAG" >/dev/null 2>&1; }; then
-    say "making the base image $BASE_TAG with debootstrap (Debian bookworm, python3 3.11; about 4 minutes)"
+    say "making the base image $BASE_TAG with debootstrap (Debian bookworm, python3 3.11; 1-4 minutes)"
     rootfs=$(mktemp -d /var/tmp/ftmoe-rootfs.XXXXXX)
     trap 'rm -rf "$rootfs"' EXIT
     debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
@@ -73,7 +73,7 @@ key=$({ cat Dockerfile pyproject.toml; echo "$BASE $TORCH_INDEX_URL"; "${BUILDAH
 DEPS_TAG=localhost/ftmoe-deps:$key
 args=(--isolation chroot "${lend[@]}" --build-arg "BASE=$BASE" --build-arg "TORCH_INDEX_URL=$TORCH_INDEX_URL")
 if ! "${BUILDAH[@]}" inspect --type image "$DEPS_TAG" >/dev/null 2>&1; then
-    say "building the dependencies' stage $DEPS_TAG (torch from ${TORCH_INDEX_URL:-PyPI}; about 5 minutes, once per pyproject.toml)"
+    say "building the dependencies' stage $DEPS_TAG (torch from ${TORCH_INDEX_URL:-PyPI}; about 5 minutes, again only when the Dockerfile or pyproject.toml changes)"
     "${BUILDAH[@]}" bud "${args[@]}" --target deps --tag "$DEPS_TAG" --file Dockerfile .
     # older dependency stages only take space (each is gigabytes under vfs)
     "${BUILDAH[@]}" images --format '{{.Name}}:{{.Tag}}' | grep '^localhost/ftmoe-deps:' | grep -vx "$DEPS_TAG" |
