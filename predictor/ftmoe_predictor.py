@@ -116,7 +116,7 @@ class FTMoEPredictor(Predictor):
             **options.overrides,
         )
         model = self.build(config)
-        if model.nowcast is not None and options.pretrain_epochs > 0:
+        if getattr(model, "nowcast", None) is not None and options.pretrain_epochs > 0:  # PreGAN-style nets have none
             self.pretrain_nowcast(x, ds, splits, options, progress or log_epochs)
         # With --ema, a moving average of the weights is what validation scores and what is
         # kept: with a few dozen training faults the raw weights swing from batch to batch.
