@@ -198,7 +198,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     cls = predictor_class(args.model_type)
     if args.horizon < 1 or args.lead < 1 or args.window < 1:
         raise ValueError("--horizon, --lead and --window must be at least 1")
-    if args.pretrain_epochs < 0 or (args.pretrain_epochs and not parse_overrides(args.set).get("nowcast")):
+    overrides = parse_overrides(args.set)
+    if args.pretrain_epochs < 0 or (args.pretrain_epochs and not overrides.get("nowcast")):
         raise ValueError("--pretrain-epochs trains FT-MoE's nowcaster: give it with --set nowcast=true, and not below 0")
     if not 0 <= args.ema < 1:
         raise ValueError(f"--ema {args.ema}: a decay in [0, 1), e.g. 0.99 (0 = off)")
@@ -217,7 +218,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         max_train_windows=args.max_train_windows,
         pretrain_epochs=args.pretrain_epochs,
         ema=args.ema,
-        overrides=parse_overrides(args.set),
+        overrides=overrides,
         feature_map=parse_feature_map(args.features),
         log_epochs=True,
     )

@@ -202,29 +202,28 @@ class FTMoEPredictor(Predictor):
         every window inside the training period, unlabelled history included: it needs
         features only, and real data has far more of those than labelled faults (ASD: 30
         unlabelled days before 10 labelled ones)."""
+        from ftmoe.predictor.baselines.common import windows
         from ftmoe.predictor.data import TRAIN, window_ends
 
         assert self.model is not None and self.model.nowcast is not None
         ends = window_ends(splits.assignment, TRAIN, options.window, 0, 1, ds.breaks, None)
         if len(ends) == 0:
             return
-        xt = torch.from_numpy(x)
-        idx = torch.from_numpy(ends[:, None] + np.arange(-options.window + 1, 1)[None, :])
+        all_windows = torch.from_numpy(windows(x, ends, options.window))  # [N, W, H, F]
         net = self.model.nowcast
         opt = torch.optim.AdamW(net.parameters(), lr=options.lr, weight_decay=options.weight_decay)
         gen = torch.Generator().manual_seed(options.seed)
-        H = xt.shape[1]
+        H = x.shape[1]
         for epoch in range(options.pretrain_epochs):
-            order = torch.randperm(len(idx), generator=gen)
+            order = torch.randperm(len(all_windows), generator=gen)
             total = 0.0
             for b in range(0, len(order), 64):
-                w = xt[idx[order[b : b + 64]]]  # [B, W, H, F]
-                r = net(w.permute(0, 2, 1, 3).reshape(-1, options.window, w.shape[-1]))
-                loss = r.pow(2).mean()
+                w = all_windows[order[b : b + 64]]
+                loss = net(w.permute(0, 2, 1, 3).reshape(-1, options.window, w.shape[-1])).pow(2).mean()
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-                total += loss.item() * len(order[b : b + 64])
+                total += loss.item() * len(w)
             if log:
                 print(
                     f"nowcast pre-training {epoch + 1}/{options.pretrain_epochs}  MSE {total / len(order):.4f} "

@@ -254,6 +254,7 @@ def test_old_model_configs_read_the_new_fields_as_off_and_new_knobs_train() -> N
 def _pretraining_run(labels_seed: int) -> tuple[dict[str, Any], int, float, float]:
     """Pre-train FT-MoE's nowcaster on a file with 1,000 unlabelled intervals first; returns
     its weights, the windows it saw, and the nowcast MSE on them before and after."""
+    from ftmoe.predictor.baselines.common import windows
     from ftmoe.predictor.config import ModelConfig
     from ftmoe.predictor.data import Normaliser
     from ftmoe.predictor.ftmoe_predictor import FTMoEPredictor, normaliser_end
@@ -269,8 +270,7 @@ def _pretraining_run(labels_seed: int) -> tuple[dict[str, Any], int, float, floa
     model = pred.build(ModelConfig(features=3, classes=1, window=6, nowcast=True))
     x = Normaliser.fit(ds.features[: normaliser_end(splits, ds.shape[0])])(ds.features)
     ends = window_ends(splits.assignment, TRAIN, 6, 0, 1, ds.breaks, None)
-    xt = torch.from_numpy(x)[torch.from_numpy(ends[:, None] + np.arange(-5, 1)[None, :])]  # [N, W, H, F]
-    per_host = xt.permute(0, 2, 1, 3).reshape(-1, 6, 3)
+    per_host = torch.from_numpy(windows(x, ends, 6)).permute(0, 2, 1, 3).reshape(-1, 6, 3)  # [N*H, W, F]
     assert model.nowcast is not None
     with torch.no_grad():
         before = float(model.nowcast(per_host).pow(2).mean())
