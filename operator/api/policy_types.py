@@ -283,8 +283,20 @@ class CostWeights(ApiModel):
     impact: float = Field(
         1.0, ge=0, alias="impactWeight", description=("l2, the weight of the expected loss if the node fails (risk x pods and work on it).")
     )
-    restart_seconds: Duration = Field(30.0, alias="podRestartTime", description="How long a moved pod is unavailable.")
-    fault_seconds: Duration = Field(600.0, alias="faultDowntime", description="How long a pod on a failing node is unavailable.")
+    # Defaults are what Kubernetes v1.34 charges (docs/kubernetes-regime.md): a moved pod is down
+    # while its replacement starts; a pod on a node that dies is down for the node controller's
+    # grace period (50 s), the default unreachable toleration (300 s) and the same start.
+    restart_seconds: Duration = Field(
+        60.0, alias="podRestartTime", description="How long a moved pod is unavailable: its replacement's start (schedule, pull, ready)."
+    )
+    fault_seconds: Duration = Field(
+        410.0,
+        alias="faultDowntime",
+        description=(
+            "How long a pod on a node that fails is unavailable: node-monitor-grace-period (50s) + the default "
+            "unreachable toleration (300s) + podRestartTime."
+        ),
+    )
     capacity_seconds: float = Field(
         0.0,
         ge=0,

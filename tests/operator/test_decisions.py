@@ -301,7 +301,8 @@ def test_cost_model_prefers_checkpoint_then_evict_for_training_pods() -> None:
     chosen, options = choose(0.8, load, CostWeights(), ("annotate", "cordon", "evict", "checkpoint-then-evict"))
     assert chosen.action == "checkpoint-then-evict"
     evict = next(o for o in options if o.action == "evict")
-    assert evict.resource_cost == 2 * 30 + 2 * 3000  # evicting without a checkpoint throws the work away
+    restart = CostWeights().restart_seconds
+    assert evict.resource_cost == 2 * restart + 2 * 3000  # evicting without a checkpoint throws the work away
 
 
 def test_a_small_pool_with_default_settings_can_cordon() -> None:

@@ -53,7 +53,7 @@ def test_a_partial_spec_gets_the_crd_defaults_in_python_units() -> None:
     assert spec.hysteresis.healthy_for == parse_duration(doc["properties"]["hysteresis"]["properties"]["healthyFor"]["default"])
     assert spec.escalation.window == 86400 and spec.learning.retention == 48 * 3600
     assert spec.checkpointing is not None and spec.checkpointing.node_mtbf == 720 * 3600 and spec.checkpointing.cost == 150
-    assert spec.cost_model is not None and spec.cost_model.fault_seconds == 600
+    assert spec.cost_model is not None and spec.cost_model.fault_seconds == 410 and spec.cost_model.restart_seconds == 60
     assert spec.thresholds.model_dump() == {"annotate": 0.3, "cordon": 0.6, "evict": 0.8}
     assert spec.storm_breaker.max_at_risk == "30%" and spec.max_unavailable == 1 and spec.rate_window == 60
 
