@@ -190,7 +190,7 @@ def paper(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, Any
     def stat(v: list[float]) -> dict[str, float]:
         return {"mean": statistics.fmean(v) * per, "std": (statistics.stdev(v) if len(v) > 1 else 0.0) * per}
 
-    table = [
+    table: list[dict[str, Any]] = [
         {
             "regime": "paper",
             "predictable_share": 1 - float(np.mean(config.faults.sudden_share)),

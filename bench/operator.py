@@ -2,6 +2,7 @@
 CPU seconds per interval and memory at 16, 100 and 500 fake nodes.
 
     .venv/bin/python bench/operator.py [--nodes 16,100,500] [--intervals 12] [--faults 4]
+    .venv/bin/python bench/operator.py --lead 8 [--lead-model data/models/horizon6]   (alarms before the fault, live)
     .venv/bin/python bench/operator.py --scale 100,1000,2000,5000 [--pods-per-node 10]   (bench/operator_scale.py)
 
 For each size a cluster `ftmoe-bench` starts with that many kwok nodes, the simulator's
@@ -74,15 +75,17 @@ def interval_stats(policy_name: str = "bench") -> tuple[float, float]:
     return values.get("ftmoe_interval_duration_seconds_sum", 0.0), values.get("ftmoe_interval_duration_seconds_count", 0.0)
 
 
-def run_size(nodes: int, intervals: int, faults: int, logs: Path) -> dict[str, Any]:
+def start(nodes: int, logs: Path) -> tuple[LocalCluster, subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+    """A fresh `ftmoe-bench` cluster of ``nodes`` kwok nodes, the simulator's live mode serving
+    their metrics, and the operator; the caller stops them (``stop``)."""
     from ftmoe.cluster.local import port_busy
 
     cluster = LocalCluster("ftmoe-bench")
     cluster.down(quiet=True)
     wait_for(lambda: not port_busy(36443) and not port_busy(39090), 120, "the previous cluster's ports to close")
-    cluster.up(ClusterSettings("ftmoe-bench", nodes, 36443, 39090))
-    sim = op = None
+    sim = None
     try:
+        cluster.up(ClusterSettings("ftmoe-bench", nodes, 36443, 39090))
         apply_operator_manifests(cluster.kubectl)
         sim = subprocess.Popen(
             [FTMOE, "simulate", "serve", "--cluster", "ftmoe-bench", "--port", str(SIM_PORT), "--fault-rate", "0"],
@@ -98,21 +101,29 @@ def run_size(nodes: int, intervals: int, faults: int, logs: Path) -> dict[str, A
             f"{nodes} node series",
         )
         time.sleep(6 * STEP)
+        command = ["operator", "run", "--kubeconfig", str(cluster.kubeconfig), "--metrics-port", str(METRICS_PORT)]
         op = subprocess.Popen(
-            [
-                FTMOE,
-                "operator",
-                "run",
-                "--kubeconfig",
-                str(cluster.kubeconfig),
-                "--metrics-port",
-                str(METRICS_PORT),
-                "--health-port",
-                str(HEALTH_PORT),
-            ],
+            [FTMOE, *command, "--health-port", str(HEALTH_PORT)],
             stdout=(logs / f"operator-{nodes}.log").open("w"),
             stderr=subprocess.STDOUT,
         )
+    except BaseException:
+        stop(cluster, sim)
+        raise
+    return cluster, sim, op
+
+
+def stop(cluster: LocalCluster, *procs: subprocess.Popen[bytes] | None) -> None:
+    for p in procs:
+        if p is not None:
+            p.terminate()
+            p.wait(timeout=60)
+    cluster.down(quiet=True)
+
+
+def run_size(nodes: int, intervals: int, faults: int, logs: Path) -> dict[str, Any]:
+    cluster, sim, op = start(nodes, logs)
+    try:
         cluster.kubectl("apply", "-f", "-", input=json.dumps(policy("Observe", cluster.prometheus_url)))
         wait_for(lambda: interval_stats()[1] >= 3, 180, "three intervals")  # warm: model loaded, caches filled
         cpu0, (s0, n0), t0 = proc_cpu(op.pid), interval_stats(), time.monotonic()
@@ -135,11 +146,7 @@ def run_size(nodes: int, intervals: int, faults: int, logs: Path) -> dict[str, A
             print(json.dumps(result["latency"]), flush=True)
         return result
     finally:
-        for p in (op, sim):
-            if p is not None:
-                p.terminate()
-                p.wait(timeout=60)
-        cluster.down(quiet=True)
+        stop(cluster, op, sim)
 
 
 def measure_latency(cluster: LocalCluster, node: str) -> dict[str, Any]:
@@ -171,6 +178,118 @@ def measure_latency(cluster: LocalCluster, node: str) -> dict[str, Any]:
     return {"node": node, "alarm_intervals_after_onset": rel(alarm), "cordon_intervals_after_onset": rel(cordon)}
 
 
+def run_lead(faults: int, model: Path, logs: Path, nodes: int = 16) -> dict[str, Any]:
+    """Alarms before the fault, live: ``faults`` memory leaks injected one every 4 intervals on
+    distinct nodes (precursor drawn from the cause's own range, 5-15 intervals), an Evict policy
+    serving ``model``; per fault the first alarm, the cordon and the finished drain, in
+    intervals from the onset (the simulator's ground truth; negative = before it)."""
+    cluster, sim, op = start(nodes, logs)
+    try:
+        spec = policy("Evict", cluster.prometheus_url)
+        spec["spec"].update(
+            {"model": {"source": "Path", "path": str(model.resolve())}, "maxUnavailable": faults, "stormBreaker": {"maxAtRisk": "75%"}}
+        )
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(spec))
+        wait_for(lambda: interval_stats()[1] >= 3, 180, "three intervals")
+        targets = [f"node-{1 + 2 * i}" for i in range(faults)]
+        seen: dict[str, dict[str, float | None]] = {
+            n: {"injected": None, "onset": None, "alarm": None, "cordon": None, "drained": None} for n in targets
+        }
+        next_injection, deadline = time.monotonic(), time.monotonic() + (4 * faults + 40) * STEP
+        while time.monotonic() < deadline and not all(  # every drain done, or 20 intervals past its onset
+            v["drained"] is not None or v["onset"] is not None and time.monotonic() - v["onset"] > 20 * STEP for v in seen.values()
+        ):
+            now = time.monotonic()
+            pending = [n for n in targets if seen[n]["injected"] is None]
+            if pending and now >= next_injection:
+                query = urllib.parse.urlencode({"fault": "memory-leak", "node": pending[0], "duration": 20})
+                urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{SIM_PORT}/inject?{query}", method="POST"), timeout=10)
+                seen[pending[0]]["injected"], next_injection = now, now + 4 * STEP
+            phases = get_json(f"http://127.0.0.1:{SIM_PORT}/state")["nodes"]
+            items = {n["metadata"]["name"]: n for n in json.loads(cluster.kubectl("get", "nodes", "-o", "json").stdout)["items"]}
+            for name, v in seen.items():
+                if v["injected"] is None:
+                    continue
+                node, annotations = items[name], items[name]["metadata"].get("annotations") or {}
+                if v["onset"] is None and phases[name]["phase"] == "fault":
+                    v["onset"] = now
+                if v["alarm"] is None and float(annotations.get("ftmoe.io/risk", 0)) >= 0.6:
+                    v["alarm"] = now
+                if v["cordon"] is None and node["spec"].get("unschedulable"):
+                    v["cordon"] = now
+                if v["drained"] is None and annotations.get("ftmoe.io/drain") == "done":
+                    v["drained"] = now
+            time.sleep(0.5)
+    finally:
+        stop(cluster, op, sim)
+
+    def rel(v: dict[str, float | None], key: str) -> float | None:
+        t, onset = v[key], v["onset"]
+        return None if t is None or onset is None else round((t - onset) / STEP, 2)
+
+    per_fault: list[dict[str, Any]] = [
+        {"node": n, **{f"{k}_intervals": rel(v, k) for k in ("alarm", "cordon", "drained")}}
+        for n, v in seen.items()
+        if v["onset"] is not None
+    ]
+    alarms = [f["alarm_intervals"] for f in per_fault if f["alarm_intervals"] is not None]
+
+    def before(key: str) -> float:
+        return sum(1 for f in per_fault if f[key] is not None and f[key] < 0) / max(len(per_fault), 1)
+
+    return {
+        "faults": len(per_fault),
+        "median_first_alarm_intervals": statistics.median(alarms) if alarms else None,
+        "alarmed": len(alarms),
+        "cordoned_before_onset_share": before("cordon_intervals"),
+        "drained_before_onset_share": before("drained_intervals"),
+        "per_fault": per_fault,
+        "model": str(model),
+        "nodes": nodes,
+    }
+
+
+def lead_main(args: argparse.Namespace, logs: Path) -> None:
+    model = Path(args.lead_model)
+    if not (model / "config.json").is_file():
+        sys.exit(
+            f"{model}: no model there. Train the horizon model first: .venv/bin/ftmoe train --data data/sim-H16-T10000-s0.npz "
+            f"--out {model} --horizon 6 (make the data with: .venv/bin/ftmoe simulate --hosts 16 --intervals 10000 --seed 0 "
+            "--out data/sim-H16-T10000-s0.npz)"
+        )
+    lead = run_lead(args.lead, model, logs)
+    lead["command"] = f".venv/bin/python bench/operator.py --lead {args.lead} --lead-model {args.lead_model}"
+    previous = json.loads((RESULTS / "operator.json").read_text()) if (RESULTS / "operator.json").is_file() else {}
+    previous.pop("benchmark", None)
+    previous.pop("machine", None)
+    previous["lead"] = lead
+    md_old = (RESULTS / "operator.md").read_text() if (RESULTS / "operator.md").is_file() else ""
+    head, _, scale = md_old.partition("\n**At scale**")
+    head = head.split("\n**Alarms before the fault**")[0].rstrip()
+    fmt = lambda x: "-" if x is None else f"{x:+.1f}"  # noqa: E731
+    section = [
+        "",
+        "**Alarms before the fault** (`bench/operator.py --lead`)",
+        "",
+        f"{lead['faults']} memory leaks injected on a {lead['nodes']}-node local cluster, precursor 5-15 intervals drawn by the "
+        f"simulator, one Evict policy serving the horizon model ({lead['model']}), interval 5 s, riskFor 5s. Intervals from the "
+        "fault's onset (negative = before it):",
+        "",
+        "| node | first alarm | cordon | drain finished |",
+        "|---|---|---|---|",
+        *[
+            f"| {f['node']} | {fmt(f['alarm_intervals'])} | {fmt(f['cordon_intervals'])} | {fmt(f['drained_intervals'])} |"
+            for f in lead["per_fault"]
+        ],
+        "",
+        f"Median first alarm {fmt(lead['median_first_alarm_intervals'])} intervals ({lead['alarmed']} of {lead['faults']} alarmed); "
+        f"cordoned before onset {lead['cordoned_before_onset_share']:.0%}, drained before onset {lead['drained_before_onset_share']:.0%} "
+        f"(targets: median <= -2, >= 70 %, >= 50 %). Command: `{lead['command']}`",
+    ]
+    md = head + "\n" + "\n".join(section) + ("\n\n**At scale**" + scale if scale else "")
+    write("operator", previous, md)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--nodes", default="16,100,500")
@@ -179,11 +298,15 @@ def main() -> None:
     parser.add_argument("--scale", help="node counts for the scale run (30 s intervals, Observe and Evict), e.g. 100,1000,2000,5000")
     parser.add_argument("--pods-per-node", type=int, default=10, help="bound pods per node in the scale run")
     parser.add_argument("--scale-intervals", type=int, default=5, help="measured intervals per (nodes, mode) in the scale run")
+    parser.add_argument("--lead", type=int, default=0, help="measure alarms before the fault live: this many injected faults")
+    parser.add_argument("--lead-model", default="data/models/horizon6", help="the model folder the --lead run serves")
     args = parser.parse_args()
     logs = Path("/tmp/ftmoe-bench-operator")
     logs.mkdir(exist_ok=True)
     if args.scale:
         return scale_main(args, logs)
+    if args.lead:
+        return lead_main(args, logs)
     sizes = [int(n) for n in args.nodes.split(",")]
     # Each size's result is kept as it finishes, so a run that stops resumes where it was.
     partial = RESULTS / "operator.partial.json"

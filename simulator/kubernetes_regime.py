@@ -251,7 +251,10 @@ class KubernetesFleet:
         """Pod p is deleted at t and recreated on another node ``wait`` seconds later (a
         StatefulSet pod keeps its name, so the old one must be gone first), Ready after start-up."""
         ok = np.flatnonzero(self._schedulable(src))
-        self.pod_node[p] = int(self.rng.choice(ok)) if ok.size else src
+        # Drawn from the pod and its move count, not a shared stream: one policy's extra move
+        # must not reshuffle where every later pod lands (common random numbers across policies).
+        rng = np.random.default_rng((self.c.seed, p, len(self.down_log[p])))
+        self.pod_node[p] = int(rng.choice(ok)) if ok.size else src
         self._pod_down(p, t)
         self.down_log[p].append((float(self.pod_down[p]), t + wait + self.t_.pod_startup))
         self.pod_down[p] = np.nan
