@@ -280,8 +280,8 @@ def main() -> None:
             md.append(f"| {scale} | {mode} | " + " | ".join(cells) + " |")
     md.append(
         f"\nEffective training time ratio (lost GPU-hours over {args.days:g} days in brackets), mean of {args.seeds} seeds. "
-        f"Predictor: recall {pred['recall']:.3f}, precision {pred['precision']:.3f}, lead {pred['lead_intervals']:.2f} intervals x "
-        f"{args.interval_seconds:g} s ({pred['source']}); restart {args.restart_minutes:g} min; async persist 120 s."
+        f"Predictor: recall {pred['recall']:.3f}, precision {pred['precision']:.3f}, mean lead {pred['lead_seconds']:.0f} s "
+        f"({pred['source']}); restart {args.restart_minutes:g} min; async persist 120 s."
     )
     md.append(
         f"\nTargets at llama3-16k, async: RiskAware - Daly = {targets['risk_aware_minus_daly_points_llama3_async']:+.2f} points "
