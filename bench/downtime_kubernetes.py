@@ -47,23 +47,13 @@ def score_traces(model_type: str, seed: int, lookback: int, epochs: int, cache: 
     path = cache / f"{model_type}-asd-s{seed}.npz"
     if not path.exists():
         sys.path.insert(0, str(ROOT / "bench"))
-        from realdata import DATASETS, ensure
+        from realdata import fit_protocol
 
-        from ftmoe.contract.dataset import load
-        from ftmoe.predictor.base import TrainOptions, fit_model
-        from ftmoe.predictor.cli import protocol_splits
-        from ftmoe.predictor.registry import predictor_class
-
-        spec = DATASETS["asd"]
-        ds = load(ensure("asd"))
-        options = TrainOptions(window=6, lead=1, horizon=spec["horizon"], epochs=epochs, seed=seed, feature_map=spec["features"])
-        splits = protocol_splits(ds, options.window, options.lead, options.horizon, 0.2, 0.2)
-        model = predictor_class(model_type)()
         print(f"training {model_type} seed {seed} on ASD for the risk replay ...", file=sys.stderr, flush=True)
-        fit_model(model, ds, splits, options, progress=False)
+        model, ds, splits, _ = fit_protocol("asd", model_type, seed, epochs)
         pred = model.predict(ds, splits.test)
         cache.mkdir(parents=True, exist_ok=True)
-        np.savez(path, prob=pred.fault_probability, ends=splits.test, labels=ds.labels, horizon=options.horizon)
+        np.savez(path, prob=pred.fault_probability, ends=splits.test, labels=ds.labels, horizon=model.horizon)
     z = np.load(path)
     return extract(z["prob"], z["ends"], z["labels"], lookback, int(z["horizon"]), source=f"{model_type} on ASD (seed {seed})")
 
