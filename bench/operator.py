@@ -101,9 +101,18 @@ def start(nodes: int, logs: Path) -> tuple[LocalCluster, subprocess.Popen[bytes]
             f"{nodes} node series",
         )
         time.sleep(6 * STEP)
-        command = ["operator", "run", "--kubeconfig", str(cluster.kubeconfig), "--metrics-port", str(METRICS_PORT)]
         op = subprocess.Popen(
-            [FTMOE, *command, "--health-port", str(HEALTH_PORT)],
+            [
+                FTMOE,
+                "operator",
+                "run",
+                "--kubeconfig",
+                str(cluster.kubeconfig),
+                "--metrics-port",
+                str(METRICS_PORT),
+                "--health-port",
+                str(HEALTH_PORT),
+            ],
             stdout=(logs / f"operator-{nodes}.log").open("w"),
             stderr=subprocess.STDOUT,
         )
@@ -149,10 +158,25 @@ def run_size(nodes: int, intervals: int, faults: int, logs: Path) -> dict[str, A
         stop(cluster, op, sim)
 
 
+def inject(node: str, **params: int) -> None:
+    """A memory leak on ``node`` through the simulator's control endpoint (precursor and
+    duration in intervals; a precursor left out is drawn from the cause's range)."""
+    query = urllib.parse.urlencode({"fault": "memory-leak", "node": node, **params})
+    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{SIM_PORT}/inject?{query}", method="POST"), timeout=10)
+
+
+def saved_results() -> dict[str, Any]:
+    """bench/results/operator.json as last written, less what ``write`` stamps anew."""
+    path = RESULTS / "operator.json"
+    previous = json.loads(path.read_text()) if path.is_file() else {}
+    previous.pop("benchmark", None)
+    previous.pop("machine", None)
+    return previous
+
+
 def measure_latency(cluster: LocalCluster, node: str) -> dict[str, Any]:
     """Intervals from the fault's onset to the first alarm and to the cordon (negative: before onset)."""
-    query = urllib.parse.urlencode({"fault": "memory-leak", "node": node, "precursor": 4, "duration": 10})
-    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{SIM_PORT}/inject?{query}", method="POST"), timeout=10)
+    inject(node, precursor=4, duration=10)
     onset = alarm = cordon = None
     deadline = time.monotonic() + 40 * STEP
     while time.monotonic() < deadline and cordon is None:
@@ -202,8 +226,7 @@ def run_lead(faults: int, model: Path, logs: Path, nodes: int = 16) -> dict[str,
             now = time.monotonic()
             pending = [n for n in targets if seen[n]["injected"] is None]
             if pending and now >= next_injection:
-                query = urllib.parse.urlencode({"fault": "memory-leak", "node": pending[0], "duration": 20})
-                urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{SIM_PORT}/inject?{query}", method="POST"), timeout=10)
+                inject(pending[0], duration=20)
                 seen[pending[0]]["injected"], next_injection = now, now + 4 * STEP
             phases = get_json(f"http://127.0.0.1:{SIM_PORT}/state")["nodes"]
             items = {n["metadata"]["name"]: n for n in json.loads(cluster.kubectl("get", "nodes", "-o", "json").stdout)["items"]}
@@ -259,9 +282,7 @@ def lead_main(args: argparse.Namespace, logs: Path) -> None:
         )
     lead = run_lead(args.lead, model, logs)
     lead["command"] = f".venv/bin/python bench/operator.py --lead {args.lead} --lead-model {args.lead_model}"
-    previous = json.loads((RESULTS / "operator.json").read_text()) if (RESULTS / "operator.json").is_file() else {}
-    previous.pop("benchmark", None)
-    previous.pop("machine", None)
+    previous = saved_results()
     previous["lead"] = lead
     md_old = (RESULTS / "operator.md").read_text() if (RESULTS / "operator.md").is_file() else ""
     head, _, scale = md_old.partition("\n**At scale**")
@@ -366,12 +387,10 @@ def scale_main(args: argparse.Namespace, logs: Path) -> None:
             for e in done[n]["entries"]:
                 e["code"] = code
             partial.write_text(json.dumps(done, indent=2))
-    previous = json.loads((RESULTS / "operator.json").read_text()) if (RESULTS / "operator.json").is_file() else {}
+    previous = saved_results()
     # sizes not run this time keep their earlier rows, each saying which code it measured
     kept = [e for e in previous.get("scale", []) if e["nodes"] not in done]
     scale = sorted(kept + [e for n in done for e in done[n]["entries"]], key=lambda e: (e["nodes"], e["mode"] != "Observe"))
-    previous.pop("benchmark", None)
-    previous.pop("machine", None)
     previous["scale"] = scale
     previous["scale_command"] = f".venv/bin/python bench/operator.py --scale {args.scale} --pods-per-node {args.pods_per_node}"
     old_md = (RESULTS / "operator.md").read_text().split("\n**At scale**")[0].rstrip() if (RESULTS / "operator.md").is_file() else ""
