@@ -92,15 +92,6 @@ def main() -> None:
     old_rows = [r for r in previous.get("rows", []) if "regime" in r]
     sections: dict[str, Any] = {k: previous[k] for k in ("kubernetes", "paper") if k in previous}
     md: dict[str, str] = {k: previous.get("markdown", {}).get(k, "") for k in ("kubernetes", "paper")}
-    if not old_rows and previous.get("rows"):  # a paper-regime run saved before the regimes shared a file
-        old_rows = legacy_paper_rows(previous)
-        sections["paper"] = {k: previous[k] for k in ("seeds", "intervals", "capacity_seconds", "validation") if k in previous}
-        md["paper"] = paper_markdown(
-            old_rows,
-            f"Measured at commit {previous.get('machine', {}).get('commit')} before the two regimes shared this file "
-            f"(capacityCostPerCore {previous.get('capacity_seconds', 0):.0f} s fitted on validation seed 3000; seeds 2000..2002, "
-            f"16 hosts x {previous.get('intervals')} intervals); rerun with `.venv/bin/python bench/downtime.py --regime paper`.",
-        )
     rows = {k: [r for r in old_rows if r["regime"] == k] for k in ("kubernetes", "paper")}
     argv = " ".join(sys.argv[1:])
     if args.regime in ("kubernetes", "both"):
@@ -111,31 +102,6 @@ def main() -> None:
         rows["paper"], sections["paper"], md["paper"] = paper(args)
     text = "## kubernetes regime\n\n" + md["kubernetes"] + "\n\n## paper regime\n\n" + md["paper"]
     write("downtime", {"rows": rows["kubernetes"] + rows["paper"], **sections, "markdown": md}, text)
-
-
-def legacy_paper_rows(previous: dict[str, Any]) -> list[dict[str, Any]]:
-    """Rows of a paper-regime run saved before the two regimes shared a schema, in the new
-    schema: the same measurements, converted to pod-hours per 100 node-days."""
-    if not previous.get("rows") or "intervals" not in previous:
-        return []
-    node_days = 16 * previous["intervals"] * 300 / 86400
-    per = 100.0 / node_days / 60
-    return [
-        {
-            "regime": "paper",
-            "predictable_share": 0.8,
-            "policy": r["policy"],
-            "seeds": len(r["runs"]),
-            "pod_downtime": {"mean": r["downtime_pod_minutes"] * per, "std": r["std"] * per},
-            "service_downtime": None,
-            "lost_gpu_hours": None,
-            "false_drains_per_100_node_days": None,
-            "vs_none": r["vs_none"],
-            "downtime_pod_minutes_per_run": r["runs"],
-            "measured": previous.get("machine", {}).get("commit"),
-        }
-        for r in previous["rows"]
-    ]
 
 
 def paper(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, Any], str]:

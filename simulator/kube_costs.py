@@ -116,11 +116,9 @@ def infinitehbd_stats(path: Path) -> FaultStats:
     open_: dict[str, float] = {}
     repairs: list[float] = []
     classes: dict[str, int] = dict.fromkeys(CLASSES, 0)
-    nodes: set[str] = set()
     span = max(e["event_time"] for e in events) - min(e["event_time"] for e in events)
     for e in events:
         node = e["node_id"]
-        nodes.add(node)
         if e["event_type"] == "fault_start":
             open_[node] = e["event_time"]
             classes[consequence(e["fault_type"]["Level"], e["fault_type"]["Class"])] += 1
@@ -134,8 +132,3 @@ def infinitehbd_stats(path: Path) -> FaultStats:
         class_shares={k: v / faults for k, v in classes.items()},
         source=f"InfiniteHBD: {faults} faults on {servers} servers over {span:.0f} days",
     )
-
-
-# Llama 3 pre-training (Meta, 2024): 419 unexpected interruptions on 16,384 GPUs (2,048
-# servers of 8) in 54 days.
-LLAMA3_SERVER_DAYS_PER_FAULT = 2048 * 54 / 419
