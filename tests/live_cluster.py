@@ -190,7 +190,8 @@ def leave_clean(env: Env, sim: subprocess.Popen[bytes]) -> None:
     still release their nodes, then the simulator stopped and its node conditions cleared."""
     try:
         for p in env.custom.list_cluster_custom_object("ftmoe.io", "v1alpha1", "faulttolerancepolicies")["items"]:
-            delete_policy(env, p["metadata"]["name"])
+            # An earlier test's delete may finish (its finalizer released) between the list and this delete.
+            delete_policy(env, p["metadata"]["name"], missing_ok=True)
         if env.operator is not None:
             wait_for(
                 lambda: not env.custom.list_cluster_custom_object("ftmoe.io", "v1alpha1", "faulttolerancepolicies")["items"],
@@ -246,8 +247,12 @@ def apply_policy(env: Env, nodes: list[str], mode: str = "Evict", **spec: Any) -
     return name
 
 
-def delete_policy(env: Env, name: str) -> None:
-    env.custom.delete_cluster_custom_object("ftmoe.io", "v1alpha1", "faulttolerancepolicies", name)
+def delete_policy(env: Env, name: str, missing_ok: bool = False) -> None:
+    try:
+        env.custom.delete_cluster_custom_object("ftmoe.io", "v1alpha1", "faulttolerancepolicies", name)
+    except ApiException as err:
+        if not (missing_ok and err.status == 404):
+            raise
 
 
 def deployment(
