@@ -6,7 +6,8 @@ step per interval, no random faults) and `ftmoe operator run` reconciles one pol
 every node, interval 30 s: first in Observe mode, then in Evict mode with ``--faults``
 memory leaks injected at once. Per interval (from the operator's own /metrics and /proc):
 wall time, operator CPU-seconds, RSS, API requests and writes, nodes whose shown state
-changed, Prometheus query time. Medians per (nodes, mode). Detect-to-cordon in Evict mode:
+changed, Prometheus query time, and the interval's wall time by phase
+(``ftmoe_interval_phase_seconds``). Medians per (nodes, mode). Detect-to-cordon in Evict mode:
 seconds from each fault's onset (the simulator's ground-truth series in Prometheus) to the
 node's ``ftmoe.io/cordoned-at``. The control plane's own CPU (API server, etcd, kwok,
 controller-manager, scheduler, Prometheus, simulator) is sampled while the operator idles.
@@ -26,6 +27,7 @@ from typing import Any
 from common import proc_cpu, proc_mem
 
 INTERVAL = 30.0
+PHASES = ("nodes", "metrics", "predict", "decide", "act", "learn", "write", "conditions", "status")  # ftmoe_interval_phase_seconds
 CONTROL_PLANE = ("kube-apiserver", "etcd", "kwok-controller", "kube-controller-manager", "kube-scheduler", "prometheus")
 
 
@@ -124,6 +126,13 @@ def measure(op_pid: int, port: int, intervals: int, interval_count: Any) -> list
                 )
                 / done,
                 "informer_lists": total(m1, "ftmoe_informer_lists_total") - total(m0, "ftmoe_informer_lists_total"),
+                **{
+                    f"phase_{ph.replace('-', '_')}_seconds": (
+                        total(m1, "ftmoe_interval_phase_seconds_sum", phase=ph) - total(m0, "ftmoe_interval_phase_seconds_sum", phase=ph)
+                    )
+                    / done
+                    for ph in PHASES
+                },
             }
         )
         print(json.dumps({k: round(v, 3) for k, v in rows[-1].items()}), flush=True)

@@ -36,6 +36,7 @@ from ftmoe.operator.node_facts import facts, prediction_patch
 from ftmoe.operator.node_load import node_loads
 from ftmoe.operator.node_metrics import FeatureWindow, MetricsSource, PrometheusSource
 from ftmoe.operator.overlap import overlap_message, shared_nodes
+from ftmoe.operator.phase_clock import PhaseClock
 from ftmoe.operator.policy import PolicyError, PolicySpec, PrometheusSpec, node_selected
 from ftmoe.operator.predictions import action_summary, prediction_body, prediction_name
 from ftmoe.operator.remediation import EventSink, Record, Remediator, decision_text, release_nodes
@@ -158,8 +159,10 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
     started = time.perf_counter()
     meta, prev = policy["metadata"], policy.get("status") or {}
     name, generation = meta["name"], int(meta.get("generation", 1))
+    clock = PhaseClock(name)
 
     def finish(status: dict[str, Any], conditions: list[Condition]) -> dict[str, Any]:
+        clock.lap("conditions")
         ready = ready_condition(conditions)
         status.update(
             observedGeneration=generation,
@@ -167,6 +170,7 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
             conditions=merge_conditions(last_conditions(deps, name, prev), [ready, *conditions], generation, now),
         )
         write_status(deps, name, status, now)
+        clock.lap("status")
         tally = current_tally()
         if tally is not None:
             M.INTERVAL_API_REQUESTS.labels(name, "reads").set(tally.reads)
@@ -217,6 +221,7 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
     names = [n["metadata"]["name"] for n in nodes]
     by_name = dict(zip(names, nodes))
     predictor = model.predictor
+    clock.lap("nodes")
     try:
         source = deps.source(spec)
     except CredentialError as err:
@@ -231,6 +236,7 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
             )
         )
     window = source.fetch(names, predictor.feature_names, now, spec.interval, predictor.window, spec.rate_window)
+    clock.lap("metrics")
     if window.error:
         M.QUERY_ERRORS.labels(name).inc()
     predictions: dict[str, NodePrediction] = {}
@@ -243,6 +249,7 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
         for why in withheld.values():
             M.INPUTS_WITHHELD.labels(name, why.split(":")[0]).inc()
 
+    clock.lap("predict")
     pods = cluster.pods()
     loads = node_loads(by_name, pods, spec, deps.tracker, now) if spec.cost_model is not None else {}
     node_facts = [facts(n, predictions[nm].risk if nm in predictions else None, spec, loads.get(nm)) for nm, n in by_name.items()]
@@ -262,11 +269,14 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
     previous = {nm: (n["metadata"].get("annotations") or {}).get(A.DECISION, "") for nm, n in by_name.items()}
     gate = CheckpointGate(spec.checkpointing, deps.kube.patch_pod) if spec.checkpointing else None
     remediator = Remediator(deps.kube, policy, deps.events, deps.tracker, spec.drain, gate, cluster.pods_on_node, spec.remediation)
+    clock.lap("decide")
     records = remediator.run(plan, by_name, previous, now)
+    clock.lap("act")
     graded = learner.record(spec, predictor, by_name, pods, predictions, window, now)
     learner.schedule(deps.tuner, spec, model, now)
     if spec.checkpointing is not None:
         records += update_checkpoints(deps, policy, with_graded_inputs(spec, graded), predictions, window, now)
+    clock.lap("learn")
     cordoned = cordoned_after(node_facts, plan, name)
     patches = {
         nm: prediction_patch(
@@ -292,6 +302,7 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
     )
     experts = int(predictor.n_experts()) if hasattr(predictor, "n_experts") else None
     M.set_model(name, model.version, predictor.kind, experts)
+    clock.lap("write")
 
     status: dict[str, Any] = {
         "observedNodes": len(nodes),

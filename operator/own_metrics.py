@@ -20,6 +20,16 @@ INTERVAL_SECONDS = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
     registry=REGISTRY,
 )
+INTERVAL_PHASE_SECONDS = Histogram(
+    "ftmoe_interval_phase_seconds",
+    "Wall time of each phase of a policy interval: nodes (the node cache and selection), metrics (Prometheus), predict, "
+    "decide, act (cordons, drains, remediation), learn (self-grading and checkpoint requests), write (node patches, "
+    "NodeFaultPredictions, metrics export), conditions (the policy's conditions, its overlap with other policies) and "
+    "status (the status write).",
+    ["policy", "phase"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
 NODE_RISK = Gauge("ftmoe_node_risk", "Predicted fault probability within the policy's horizon.", ["policy", "node"], registry=REGISTRY)
 ACTIONS = Counter(
     "ftmoe_actions_total",

@@ -67,6 +67,29 @@ async def test_a_warm_interval_makes_no_list_call(cached: tuple[Any, Any, Cluste
     assert cordoned_by(cache.node_informer.get("n1") or {}) == "p"
 
 
+async def test_an_interval_times_each_of_its_phases(cached: tuple[Any, Any, ClusterCache]) -> None:
+    """ftmoe_interval_phase_seconds: every phase of an interval that acts is timed, and the
+    phases add up to the interval's own wall time (nothing slow goes unaccounted)."""
+    from ftmoe.operator import own_metrics as M
+
+    _, deps, _ = cached
+
+    def sums() -> dict[str, float]:
+        out: dict[str, float] = {}
+        for metric in M.REGISTRY.collect():
+            for s in metric.samples:
+                if s.labels.get("policy") == "p" and s.name in ("ftmoe_interval_phase_seconds_sum", "ftmoe_interval_duration_seconds_sum"):
+                    out[s.labels.get("phase", "interval")] = s.value
+        return out
+
+    before = sums()
+    await asyncio.to_thread(run_interval, policy(), deps, 1_000_000.0)
+    took = {k: v - before.get(k, 0.0) for k, v in sums().items()}
+    phases = ("nodes", "metrics", "predict", "decide", "act", "learn", "write", "conditions", "status")
+    assert set(phases) <= set(took) and all(took[ph] > 0 for ph in phases), took
+    assert sum(took[ph] for ph in phases) == pytest.approx(took["interval"], rel=0.05, abs=0.005), took
+
+
 async def test_an_unchanged_node_gets_no_write(cached: tuple[Any, Any, ClusterCache]) -> None:
     kmock, deps, cache = cached
     await asyncio.to_thread(run_interval, policy(), deps, 1_000_000.0)  # cordons n1
