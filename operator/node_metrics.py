@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -74,6 +75,38 @@ def queries_for(features: list[str], spec: PrometheusSpec) -> tuple[dict[str, st
 
 MATCH_NODES_UP_TO = 200
 QUERY_THREADS = 4
+KEPT_WINDOWS = 8  # last windows kept per Prometheus: one per policy that reads it, a few spare
+GRID_TOLERANCE = 0.05  # of a step: how far off the last window's grid an interval may start and still reuse it
+
+
+@dataclass
+class CachedWindow:
+    times: np.ndarray  # [W]
+    values: np.ndarray  # [W, H, F]
+
+
+def kept_steps(last: np.ndarray, steps: int) -> int:
+    """How many leading steps of the new window to take from the last one [W, H, F], moved
+    on by ``steps``. Never its last step (read again: a scrape may have landed since). Not a
+    gap either, where that node's series had values elsewhere in the window: a late sample
+    (a remote-write or federation lag) is read again until it is in, where a full query would
+    have found it too. A series with no value at all in the window keeps its gaps."""
+    window = last.shape[0]
+    kept = window - 1 - steps
+    reporting = np.isfinite(last).any(axis=0)  # [H, F]
+    late = (~np.isfinite(last[steps : steps + kept]) & reporting).any(axis=(1, 2))  # [kept]
+    return int(np.argmax(late)) if late.any() else kept
+
+
+def steps_after(last: np.ndarray, times: np.ndarray, step: float) -> int | None:
+    """Whole steps from the last window to this one, when this one ends on the last one's
+    grid (within ``GRID_TOLERANCE`` of a step: the intervals keep a steady cadence, to
+    scheduling jitter); None otherwise."""
+    moved = float(times[-1] - last[-1])
+    steps = round(moved / step)
+    if steps < 0 or abs(moved - steps * step) > GRID_TOLERANCE * step:
+        return None
+    return steps
 
 
 def render(query: str, node_label: str, nodes: list[str] | None, rate_window: float) -> str:
@@ -135,6 +168,8 @@ class PrometheusSource:
             retry=Retry(total=1, backoff_factor=0.2, status_forcelist=[502, 503, 504], allowed_methods=None),
         )
         self.pool = ThreadPoolExecutor(max_workers=QUERY_THREADS, thread_name_prefix="prometheus")
+        self.windows: dict[tuple[Any, ...], CachedWindow] = {}  # the last window per (nodes, features, ...), oldest first
+        self.lock = threading.Lock()  # policies sharing a Prometheus fetch from their own threads
 
     def fetch(self, nodes: list[str], features: list[str], now: float, step: float, window: int, rate_window: float) -> FeatureWindow:
         times = window_times(now, step, window)
@@ -143,8 +178,21 @@ class PrometheusSource:
         queries, result.missing_features = queries_for(features, self.spec)
         if not nodes:
             return result
+        key = (tuple(nodes), tuple(features), tuple(sorted(queries.items())), step, window, rate_window)
+        with self.lock:
+            last = self.windows.pop(key, None)
+        kept = 0  # leading steps of the window taken from the last fetch
+        if last is not None:
+            steps = steps_after(last.times, times, step)
+            if steps is not None and steps < window - 1:
+                # Onto the last window's grid, so its older steps are the very samples a full query would return.
+                result.times = times = last.times + steps * step
+                kept = kept_steps(last.values, steps)
+                values[:kept] = last.values[steps : steps + kept]
+        M.PROMETHEUS_WINDOW_FETCHES.labels("incremental" if kept else "full").inc()
+        asked = times[kept:]
         index = {n: i for i, n in enumerate(nodes)}
-        start, end = (dt.datetime.fromtimestamp(t, tz=dt.timezone.utc) for t in (times[0], times[-1]))
+        start, end = (dt.datetime.fromtimestamp(t, tz=dt.timezone.utc) for t in (asked[0], asked[-1]))
         # A few queries in flight at once: Prometheus evaluates one while the last one's answer is read.
         pending = [
             (f, name, self.pool.submit(self.query, name, queries[name], nodes, start, end, step, rate_window))
@@ -165,8 +213,13 @@ class PrometheusSource:
                 )
                 return result
             M.PROMETHEUS_SAMPLES.labels(name).set(sum(len(s.get("values") or []) for s in series))
-            if not fill(values[:, :, f], series, index, times, step, self.spec.node_label):
+            found = fill(values[kept:, :, f], series, index, asked, step, self.spec.node_label)
+            if not found and not np.isfinite(values[:, :, f]).any():
                 result.missing_features.append(name)
+        with self.lock:
+            self.windows[key] = CachedWindow(times.copy(), values.copy())
+            while len(self.windows) > KEPT_WINDOWS:
+                self.windows.pop(next(iter(self.windows)))
         return result
 
     def query(
@@ -220,31 +273,55 @@ def fill(out: np.ndarray, series: list[dict[str, Any]], index: dict[str, int], t
     A sample that is not a (time, number) pair is a gap, not an error. Two series for one
     node (a query that does not aggregate ``by (node)``) leave that node without data for
     the feature: either value could be the wrong one."""
-    any_value = False
     seen: set[int] = set()
     ambiguous: set[int] = set()
+    rows: list[tuple[int, list[Any]]] = []
     for s in series:
         h = index.get((s.get("metric") or {}).get(label, ""))
-        if h is None or h in ambiguous:
+        if h is None:
             continue
         if h in seen:
             ambiguous.add(h)
-            out[:, h] = np.nan
             continue
         seen.add(h)
-        w, value = samples(s.get("values") or [], float(times[0]), step)
-        ok = (w >= 0) & (w < len(times)) & np.isfinite(value)
-        if ok.any():
-            out[w[ok], h] = value[ok]
-            any_value = True
-    return any_value and bool(seen - ambiguous)
+        rows.append((h, s.get("values") or []))
+    for h in ambiguous:
+        out[:, h] = np.nan
+    rows = [(h, v) for h, v in rows if h not in ambiguous]
+    if not rows:
+        return False
+    w, value, node = samples_of(rows, float(times[0]), step)
+    ok = (w >= 0) & (w < len(times)) & np.isfinite(value)
+    out[w[ok], node[ok]] = value[ok]
+    return bool(ok.any())
+
+
+def samples_of(rows: list[tuple[int, list[Any]]], t0: float, step: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(window index, value, node index) of every [time, "value"] pair of every node, in one
+    numpy conversion (thousands of nodes per query; one per node cost more than the rest of
+    the read); a malformed response is read node by node, its bad pairs dropped."""
+    flat = [pair for _, values in rows for pair in values]
+    try:
+        arr = np.asarray(flat, dtype=np.float64).reshape(-1, 2)
+        if len(arr) != len(flat):
+            raise ValueError("not pairs")
+        node = np.repeat(np.array([h for h, _ in rows], dtype=np.int64), [len(v) for _, v in rows])
+        return np.rint((arr[:, 0] - t0) / step).astype(np.int64), arr[:, 1], node
+    except (TypeError, ValueError):
+        parts = [(h, *samples(values, t0, step)) for h, values in rows]
+        return (
+            np.concatenate([w for _, w, _ in parts]),
+            np.concatenate([v for _, _, v in parts]),
+            np.concatenate([np.full(len(w), h, dtype=np.int64) for h, w, _ in parts]),
+        )
 
 
 def samples(values: list[Any], t0: float, step: float) -> tuple[np.ndarray, np.ndarray]:
-    """(window index, value) of each [time, "value"] pair, in one numpy pass (thousands of
-    nodes per query); a malformed response is read pair by pair, its bad pairs dropped."""
+    """(window index, value) of one series' [time, "value"] pairs; bad pairs dropped."""
     try:
         arr = np.asarray(values, dtype=np.float64).reshape(-1, 2)
+        if len(arr) != len(values):
+            raise ValueError("not pairs")
     except (TypeError, ValueError):
         good = []
         for sample in values:

@@ -147,6 +147,13 @@ PROMETHEUS_QUERY_SECONDS = Histogram(
 PROMETHEUS_SAMPLES = Gauge(
     "ftmoe_prometheus_response_samples", "Samples in the last response for each feature (all chunks).", ["feature"], registry=REGISTRY
 )
+PROMETHEUS_WINDOW_FETCHES = Counter(
+    "ftmoe_prometheus_window_fetches_total",
+    "Feature windows read from Prometheus: full (every step of the window) or incremental (only the steps since the "
+    "last interval, plus its last step again; the older steps are the last window's).",
+    ["kind"],
+    registry=REGISTRY,
+)
 PROMETHEUS_CHUNKED = Counter(
     "ftmoe_prometheus_chunked_queries_total",
     "Queries split into chunks of nodes because Prometheus refused the whole (too many samples).",

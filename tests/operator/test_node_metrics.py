@@ -114,3 +114,82 @@ def test_a_query_over_the_sample_limit_even_for_one_node_names_the_flag() -> Non
     w = source_with(fake).fetch(["a", "b"], ["memory_used_fraction"], 1000.0, 5.0, 1, 15.0)
     assert w.error is not None and "--query.max-samples" in w.error and "memory_used_fraction" in w.error
     assert not w.complete.any()  # nothing is acted on
+
+
+class GridPrometheus:
+    """Answers a range query with value(node, t) at each step from start to end, as
+    Prometheus evaluates one; records the (start, end) of each query. ``gaps`` holds
+    (node, t) pairs that have no sample yet (a late scrape)."""
+
+    def __init__(self, nodes: list[str]):
+        self.nodes, self.asked, self.gaps = nodes, [], set()  # type: ignore[var-annotated]
+
+    @staticmethod
+    def value(node: str, t: float) -> float:
+        return (int(node.split("-")[1]) * 1000 + t) % 97 / 97
+
+    def custom_query_range(self, query: str, start_time: Any, end_time: Any, step: str) -> list[dict[str, Any]]:
+        t0, t1, s = start_time.timestamp(), end_time.timestamp(), float(step.rstrip("s"))
+        self.asked.append((round(t0, 3), round(t1, 3)))
+        ts = np.arange(t0, t1 + s / 2, s)
+        return [
+            {"metric": {"node": n}, "values": [[t, str(self.value(n, t))] for t in ts if (n, round(t, 3)) not in self.gaps]}
+            for n in self.nodes
+        ]
+
+
+def fetch_counts() -> tuple[float, float]:
+    return tuple(M.PROMETHEUS_WINDOW_FETCHES.labels(k)._value.get() for k in ("full", "incremental"))  # type: ignore[return-value]
+
+
+def test_the_next_interval_reads_only_its_new_steps_and_equals_a_full_read() -> None:
+    nodes = ["node-1", "node-2", "node-3"]
+    fake = GridPrometheus(nodes)
+    src = source_with(fake)
+    full0, inc0 = fetch_counts()
+    src.fetch(nodes, ["memory_used_fraction"], 1000.0, 5.0, 6, 15.0)
+    assert fake.asked == [(975.0, 1000.0)]
+    # Two intervals later, 40 ms late (scheduling jitter): onto the last grid, the two new steps and the last one again.
+    w = src.fetch(nodes, ["memory_used_fraction"], 1010.04, 5.0, 6, 15.0)
+    assert fake.asked[-1] == (1000.0, 1010.0)
+    np.testing.assert_allclose(w.times, [985.0, 990.0, 995.0, 1000.0, 1005.0, 1010.0])
+    assert fetch_counts() == (full0 + 1, inc0 + 1)
+    fresh = source_with(GridPrometheus(nodes)).fetch(nodes, ["memory_used_fraction"], 1010.0, 5.0, 6, 15.0)
+    np.testing.assert_array_equal(w.values, fresh.values)
+    assert w.complete.all()
+
+
+def test_off_grid_a_new_node_set_or_a_failed_read_means_a_full_read() -> None:
+    nodes = ["node-1", "node-2"]
+    fake = GridPrometheus(nodes)
+    src = source_with(fake)
+    src.fetch(nodes, ["memory_used_fraction"], 1000.0, 5.0, 4, 15.0)
+    src.fetch(nodes, ["memory_used_fraction"], 1007.5, 5.0, 4, 15.0)  # half a step off the grid
+    assert fake.asked[-1] == (992.5, 1007.5)
+    src.fetch(nodes[:1], ["memory_used_fraction"], 1012.5, 5.0, 4, 15.0)  # another node set
+    assert fake.asked[-1] == (997.5, 1012.5)
+    src.fetch(nodes, ["memory_used_fraction"], 1027.5, 5.0, 4, 15.0)  # on the grid, but a window later: nothing to keep
+    assert fake.asked[-1] == (1012.5, 1027.5)
+    src.client = SampleLimitedPrometheus(limit=0, nodes=nodes)  # fails
+    assert src.fetch(nodes, ["memory_used_fraction"], 1032.5, 5.0, 4, 15.0).error
+    src.client = fake
+    src.fetch(nodes, ["memory_used_fraction"], 1037.5, 5.0, 4, 15.0)
+    assert fake.asked[-1] == (1022.5, 1037.5)  # the failed read left nothing to build on
+
+
+def test_a_late_sample_is_read_again_until_it_is_in() -> None:
+    nodes = ["node-1", "node-2"]
+    fake = GridPrometheus(nodes)
+    fake.gaps = {("node-2", 995.0), ("node-2", 1000.0)}  # node-2's last two scrapes are late
+    src = source_with(fake)
+    w = src.fetch(nodes, ["memory_used_fraction"], 1000.0, 5.0, 6, 15.0)
+    assert w.complete.tolist() == [True, False]
+    fake.gaps = set()
+    w = src.fetch(nodes, ["memory_used_fraction"], 1005.0, 5.0, 6, 15.0)
+    assert fake.asked[-1] == (995.0, 1005.0)  # from the first gap, not only the last step
+    assert w.complete.all()
+    # A node with no value anywhere in its window keeps its gaps without forcing full reads.
+    fake.gaps = {("node-2", t) for t in np.arange(900.0, 1100.0, 5.0)}
+    src.fetch(nodes, ["memory_used_fraction"], 1040.0, 5.0, 6, 15.0)
+    w = src.fetch(nodes, ["memory_used_fraction"], 1045.0, 5.0, 6, 15.0)
+    assert fake.asked[-1] == (1040.0, 1045.0) and w.complete.tolist() == [True, False]

@@ -482,5 +482,29 @@ def test_warm_intervals_read_watches_and_write_only_changes(env: Env) -> None:
         assert own_metric("ftmoe_informer_lists_total") == lists  # the watches held: nothing was listed again
         assert max(writes) <= 1 + 2 * max(changed), (writes, changed)  # a status write, plus a node and its prediction per change
         assert own_metric("ftmoe_informer_objects", resource="nodes") >= 16
+        # Each steady interval read only its new steps from Prometheus, not the whole window.
+        assert own_metric("ftmoe_prometheus_window_fetches_total", kind="incremental") >= 3
     finally:
         delete_policy(env, policy)
+
+
+def test_an_incremental_window_read_equals_a_full_read_on_prometheus(env: Env) -> None:
+    """The operator's window cache against the real Prometheus: a window built from the last
+    one plus the new steps holds exactly what one full range query returns."""
+    import numpy as np
+
+    from ftmoe.contract.features import FEATURE_NAMES
+    from ftmoe.operator.node_metrics import PrometheusSource
+    from ftmoe.operator.policy import PrometheusSpec
+
+    nodes, features = [f"node-{i}" for i in range(16)], list(FEATURE_NAMES)
+    now = time.time() - 2 * STEP  # samples already scraped: both reads see the same data
+    spec = PrometheusSpec(url=env.prometheus)
+    cached = PrometheusSource(spec)
+    cached.fetch(nodes, features, now - 2 * STEP, STEP, 6, 3 * STEP)
+    w = cached.fetch(nodes, features, now + 0.05, STEP, 6, 3 * STEP)  # two steps on, 50 ms late
+    full = PrometheusSource(spec).fetch(nodes, features, now, STEP, 6, 3 * STEP)
+    assert w.error is None and full.error is None and not w.missing_features
+    assert np.isfinite(full.values).mean() > 0.9  # the comparison is over real values, not gaps
+    np.testing.assert_allclose(w.times, full.times)
+    np.testing.assert_array_equal(w.values, full.values)
