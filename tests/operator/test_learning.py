@@ -70,6 +70,45 @@ def test_buffer_is_bounded_handles_new_nodes_and_survives_a_restart(tmp_path: Pa
     assert len(Experience.load(path, ["f1", "f2"], CLASSES)) == 0
 
 
+def test_the_buffer_holds_what_a_copy_per_interval_would_through_joins_trims_and_a_clock_step_back() -> None:
+    """The buffer writes one row per interval into arrays with room to spare; its contents
+    match a buffer rebuilt by concatenation every interval (the simple way), step by step."""
+    rng = np.random.default_rng(3)
+    buf = Experience([], ["f1", "f2"], CLASSES)
+    ref: dict[str, Any] = {
+        "nodes": [],
+        "times": np.zeros(0),
+        "values": np.zeros((0, 0, 2), np.float32),
+        "risk": np.zeros((0, 0), np.float32),
+    }
+    t = 0.0
+    for step in range(300):
+        t += -400.0 if step == 200 else 10.0  # one clock step back
+        nodes = [f"n{i}" for i in rng.choice(12, size=int(rng.integers(1, 12)), replace=False)]
+        vals, risk = rng.random((len(nodes), 2)).astype(np.float32), rng.random(len(nodes)).astype(np.float32)
+        buf.append(t, nodes, vals, risk, np.ones(len(nodes), np.int8), np.full(len(nodes), 2, np.int8), max_intervals=40, retention=300.0)
+        new = [n for n in nodes if n not in ref["nodes"]]
+        T = len(ref["times"])
+        ref["nodes"] += new
+        ref["values"] = np.concatenate([ref["values"], np.full((T, len(new), 2), np.nan, np.float32)], axis=1)
+        ref["risk"] = np.concatenate([ref["risk"], np.full((T, len(new)), np.nan, np.float32)], axis=1)
+        row_v = np.full((1, len(ref["nodes"]), 2), np.nan, np.float32)
+        row_r = np.full((1, len(ref["nodes"])), np.nan, np.float32)
+        idx = [ref["nodes"].index(n) for n in nodes]
+        row_v[0, idx], row_r[0, idx] = vals, risk
+        ref["times"] = np.append(ref["times"], t)
+        ref["values"], ref["risk"] = np.concatenate([ref["values"], row_v]), np.concatenate([ref["risk"], row_r])
+        keep = ref["times"] >= t - 300.0
+        keep[: max(0, len(keep) - 40)] = False
+        ref["times"], ref["values"], ref["risk"] = ref["times"][keep], ref["values"][keep], ref["risk"][keep]
+        assert buf.nodes == ref["nodes"]
+        np.testing.assert_array_equal(buf.times, ref["times"])
+        np.testing.assert_array_equal(buf.values, ref["values"])
+        np.testing.assert_array_equal(buf.risk, ref["risk"])
+        assert (buf.predicted[np.isfinite(buf.risk)] == 1).all() and (buf.observed[np.isnan(buf.risk)] == 0).all()
+    assert len(buf) <= 40
+
+
 def test_grading_hits_false_alarms_pending_and_leads() -> None:
     times = np.arange(0, 100, 10, dtype=float)  # 10 intervals of 10 s, horizon 30 s
     risk = np.zeros((10, 3), np.float32)
