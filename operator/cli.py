@@ -49,6 +49,13 @@ def register(commands: Any) -> None:
         help="seconds a leader's Lease holds without renewal; a follower takes over after it (default 15)",
     )
     run.add_argument("--lease-renew", type=float, default=5.0, help="seconds between Lease renewals and follower polls (default 5)")
+    run.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads for inference and background tuning (default 1: an interval's batch is small, and more threads "
+        "spin against the watches and Prometheus reads for the same cores)",
+    )
     run.set_defaults(func=cmd_run)
     report = sub.add_parser("report", help="a policy's recent alarms versus what the cluster showed, and its self-graded scores")
     report.add_argument("policy", help="the FaultTolerancePolicy's name")
@@ -126,7 +133,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         runtime,
     )
     from ftmoe.operator.own_metrics import REGISTRY
+    from ftmoe.predictor.cli import set_threads
 
+    if args.threads < 1:
+        raise OperatorError(f"--threads {args.threads}: give at least 1")
+    set_threads(args.threads)
     connect(args.kubeconfig)  # a missing or unreadable kubeconfig is named here, not deep in kopf
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = str(args.kubeconfig)  # kopf logs in through the same file

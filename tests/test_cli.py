@@ -112,6 +112,12 @@ def test_no_kubeconfig_is_a_sentence_not_a_traceback(args: list[str], tmp_path: 
     assert "no usable kubeconfig" in proc.stderr and "--kubeconfig" in proc.stderr and "KUBECONFIG" in proc.stderr
 
 
+def test_operator_threads_below_one_is_named_not_a_traceback(tmp_path: Path) -> None:
+    proc = run("operator", "run", "--threads", "0", env=no_kubeconfig_env(tmp_path))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "--threads 0: give at least 1" in proc.stderr
+
+
 def test_simulator_on_a_busy_port_names_the_flag() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
