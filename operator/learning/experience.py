@@ -1,7 +1,8 @@
 """A bounded buffer of what each interval saw: per node the latest features, the risk and
 predicted type, and the fault the cluster really showed. It feeds self-grading now and
-online tuning later, and it is written to ``spec.learning.bufferPath`` (a volume) after
-every interval, so a restarted operator keeps it. numpy's npz, never a pickle.
+online tuning later, and it is written under the operator's ``--state-dir`` (a volume) every
+interval while small, every few minutes once large, and when the operator stops, so a
+restarted operator keeps it. numpy's npz, never a pickle.
 """
 
 from __future__ import annotations
