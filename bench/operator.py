@@ -374,7 +374,7 @@ def main() -> None:
 
 
 def scale_main(args: argparse.Namespace, logs: Path) -> None:
-    from operator_scale import run_scale
+    from operator_scale import PHASES, run_scale
 
     sizes = [int(n) for n in args.scale.split(",")]
     partial = RESULTS / "operator_scale.partial.json"
@@ -410,6 +410,18 @@ def scale_main(args: argparse.Namespace, logs: Path) -> None:
             f"{e['api_requests']:.0f} | {e['api_writes']:.0f} | {e['changed_nodes']:.0f} | {e['prometheus_query_seconds']:.2f} | "
             f"{'-' if lat is None else f'{lat:+.0f}'} | {sum(e['control_plane_cores'].values()):.2f} | {e.get('code', '-')} |"
         )
+    phased = [e for e in scale if "phase_metrics_seconds" in e]
+    if phased:
+        md += [
+            "",
+            "Where an interval's wall time goes (`ftmoe_interval_phase_seconds`, medians, seconds):",
+            "",
+            "| nodes | mode | " + " | ".join(PHASES) + " | code |",
+            "|---|---|" + "---|" * (len(PHASES) + 1),
+        ]
+        for e in phased:
+            cells = " | ".join(f"{e.get(f'phase_{ph}_seconds', float('nan')):.3f}" for ph in PHASES)
+            md.append(f"| {e['nodes']} | {e['mode']} | {cells} | {e.get('code', '-')} |")
     md.append(
         "\nControl plane: the idle CPU of kube-apiserver, etcd, kwok, controller-manager, scheduler, Prometheus and the "
         "simulator before the operator starts: from 1,000 nodes it fills the two cores, so the operator's wall time there is "
