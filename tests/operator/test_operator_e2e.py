@@ -471,6 +471,7 @@ def test_warm_intervals_read_watches_and_write_only_changes(env: Env) -> None:
 
         wait_for(lambda: intervals() >= 3, 30 * STEP, "three intervals")
         lists, seen = own_metric("ftmoe_informer_lists_total"), intervals()
+        incremental = own_metric("ftmoe_prometheus_window_fetches_total", kind="incremental")
         reads, writes, changed = [], [], []
         while len(reads) < 3:
             wait_for(lambda last=seen: intervals() > last, 10 * STEP, "the next interval")
@@ -482,8 +483,9 @@ def test_warm_intervals_read_watches_and_write_only_changes(env: Env) -> None:
         assert own_metric("ftmoe_informer_lists_total") == lists  # the watches held: nothing was listed again
         assert max(writes) <= 1 + 2 * max(changed), (writes, changed)  # a status write, plus a node and its prediction per change
         assert own_metric("ftmoe_informer_objects", resource="nodes") >= 16
-        # Each steady interval read only its new steps from Prometheus, not the whole window.
-        assert own_metric("ftmoe_prometheus_window_fetches_total", kind="incremental") >= 3
+        # Steady intervals read only their new steps from Prometheus, not the whole window
+        # (one of the three may start off the grid, behind a slow one, and read it all).
+        assert own_metric("ftmoe_prometheus_window_fetches_total", kind="incremental") - incremental >= 2
     finally:
         delete_policy(env, policy)
 
