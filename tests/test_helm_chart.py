@@ -77,7 +77,7 @@ def test_the_chart_ships_the_rules_file_and_the_dashboard_unchanged() -> None:
     deployment = docs[("Deployment", "ftmoe-operator")]
     assert deployment["spec"]["replicas"] == 2 and docs[("PodDisruptionBudget", "ftmoe-operator")]["spec"]["minAvailable"] == 1
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert "--lease-duration=15" in args and "--kube-api-qps=50" in args
+    assert "--lease-duration=15" in args and "--kube-api-qps=50" in args and "--threads=1" in args
     assert docs[("FaultTolerancePolicy", "observe-all")]["spec"]["mode"] == "Observe"
 
 
