@@ -1,0 +1,115 @@
+"""The parts of an interval that grow with the node count, without a cluster:
+`bench/interval_parts.py --nodes 500,5000`.
+
+- append: one interval into a full self-grading buffer (operator/learning/experience.py),
+  at the buffer's size cap (256 MB of features at 5,000 nodes, bufferIntervals 2,880).
+- fill: one feature's Prometheus response for every node into the window
+  (operator/node_metrics.fill), a full window of 10 steps and an incremental read of 3.
+- parse: every node's cordon history and timestamps read from its annotations, as each
+  interval does (operator/node_facts.facts), after the first interval.
+
+Medians of ``--repeats`` calls, in milliseconds; the whole cluster bench is bench/operator.py --scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from common import write
+
+from ftmoe.contract.features import FEATURE_NAMES
+from ftmoe.operator import annotations as A
+from ftmoe.operator.learning.experience import Experience
+from ftmoe.operator.learning.learner import BUFFER_BYTES, buffer_cap
+from ftmoe.operator.node_metrics import fill
+
+
+def median_ms(call: Callable[[], Any], repeats: int) -> float:
+    took = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        call()
+        took.append(time.perf_counter() - t0)
+    return round(1000 * statistics.median(took), 3)
+
+
+def full_buffer(nodes: list[str], features: int) -> tuple[Experience, int, Callable[[], None]]:
+    cap = buffer_cap(2880, len(nodes), features)
+    exp = Experience([], [f"f{i}" for i in range(features)], ["normal", "memory"])
+    values = np.random.default_rng(0).random((len(nodes), features)).astype(np.float32)
+    risk, zeros = np.zeros(len(nodes), np.float32), np.zeros(len(nodes), np.int8)
+    clock = iter(range(10**9))
+
+    def append() -> None:
+        exp.append(float(next(clock)), nodes, values, risk, zeros, zeros, cap, 1e12)
+
+    for _ in range(cap):
+        append()
+    return exp, cap, append
+
+
+def response(nodes: list[str], times: np.ndarray) -> list[dict[str, Any]]:
+    return [{"metric": {"node": n}, "values": [[float(t), "0.5"] for t in times]} for n in nodes]
+
+
+def run(n: int, repeats: int) -> dict[str, Any]:
+    nodes = [f"node-{i}" for i in range(n)]
+    exp, cap, append = full_buffer(nodes, len(FEATURE_NAMES))
+    index = {name: i for i, name in enumerate(nodes)}
+    step = 30.0
+    window = 1_000_000.0 + step * np.arange(10)
+    full, incremental = response(nodes, window), response(nodes, window[-3:])
+    out = np.full((10, n), np.nan)
+    history = " ".join(A.rfc3339(1.79e9 + 3600 * k) for k in range(5))
+    annotations = [(history, A.rfc3339(1.79e9 + i)) for i in range(n)]
+
+    def parse() -> None:
+        for h, t in annotations:
+            A.parse_history(h)
+            A.parse_time(t)
+
+    parse()  # the first interval fills the cache
+    return {
+        "nodes": n,
+        "buffer_intervals": cap,
+        "buffer_mib": round(exp.values.nbytes / 2**20, 1),
+        "append_ms": median_ms(append, repeats),
+        "fill_full_window_ms": median_ms(lambda: fill(out, full, index, window, step, "node"), repeats),
+        "fill_incremental_ms": median_ms(lambda: fill(out[-3:], incremental, index, window[-3:], step, "node"), repeats),
+        "parse_annotations_ms": median_ms(parse, repeats),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--nodes", default="500,5000", help="node counts, comma-separated")
+    parser.add_argument("--repeats", type=int, default=20, help="calls per figure (median)")
+    args = parser.parse_args()
+    rows = []
+    for n in (int(x) for x in args.nodes.split(",")):
+        rows.append(run(n, args.repeats))
+        print(rows[-1], flush=True)
+    command = f".venv/bin/python bench/interval_parts.py --nodes {args.nodes} --repeats {args.repeats}"
+    md = [
+        "| nodes | buffer (intervals, MiB) | append one interval (ms) | fill, full window of 10 (ms) | fill, incremental 3 (ms) | "
+        "parse annotations (ms) |",
+        "|---|---|---|---|---|---|",
+        *(
+            f"| {r['nodes']} | {r['buffer_intervals']}, {r['buffer_mib']:.0f} | {r['append_ms']:.2f} | {r['fill_full_window_ms']:.1f} | "
+            f"{r['fill_incremental_ms']:.1f} | {r['parse_annotations_ms']:.2f} |"
+            for r in rows
+        ),
+        "",
+        f"Medians of {args.repeats} calls, one feature per fill, the buffer at its cap ({BUFFER_BYTES // 2**20} MiB of "
+        f"features at most). Command: `{command}`",
+    ]
+    write("interval_parts", {"rows": rows, "command": command}, "\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
