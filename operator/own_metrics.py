@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -174,31 +175,9 @@ def set_model(policy: str, version: str, kind: str, experts: int | None) -> None
 
 
 def forget_policy(policy: str) -> None:
-    """Remove every series labelled with ``policy``: a deleted policy exports nothing."""
-    for metric in (
-        PREDICTION_SECONDS,
-        INTERVAL_SECONDS,
-        NODE_RISK,
-        ACTIONS,
-        BLOCKED,
-        QUERY_ERRORS,
-        INPUTS_WITHHELD,
-        INTERVAL_FAILURES,
-        NOT_READY,
-        STALE_NODES,
-        INTERVAL_API_REQUESTS,
-        INTERVAL_CHANGED_NODES,
-        SELF_GRADE,
-        MODEL_INFO,
-        MODEL_EXPERTS,
-        TUNINGS,
-        ALARM_TO_ACTION,
-        DRAIN_BLOCKED_AGE,
-        STALE_STATE_SWEPT,
-        REMEDIATIONS,
-        STORM_BREAKER,
-        CORDONED_SINCE,
-    ):
+    """Remove every series labelled with ``policy``: a deleted policy exports nothing. Every
+    metric of this module with a ``policy`` label, so that a new one cannot be left out."""
+    for metric in [m for m in globals().values() if isinstance(m, MetricWrapperBase) and "policy" in m._labelnames]:
         names = list(metric._labelnames)
         for family in metric.collect():
             for sample in family.samples:

@@ -312,6 +312,8 @@ async def test_a_released_policy_leaves_no_state_and_no_metric_series(cluster: A
     assert deps.written.get("p.x") and "p.x" in deps.learners, "another policy whose name starts with 'p.' keeps its state"
     assert M.REGISTRY.get_sample_value("ftmoe_node_risk", {"policy": "p", "node": "n1"}) is None
     assert M.REGISTRY.get_sample_value("ftmoe_stale_nodes", {"policy": "p"}) is None
+    left = {s.name for m in M.REGISTRY.collect() for s in m.samples if s.labels.get("policy") == "p"}
+    assert not left, f"series of the released policy still exported: {sorted(left)}"
 
 
 def token_run(cluster: Any, labels: dict[str, str] | None, allowed: str | None) -> tuple[Any, list[Any], list[str | None]]:
