@@ -302,26 +302,27 @@ def samples_of(rows: list[tuple[int, list[Any]]], t0: float, step: float) -> tup
     the read); a malformed response is read node by node, its bad pairs dropped."""
     flat = [pair for _, values in rows for pair in values]
     try:
-        arr = np.asarray(flat, dtype=np.float64).reshape(-1, 2)
-        if len(arr) != len(flat):
-            raise ValueError("not pairs")
+        arr = as_pairs(flat)
         node = np.repeat(np.array([h for h, _ in rows], dtype=np.int64), [len(v) for _, v in rows])
-        return np.rint((arr[:, 0] - t0) / step).astype(np.int64), arr[:, 1], node
     except (TypeError, ValueError):
-        parts = [(h, *samples(values, t0, step)) for h, values in rows]
-        return (
-            np.concatenate([w for _, w, _ in parts]),
-            np.concatenate([v for _, _, v in parts]),
-            np.concatenate([np.full(len(w), h, dtype=np.int64) for h, w, _ in parts]),
-        )
+        parts = [(h, good_pairs(values)) for h, values in rows]
+        arr = np.concatenate([pairs for _, pairs in parts])
+        node = np.concatenate([np.full(len(pairs), h, dtype=np.int64) for h, pairs in parts])
+    return np.rint((arr[:, 0] - t0) / step).astype(np.int64), arr[:, 1], node
 
 
-def samples(values: list[Any], t0: float, step: float) -> tuple[np.ndarray, np.ndarray]:
-    """(window index, value) of one series' [time, "value"] pairs; bad pairs dropped."""
+def as_pairs(values: list[Any]) -> np.ndarray:
+    """[N, 2] (time, value) of N samples; ValueError or TypeError unless every one is a pair of numbers."""
+    arr = np.asarray(values, dtype=np.float64).reshape(-1, 2)
+    if len(arr) != len(values):
+        raise ValueError("not pairs")
+    return arr
+
+
+def good_pairs(values: list[Any]) -> np.ndarray:
+    """[N, 2] of one series' samples, its malformed ones dropped."""
     try:
-        arr = np.asarray(values, dtype=np.float64).reshape(-1, 2)
-        if len(arr) != len(values):
-            raise ValueError("not pairs")
+        return as_pairs(values)
     except (TypeError, ValueError):
         good = []
         for sample in values:
@@ -330,8 +331,7 @@ def samples(values: list[Any], t0: float, step: float) -> tuple[np.ndarray, np.n
                 good.append((float(ts), float(raw)))
             except (TypeError, ValueError):
                 continue
-        arr = np.asarray(good, dtype=np.float64).reshape(-1, 2)
-    return np.rint((arr[:, 0] - t0) / step).astype(np.int64), arr[:, 1]
+        return np.asarray(good, dtype=np.float64).reshape(-1, 2)
 
 
 def describe(err: Exception) -> str:
