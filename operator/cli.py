@@ -135,9 +135,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ftmoe.operator.own_metrics import REGISTRY
     from ftmoe.predictor.cli import set_threads
 
-    if args.threads < 1:
-        raise OperatorError(f"--threads {args.threads}: give at least 1")
-    set_threads(args.threads)
+    try:
+        set_threads(args.threads)
+    except ValueError as err:  # below 1: set_threads names the flag
+        raise OperatorError(str(err)) from err
     connect(args.kubeconfig)  # a missing or unreadable kubeconfig is named here, not deep in kopf
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = str(args.kubeconfig)  # kopf logs in through the same file
