@@ -420,7 +420,7 @@ def scale_main(args: argparse.Namespace, logs: Path) -> None:
             "|---|---|" + "---|" * (len(PHASES) + 1),
         ]
         for e in phased:
-            cells = " | ".join(f"{e.get(f'phase_{ph}_seconds', float('nan')):.3f}" for ph in PHASES)
+            cells = " | ".join(f"{e[f'phase_{ph}_seconds']:.3f}" for ph in PHASES)
             md.append(f"| {e['nodes']} | {e['mode']} | {cells} | {e.get('code', '-')} |")
     md.append(
         "\nControl plane: the idle CPU of kube-apiserver, etcd, kwok, controller-manager, scheduler, Prometheus and the "

@@ -128,7 +128,7 @@ def measure(op_pid: int, port: int, intervals: int, interval_count: Any) -> list
                 / done,
                 "informer_lists": total(m1, "ftmoe_informer_lists_total") - total(m0, "ftmoe_informer_lists_total"),
                 **{
-                    f"phase_{ph.replace('-', '_')}_seconds": (
+                    f"phase_{ph}_seconds": (
                         total(m1, "ftmoe_interval_phase_seconds_sum", phase=ph) - total(m0, "ftmoe_interval_phase_seconds_sum", phase=ph)
                     )
                     / done
