@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from common import write
+from common import machine, write
 
 from ftmoe.contract.features import FEATURE_NAMES
 from ftmoe.operator import annotations as A
@@ -94,6 +94,7 @@ def main() -> None:
     for n in (int(x) for x in args.nodes.split(",")):
         rows.append(run(n, args.repeats))
         print(rows[-1], flush=True)
+    host = machine()
     command = f".venv/bin/python bench/interval_parts.py --nodes {args.nodes} --repeats {args.repeats}"
     md = [
         "| nodes | buffer (intervals, MiB) | append one interval (ms) | fill, full window of 10 (ms) | fill, incremental 3 (ms) | "
@@ -105,6 +106,7 @@ def main() -> None:
             for r in rows
         ),
         "",
+        f"Measured on a {host['cpus']}-core machine, Python {host['python']}. "
         f"Medians of {args.repeats} calls, one feature per fill, the buffer at its cap ({BUFFER_BYTES // 2**20} MiB of "
         f"features at most). Command: `{command}`",
     ]
