@@ -4,6 +4,12 @@ latest labelled share as the test split, scores on the test split only.
 
     .venv/bin/python bench/realdata.py --seeds 5                     # the README table
     .venv/bin/python bench/realdata.py --datasets asd --models ftmoe,gbt --seeds 2 --variant hidden=64
+    .venv/bin/python bench/realdata.py --folds 3 --datasets asd,nezha-online-boutique --models ftmoe,gbt,mlp,pregan_plus
+
+``--folds K`` is a rolling-origin evaluation (``predictor.data.rolling_origin``): fold 0 is the
+table's split, fold k tests on the block just before fold k-1's with a model trained only on
+what came before it. Its rows pool every (fold, seed) run and keep each fold's mean
+(results: bench/results/realdata-folds.{json,md}).
 
 Datasets are made on first use under data/ (ftmoe dataset from-asd / from-nezha /
 simulate). Rows are saved as they finish (bench/results/realdata.partial.json), so an
@@ -101,16 +107,19 @@ def fit_protocol(
     epochs: int,
     overrides: dict[str, Any] | None = None,
     options_overrides: dict[str, Any] | None = None,
+    fold: int = 0,
 ) -> tuple[Any, Any, Any, float]:
     """A model trained on dataset ``name`` under the bench's protocol (blocked validation 0.2,
-    test 0.2): the model, the dataset, its splits and the training seconds."""
+    test 0.2), on the file as it stood before rolling-origin fold ``fold`` (0: all of it): the
+    model, the dataset, its splits and the training seconds."""
     from ftmoe.contract.dataset import load
     from ftmoe.predictor.base import TrainOptions, fit_model
     from ftmoe.predictor.cli import protocol_splits
+    from ftmoe.predictor.data import rolling_origin
     from ftmoe.predictor.registry import predictor_class
 
     spec = DATASETS[name]
-    ds = load(ensure(name))
+    ds = rolling_origin(load(ensure(name)), fold, 0.2)
     options = TrainOptions(
         window=6,
         lead=1,
@@ -132,11 +141,17 @@ def fit_protocol(
 
 
 def run_one(
-    name: str, model_type: str, seed: int, epochs: int, overrides: dict[str, Any], options_overrides: dict[str, Any] | None = None
+    name: str,
+    model_type: str,
+    seed: int,
+    epochs: int,
+    overrides: dict[str, Any],
+    options_overrides: dict[str, Any] | None = None,
+    fold: int = 0,
 ) -> dict[str, Any]:
     from ftmoe.predictor.evaluate import evaluate
 
-    model, ds, splits, fit_seconds = fit_protocol(name, model_type, seed, epochs, overrides, options_overrides)
+    model, ds, splits, fit_seconds = fit_protocol(name, model_type, seed, epochs, overrides, options_overrides, fold)
     start = time.monotonic()
     result = evaluate(model, ds, splits.test)
     result["val_positives"] = splits.val_positives
@@ -145,17 +160,20 @@ def run_one(
     return {k: result.get(k) for k in METRICS + ["seconds", "faults_scored", "positives", "windows"]}
 
 
-def everything_row(name: str) -> dict[str, Any]:
-    """An alarm on every host-window of the test split."""
+def everything_row(name: str, folds: int = 1) -> dict[str, Any]:
+    """An alarm on every host-window of the test split (of every fold's, pooled)."""
     from ftmoe.contract.dataset import load
     from ftmoe.predictor.cli import protocol_splits
-    from ftmoe.predictor.data import targets
+    from ftmoe.predictor.data import rolling_origin, targets
 
     spec = DATASETS[name]
-    ds = load(ensure(name))
-    splits = protocol_splits(ds, 6, 1, spec["horizon"], 0.2, 0.2)
-    pos = targets(ds.labels, 1, spec["horizon"])[splits.test] > 0
-    precision = float(pos.mean())
+    full = load(ensure(name))
+    pos = []
+    for fold in range(folds):
+        ds = rolling_origin(full, fold, 0.2)
+        splits = protocol_splits(ds, 6, 1, spec["horizon"], 0.2, 0.2)
+        pos.append(targets(ds.labels, 1, spec["horizon"])[splits.test] > 0)
+    precision = float(np.concatenate(pos).mean())
     return {
         "precision": precision,
         "recall": 1.0,
@@ -192,6 +210,17 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def fold_table(rows: list[dict[str, Any]], folds: int) -> str:
+    """Each fold's mean PR-AUC and F1: whether a model's lead holds on every test block."""
+    head = " | ".join(f"fold {f} PR-AUC | fold {f} F1" for f in range(folds))
+    lines = [f"| dataset | model | {head} |", "|---|---|" + "---|" * (2 * folds)]
+    for r in rows:
+        per = r.get("per_fold") or {}
+        cells = " | ".join(f"{cell(per.get(str(f), {}).get(m))}" for f in range(folds) for m in ("pr_auc", "f1"))
+        lines.append(f"| {r['dataset']} | {r['model']} | {cells} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", default=",".join(DATASETS))
@@ -200,62 +229,85 @@ def main() -> None:
     parser.add_argument("--sim-seeds", type=int, help="seeds on the simulator's dataset (default: --seeds; it is 10x larger)")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--folds", type=int, default=1, help="rolling-origin folds (1: the latest test split only); results go to realdata_folds.*"
+    )
     parser.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE", help="FT-MoE architecture override (ablations)")
     parser.add_argument("--tag", default="", help="name of this run's FT-MoE rows (ablations); results go to realdata-TAG.*")
     args = parser.parse_args()
     from ftmoe.predictor.cli import parse_overrides, set_threads
 
+    if args.folds < 1:
+        parser.error(f"--folds {args.folds}: at least 1 (1 = the latest test split only)")
     set_threads(args.threads)
     overrides = parse_overrides(args.variant)
-    partial_path = PARTIAL if not args.tag else RESULTS / f"realdata-{args.tag}.partial.json"
+    stem = f"realdata-{args.tag}" if args.tag else "realdata_folds" if args.folds > 1 else "realdata"
+    partial_path = RESULTS / f"{stem}.partial.json"
     done: dict[str, Any] = json.loads(partial_path.read_text()) if partial_path.is_file() else {}
     RESULTS.mkdir(parents=True, exist_ok=True)
     rows = []
     started = time.monotonic()
     for name in args.datasets.split(","):
-        rows.append({"dataset": name, "model": "alarm on everything", "seeds": 1, **everything_row(name)})
+        rows.append({"dataset": name, "model": "alarm on everything", "seeds": 1, **everything_row(name, args.folds)})
         for model_type in args.models.split(","):
             n_seeds = args.sim_seeds if name.startswith("sim") and args.sim_seeds else args.seeds
             seeds = range(n_seeds) if model_type in SEEDED else range(1)
-            runs = []
-            for seed in seeds:
-                key = f"{name}|{model_type}|{seed}|{args.epochs}|{json.dumps(overrides, sort_keys=True)}"
-                if key not in done:
-                    try:
-                        done[key] = run_one(name, model_type, seed, args.epochs, overrides)
-                    except ValueError as err:
-                        done[key] = {"error": str(err)}
-                    partial_path.write_text(json.dumps(done, indent=1))
-                    r = done[key]
-                    print(
-                        f"[{time.monotonic() - started:6.0f}s] {name} {model_type} seed {seed}: "
-                        + (
-                            f"F1 {r['f1']:.3f} PR-AUC {cell(r['pr_auc'])} ECE {cell(r['ece'])} ({r['seconds']:.0f}s)"
-                            if "error" not in r
-                            else f"error: {r['error']}"
-                        ),
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                if "error" not in done[key]:
-                    runs.append(done[key])
-            if runs:
-                rows.append(
-                    {
-                        "dataset": name,
-                        "model": model_type + (f" [{args.tag}]" if args.tag else ""),
-                        "seeds": len(runs),
-                        "horizon": DATASETS[name]["horizon"],
-                        **aggregate(runs),
-                    }
-                )
+            runs: dict[int, list[dict[str, Any]]] = {}
+            for fold in range(args.folds):
+                for seed in seeds:
+                    key = f"{name}|{model_type}|{seed}|{args.epochs}|{json.dumps(overrides, sort_keys=True)}"
+                    key += f"|fold{fold}" if fold else ""  # fold 0 keeps the main table's keys
+                    if key not in done:
+                        try:
+                            done[key] = run_one(name, model_type, seed, args.epochs, overrides, fold=fold)
+                        except ValueError as err:
+                            done[key] = {"error": str(err)}
+                        partial_path.write_text(json.dumps(done, indent=1))
+                        r = done[key]
+                        print(
+                            f"[{time.monotonic() - started:6.0f}s] {name} {model_type} fold {fold} seed {seed}: "
+                            + (
+                                f"F1 {r['f1']:.3f} PR-AUC {cell(r['pr_auc'])} ECE {cell(r['ece'])} ({r['seconds']:.0f}s)"
+                                if "error" not in r
+                                else f"error: {r['error']}"
+                            ),
+                            file=sys.stderr,
+                            flush=True,
+                        )
+                    if "error" not in done[key]:
+                        runs.setdefault(fold, []).append(done[key])
+            pooled = [r for fold_runs in runs.values() for r in fold_runs]
+            if pooled:
+                row = {
+                    "dataset": name,
+                    "model": model_type + (f" [{args.tag}]" if args.tag else ""),
+                    "seeds": len(seeds),
+                    "horizon": DATASETS[name]["horizon"],
+                    **aggregate(pooled),
+                }
+                if args.folds > 1:
+                    row["folds"] = sorted(runs)
+                    row["per_fold"] = {str(f): aggregate(fold_runs) for f, fold_runs in runs.items()}
+                rows.append(row)
     text = table(rows)
+    command = f".venv/bin/python bench/realdata.py --seeds {args.seeds} --epochs {args.epochs}" + (
+        f" --sim-seeds {args.sim_seeds}" if args.sim_seeds else ""
+    )
+    if args.folds > 1:
+        command += f" --folds {args.folds} --datasets {args.datasets} --models {args.models}"
+        text += "\n\n" + fold_table(rows, args.folds)
+        scope = (
+            f"{args.folds} rolling-origin folds, each testing on 20 % of the labelled time and faults just before the previous "
+            f"fold's test block, with a model trained only on what came before it (fold 0 is the README's main table's split). "
+            f"The first table pools every (fold, seed) run: mean ± std over {args.folds} folds x seeds"
+        )
+    else:
+        scope = "Test split only (the latest 20 % of labelled time and faults)"
     note = (
-        f"\n\nTest split only (the latest 20 % of labelled time and faults); validation blocks (20 %, widened to hold "
+        f"\n\n{scope}; validation blocks (20 %, widened to hold "
         f"30 positives) choose early stopping, calibration (Platt) and the threshold. Horizon 3 intervals on real data "
         f"(ASD 5 min, Nezha 1 min per interval), 1 on the simulator (the paper's setting). Mean ± std over training seeds "
-        f"(rules and the Markov detector are deterministic: one run). Command: `.venv/bin/python bench/realdata.py "
-        f"--seeds {args.seeds} --epochs {args.epochs}" + (f" --sim-seeds {args.sim_seeds}" if args.sim_seeds else "") + "`"
+        f"(rules and the Markov detector are deterministic: one run). Command: `{command}`"
     )
     print(text + note)
     out = {
@@ -263,11 +315,11 @@ def main() -> None:
         "command": " ".join(sys.argv),
         "seeds": args.seeds,
         "epochs": args.epochs,
+        "folds": args.folds,
         "overrides": overrides,
         "machine": "2-core x86-64, 24 GiB (the project's CI machine kind)",
         "runs": done,
     }
-    stem = "realdata" if not args.tag else f"realdata-{args.tag}"
     (RESULTS / f"{stem}.json").write_text(json.dumps(out, indent=2))
     (RESULTS / f"{stem}.md").write_text(text + note + "\n")
 

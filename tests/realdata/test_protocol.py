@@ -15,7 +15,7 @@ from ftmoe.contract.dataset import Dataset, labelled_segments
 from ftmoe.contract.dataset import load as load_dataset
 from ftmoe.predictor import calibration
 from ftmoe.predictor.base import TrainOptions, fit_model
-from ftmoe.predictor.data import TEST, TRAIN, VAL, blocked_split, targets, window_ends
+from ftmoe.predictor.data import TEST, TRAIN, VAL, blocked_split, rolling_origin, targets, window_ends
 from ftmoe.predictor.registry import load, predictor_class
 
 
@@ -69,6 +69,27 @@ def test_validation_widens_until_it_holds_30_positives_and_errs_when_it_cannot()
     few = _synthetic(T=3000, faults=6)
     with pytest.raises(ValueError, match="at least 30"):
         blocked_split(few.labels, 6, 1, 1)
+
+
+def test_rolling_origin_folds_test_successive_disjoint_blocks_on_the_past_only() -> None:
+    ds = _synthetic(T=4000, faults=100)
+    ds.labelled = np.ones(ds.shape[0], dtype=bool)
+    ds.labelled[:400] = False  # an unlabelled history, as ASD's training days
+    blocks = []
+    for fold in range(3):
+        part = rolling_origin(ds, fold)
+        s = blocked_split(part.labels, 6, 1, 3, labelled=part.labelled)
+        test = np.flatnonzero(s.assignment == TEST)
+        blocks.append((int(test[0]), int(test[-1]) + 1, part.shape[0]))
+        # the fold is the file's own beginning: nothing after its origin is in it
+        np.testing.assert_array_equal(part.features, ds.features[: part.shape[0]])
+        assert (s.assignment[: test[0]] != TEST).all()
+    assert blocks[0][2] == ds.shape[0]
+    for (start, _, _), (_, stop, end) in zip(blocks, blocks[1:]):
+        assert stop == end == start  # fold k's test block ends where fold k-1's begins
+    assert blocks[2][0] > 400
+    with pytest.raises(ValueError, match="fewer folds"):
+        rolling_origin(ds, 40)
 
 
 def test_window_ends_keep_the_old_temporal_split() -> None:
