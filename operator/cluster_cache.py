@@ -8,8 +8,10 @@ read the same picture. ``Listing`` is the same interface over plain LIST calls, 
 one-shot commands and tests without a watch.
 
 Objects are trimmed before they are kept: pods to the fields the operator reads, nodes to
-all but managedFields, of which they keep who set ``spec.unschedulable``
-(operator/ownership.py reads it); at 50,000 pods the rest would be most of the memory.
+their metadata, spec, conditions and allocatable (a real kubelet's image list is the bulk of
+a node) with only the managedFields entries that set ``spec.unschedulable``
+(operator/ownership.py reads them); at 50,000 pods and 5,000 nodes the rest would be most
+of the memory.
 """
 
 from __future__ import annotations
@@ -89,18 +91,29 @@ def slim_pod(pod: Obj) -> Obj:
     }
 
 
+# What the operator reads of a node's status (readiness and pressure conditions, allocatable
+# CPU for the load graph). A real kubelet also reports up to 50 images with every digest,
+# its addresses and nodeInfo: tens of KiB a node, most of the node cache at 5,000 nodes.
+NODE_STATUS_KEPT = ("conditions", "allocatable", "capacity")
+
+
 def slim_node(node: Obj) -> Obj:
-    """managedFields reduced to the entries that set spec.unschedulable (None stays None)."""
+    """The status fields of NODE_STATUS_KEPT, and managedFields reduced to the entries that
+    set spec.unschedulable (None stays None); metadata and spec otherwise whole."""
+    out = dict(node)
+    status = node.get("status")
+    if status:
+        out["status"] = {k: status[k] for k in NODE_STATUS_KEPT if k in status}
     meta = node.get("metadata") or {}
     entries = meta.get("managedFields")
-    if entries is None:
-        return node
-    kept = [
-        {"manager": e.get("manager", ""), "fieldsV1": {"f:spec": {"f:unschedulable": {}}}}
-        for e in entries
-        if "f:unschedulable" in ((e.get("fieldsV1") or {}).get("f:spec") or {})
-    ]
-    return {**node, "metadata": {**meta, "managedFields": kept}}
+    if entries is not None:
+        kept = [
+            {"manager": e.get("manager", ""), "fieldsV1": {"f:spec": {"f:unschedulable": {}}}}
+            for e in entries
+            if "f:unschedulable" in ((e.get("fieldsV1") or {}).get("f:spec") or {})
+        ]
+        out["metadata"] = {**meta, "managedFields": kept}
+    return out
 
 
 def pod_node(pod: Obj) -> str | None:

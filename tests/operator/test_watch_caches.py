@@ -154,6 +154,35 @@ def test_node_managed_fields_keep_only_who_cordoned() -> None:
     assert slim_node({"metadata": {"name": "m"}}) == {"metadata": {"name": "m"}}  # no managedFields stays none
 
 
+def test_node_cache_keeps_what_the_interval_reads_and_drops_a_kubelets_image_list() -> None:
+    from ftmoe.operator.node_load import cpu_cores
+    from ftmoe.operator.node_status import condition
+
+    images = [
+        {"names": [f"registry.example/app-{i}@sha256:{'0' * 64}", f"registry.example/app-{i}:v1"], "sizeBytes": 10**8} for i in range(50)
+    ]
+    conditions = [{"type": "Ready", "status": "True"}, {"type": "MemoryPressure", "status": "False"}]
+    n = {
+        "metadata": {"name": "n", "labels": {"pool": "gpu"}, "annotations": {A.CORDONED_BY: "p"}},
+        "spec": {"unschedulable": True, "taints": [{"key": "k", "effect": "NoSchedule"}]},
+        "status": {
+            "conditions": conditions,
+            "allocatable": {"cpu": "15500m"},
+            "capacity": {"cpu": "16"},
+            "images": images,
+            "nodeInfo": {"kubeletVersion": "v1.34.0"},
+            "addresses": [{"type": "InternalIP", "address": "10.0.0.1"}],
+        },
+    }
+    s = slim_node(n)
+    assert set(s["status"]) == {"conditions", "allocatable", "capacity"}
+    assert s["metadata"] == n["metadata"] and s["spec"] == n["spec"]
+    assert condition(s, "Ready") == "True" and condition(s, "MemoryPressure") == "False"
+    assert cpu_cores(s["status"]["allocatable"]["cpu"]) == 15.5
+    assert len(json.dumps(s)) * 20 < len(json.dumps(n))
+    assert "images" in n["status"]  # the event's own object is left as it came
+
+
 class FakeResponse:
     def __init__(self, body: bytes = b"", lines: list[dict[str, Any]] | None = None):
         self.data = body
