@@ -7,6 +7,9 @@
   (operator/node_metrics.fill), a full window of 10 steps and an incremental read of 3.
 - parse: every node's cordon history and timestamps read from its annotations, as each
   interval does (operator/node_facts.facts), after the first interval.
+- node cache: the memory of every node as the watch delivers it (a real kubelet's node:
+  50 images, addresses, nodeInfo, managedFields) and as the node informer keeps it
+  (operator/cluster_cache.slim_node), measured with tracemalloc.
 
 Medians of ``--repeats`` calls, in milliseconds; the whole cluster bench is bench/operator.py --scale.
 """
@@ -14,8 +17,10 @@ Medians of ``--repeats`` calls, in milliseconds; the whole cluster bench is benc
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
+import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +29,7 @@ from common import machine, write
 
 from ftmoe.contract.features import FEATURE_NAMES
 from ftmoe.operator import annotations as A
+from ftmoe.operator.cluster_cache import slim_node
 from ftmoe.operator.learning.experience import Experience
 from ftmoe.operator.learning.learner import BUFFER_BYTES, buffer_cap
 from ftmoe.operator.node_metrics import fill
@@ -57,6 +63,97 @@ def response(nodes: list[str], times: np.ndarray) -> list[dict[str, Any]]:
     return [{"metric": {"node": n}, "values": [[float(t), "0.5"] for t in times]} for n in nodes]
 
 
+def kubelet_node(i: int) -> str:
+    """One node as a real kubelet reports it (nodeStatusMaxImages 50), as watch event JSON."""
+    stamp = "2026-12-03T10:00:00Z"
+    conditions = [
+        {
+            "type": t,
+            "status": "False" if t != "Ready" else "True",
+            "lastHeartbeatTime": stamp,
+            "lastTransitionTime": stamp,
+            "reason": f"Kubelet{t}",
+            "message": f"kubelet reports {t}",
+        }
+        for t in ("MemoryPressure", "DiskPressure", "PIDPressure", "Ready")
+    ]
+    images = [
+        {
+            "names": [f"registry.example.com/team-{k % 7}/app-{k}@sha256:{k:064x}", f"registry.example.com/team-{k % 7}/app-{k}:v1.{k}"],
+            "sizeBytes": 10**8 + k,
+        }
+        for k in range(50)
+    ]
+    fields = {f"f:{k}": {} for k in ("allocatable", "capacity", "conditions", "daemonEndpoints", "images", "nodeInfo")}
+    node = {
+        "metadata": {
+            "name": f"node-{i}",
+            "uid": f"{i:032x}",
+            "resourceVersion": str(10**6 + i),
+            "creationTimestamp": stamp,
+            "labels": {**{f"node.kubernetes.io/l{k}": f"v{k}" for k in range(12)}, "kubernetes.io/hostname": f"node-{i}"},
+            "annotations": {"node.alpha.kubernetes.io/ttl": "0", "volumes.kubernetes.io/controller-managed-attach-detach": "true"},
+            "managedFields": [
+                {
+                    "manager": "kubelet",
+                    "operation": "Update",
+                    "subresource": "status",
+                    "time": stamp,
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": {"f:status": fields},
+                },
+                {
+                    "manager": "kube-controller-manager",
+                    "operation": "Update",
+                    "time": stamp,
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": {"f:spec": {"f:podCIDR": {}, "f:podCIDRs": {}}},
+                },
+            ],
+        },
+        "spec": {"podCIDR": f"10.{i // 256 % 256}.{i % 256}.0/24", "providerID": f"aws:///zone/i-{i:017x}"},
+        "status": {
+            "capacity": {"cpu": "96", "memory": "1056000000Ki", "nvidia.com/gpu": "8", "pods": "110", "ephemeral-storage": "3000000000Ki"},
+            "allocatable": {
+                "cpu": "95500m",
+                "memory": "1050000000Ki",
+                "nvidia.com/gpu": "8",
+                "pods": "110",
+                "ephemeral-storage": "2700000000Ki",
+            },
+            "conditions": conditions,
+            "addresses": [
+                {"type": "InternalIP", "address": f"10.1.{i // 256 % 256}.{i % 256}"},
+                {"type": "Hostname", "address": f"node-{i}"},
+            ],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+            "nodeInfo": {
+                "machineID": f"{i:032x}",
+                "systemUUID": f"{i:032x}",
+                "bootID": f"{i:032x}",
+                "kernelVersion": "6.8.0",
+                "osImage": "Ubuntu 24.04",
+                "containerRuntimeVersion": "containerd://2.0.0",
+                "kubeletVersion": "v1.34.0",
+                "operatingSystem": "linux",
+                "architecture": "amd64",
+            },
+            "images": images,
+        },
+    }
+    return json.dumps(node)
+
+
+def traced_mib(make: Callable[[], Any]) -> float:
+    """The memory what ``make`` returns holds, in MiB."""
+    tracemalloc.start()
+    kept = make()
+    size = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    del kept
+    return round(size / 2**20, 1)
+
+
 def run(n: int, repeats: int) -> dict[str, Any]:
     nodes = [f"node-{i}" for i in range(n)]
     exp, cap, append = full_buffer(nodes, len(FEATURE_NAMES))
@@ -74,6 +171,7 @@ def run(n: int, repeats: int) -> dict[str, Any]:
             A.parse_time(t)
 
     parse()  # the first interval fills the cache
+    events = [kubelet_node(i) for i in range(n)]
     return {
         "nodes": n,
         "buffer_intervals": cap,
@@ -82,6 +180,8 @@ def run(n: int, repeats: int) -> dict[str, Any]:
         "fill_full_window_ms": median_ms(lambda: fill(out, full, index, window, step, "node"), repeats),
         "fill_incremental_ms": median_ms(lambda: fill(out[-3:], incremental, index, window[-3:], step, "node"), repeats),
         "parse_annotations_ms": median_ms(parse, repeats),
+        "node_cache_whole_mib": traced_mib(lambda: [json.loads(e) for e in events]),
+        "node_cache_kept_mib": traced_mib(lambda: [slim_node(json.loads(e)) for e in events]),
     }
 
 
@@ -98,17 +198,20 @@ def main() -> None:
     command = f".venv/bin/python bench/interval_parts.py --nodes {args.nodes} --repeats {args.repeats}"
     md = [
         "| nodes | buffer (intervals, MiB) | append one interval (ms) | fill, full window of 10 (ms) | fill, incremental 3 (ms) | "
-        "parse annotations (ms) |",
-        "|---|---|---|---|---|---|",
+        "parse annotations (ms) | node cache, whole / kept (MiB) |",
+        "|---|---|---|---|---|---|---|",
         *(
             f"| {r['nodes']} | {r['buffer_intervals']}, {r['buffer_mib']:.0f} | {r['append_ms']:.2f} | {r['fill_full_window_ms']:.1f} | "
-            f"{r['fill_incremental_ms']:.1f} | {r['parse_annotations_ms']:.2f} |"
+            f"{r['fill_incremental_ms']:.1f} | {r['parse_annotations_ms']:.2f} | "
+            f"{r['node_cache_whole_mib']:.0f} / {r['node_cache_kept_mib']:.0f} |"
             for r in rows
         ),
         "",
         f"Measured on a {host['cpus']}-core machine, Python {host['python']}. "
         f"Medians of {args.repeats} calls, one feature per fill, the buffer at its cap ({BUFFER_BYTES // 2**20} MiB of "
-        f"features at most). Command: `{command}`",
+        f"features at most). Node cache: nodes shaped as a real kubelet reports them (50 images, "
+        f"addresses, nodeInfo, managedFields), decoded as the watch delivers them, whole or as the node informer keeps them "
+        f"(tracemalloc). Command: `{command}`",
     ]
     write("interval_parts", {"rows": rows, "command": command}, "\n".join(md))
 
