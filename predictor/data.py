@@ -229,7 +229,7 @@ def blocked_split(
         raise ValueError("no labelled interval: nothing to train or score on")
     first = int(labelled_idx[0])
     notes: list[str] = []
-    test_start = _test_start(labels, lab, test_share)
+    test_start = _test_start(busy, onsets_all, labelled_idx, test_share)
     tgt = targets(labels, lead, horizon)
     share = val_share
     while True:
@@ -282,13 +282,11 @@ def _busy_onsets(labels: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.nd
     return busy, np.flatnonzero(busy & ~np.concatenate([[False], busy[:-1]]))
 
 
-def _test_start(labels: np.ndarray, lab: np.ndarray, test_share: float) -> int:
-    """Where ``blocked_split``'s test split starts (``len(labels)`` when ``test_share`` is 0)."""
-    T = labels.shape[0]
-    labelled_idx = np.flatnonzero(lab)
+def _test_start(busy: np.ndarray, onsets: np.ndarray, labelled_idx: np.ndarray, test_share: float) -> int:
+    """Where ``blocked_split``'s test split starts (the end when ``test_share`` is 0)."""
+    T = len(busy)
     if test_share <= 0 or len(labelled_idx) == 0:
         return T
-    busy, onsets = _busy_onsets(labels, lab)
     return _quiet_edge(busy, _position(onsets, labelled_idx, test_share), int(labelled_idx[0]), T - 1)
 
 
@@ -305,7 +303,7 @@ def rolling_origin(ds: Dataset, fold: int, test_share: float = 0.2) -> Dataset:
     stop = ds.shape[0]
     for k in range(fold):
         lab = ds.labelled_mask[:stop]
-        stop = _test_start(ds.labels[:stop], lab, test_share)
+        stop = _test_start(*_busy_onsets(ds.labels[:stop], lab), np.flatnonzero(lab), test_share)
         if not lab[:stop].any():
             raise ValueError(f"fold {k + 1}: no labelled interval is left before its origin; use fewer folds")
     out = ds.slice(0, stop)
