@@ -9,7 +9,7 @@ latest labelled share as the test split, scores on the test split only.
 ``--folds K`` is a rolling-origin evaluation (``predictor.data.rolling_origin``): fold 0 is the
 table's split, fold k tests on the block just before fold k-1's with a model trained only on
 what came before it. Its rows pool every (fold, seed) run and keep each fold's mean
-(results: bench/results/realdata-folds.{json,md}).
+(results: bench/results/realdata_folds.{json,md}).
 
 Datasets are made on first use under data/ (ftmoe dataset from-asd / from-nezha /
 simulate). Rows are saved as they finish (bench/results/realdata.partial.json), so an
@@ -30,8 +30,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
+MACHINE = "2-core x86-64, 24 GiB (the project's CI machine kind)"
 RESULTS = ROOT / "bench" / "results"
-PARTIAL = RESULTS / "realdata.partial.json"
 
 DATASETS: dict[str, dict[str, Any]] = {
     "asd": {
@@ -325,7 +325,7 @@ def main() -> None:
         f"\n\n{scope}; validation blocks (20 %, widened to hold "
         f"30 positives) choose early stopping, calibration (Platt) and the threshold. Horizon 3 intervals on real data "
         f"(ASD 5 min, Nezha 1 min per interval), 1 on the simulator (the paper's setting). Mean ± std over training seeds "
-        f"(rules and the Markov detector are deterministic: one run). Command: {command}"
+        f"(rules and the Markov detector are deterministic: one run). Measured on a {MACHINE}. Command: {command}"
     )
     print(text + note)
     out = {
@@ -336,7 +336,7 @@ def main() -> None:
         "folds": args.folds,
         "commands": commands,
         "overrides": overrides,
-        "machine": "2-core x86-64, 24 GiB (the project's CI machine kind)",
+        "machine": MACHINE,
         "runs": done,
     }
     (RESULTS / f"{stem}.json").write_text(json.dumps(out, indent=2))
