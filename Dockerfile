@@ -12,7 +12,8 @@
 #                    image` passes it empty: the CPU-only index is not reachable here.
 #   DEPS             the image the runtime stage starts from: the `deps` stage below, or
 #                    an image built from it earlier (`make image` caches it by the hash of
-#                    this file and pyproject.toml, so a code change does not reinstall torch).
+#                    this file, pyproject.toml and deploy/image/layers.py, so a code change
+#                    does not reinstall torch).
 #
 # The dependency ranges live in pyproject.toml only; this file reads them from there.
 
@@ -31,20 +32,17 @@ COPY simulator ./simulator
 RUN /opt/build/bin/python -m build --wheel --outdir /wheels .
 
 # Everything the operator imports, from pyproject.toml alone: it changes far less often
-# than the code, so this stage stays cached across code changes.
+# than the code, so this stage stays cached across code changes. deploy/image/layers.py
+# resolves it once and installs it in three layers (CUDA libraries, torch, the rest), each
+# with exact versions, so that no layer is gigabytes on its own (see that file for why).
 FROM ${BASE} AS deps
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 RUN python3 -m venv /opt/ftmoe && useradd --uid 65532 --no-create-home --shell /usr/sbin/nologin ftmoe
-COPY pyproject.toml /tmp/pyproject.toml
-# torch first, from TORCH_INDEX_URL when given, so the requirement below is already met
-# and pip does not fetch another build.
-RUN if [ -n "$TORCH_INDEX_URL" ]; then \
-      /opt/ftmoe/bin/pip install --no-cache-dir --index-url "$TORCH_INDEX_URL" \
-        "$(/opt/ftmoe/bin/python -c 'import tomllib; print(next(d for d in tomllib.load(open("/tmp/pyproject.toml", "rb"))["project"]["dependencies"] if d.startswith("torch>")))')"; \
-    fi \
-    && /opt/ftmoe/bin/python -c 'import tomllib; print("\n".join(tomllib.load(open("/tmp/pyproject.toml", "rb"))["project"]["dependencies"]))' > /tmp/requirements.txt \
-    && /opt/ftmoe/bin/pip install --no-cache-dir -r /tmp/requirements.txt \
-    && rm /tmp/pyproject.toml /tmp/requirements.txt
+COPY pyproject.toml deploy/image/layers.py /tmp/deps/
+RUN /opt/ftmoe/bin/python /tmp/deps/layers.py plan
+RUN /opt/ftmoe/bin/python /tmp/deps/layers.py install cuda
+RUN /opt/ftmoe/bin/python /tmp/deps/layers.py install torch
+RUN /opt/ftmoe/bin/python /tmp/deps/layers.py install rest && rm -rf /tmp/deps
 
 FROM ${DEPS} AS runtime
 COPY --from=build /wheels /wheels

@@ -20,10 +20,15 @@ TAG=${1:-localhost/ftmoe-operator:dev}
 BASE_TAG=localhost/ftmoe-base:bookworm
 BASE=${FTMOE_IMAGE_BASE:-$BASE_TAG}
 TORCH_INDEX_URL=${FTMOE_TORCH_INDEX_URL-}
-# vfs works in any container (no overlay mount needed); chroot isolation needs no user
-# namespaces. Both are what this machine kind allows. No --layers: under vfs every cached
-# layer is a whole copy of the rootfs (gigabytes with torch), so each stage is committed once.
-BUILDAH=(buildah --storage-driver vfs)
+# buildah picks its storage driver: the one this storage already uses, else overlay where
+# the kernel allows it (as root on ext4 or xfs), else vfs. Under vfs every layer and every
+# working container is a whole copy of the rootfs (gigabytes with torch), so it needs far
+# more disk (not measured; the check below asks for twice overlay's). Chroot isolation
+# needs no user namespaces.
+BUILDAH=(buildah)
+# Free disk the dependencies' stage needs, in GiB, measured (README, "The image"): its
+# biggest layer while it commits, its working copy and two compressed copies in flight.
+DEPS_DISK_GIB=${FTMOE_IMAGE_DISK_GIB:-14}
 started=$(date +%s)
 
 say() { printf '==> %s\n' "$*"; }
@@ -69,13 +74,27 @@ done
 
 # The dependencies' stage is built on its own and kept, named by what it is made from, so
 # that a code change rebuilds only the small runtime stage (the Dockerfile's DEPS argument).
-key=$({ cat Dockerfile pyproject.toml; echo "$BASE $TORCH_INDEX_URL"; "${BUILDAH[@]}" inspect --type image --format '{{.FromImageID}}' "$BASE" 2>/dev/null; } | sha256sum | cut -c1-12)
+key=$({ cat Dockerfile pyproject.toml deploy/image/layers.py; echo "$BASE $TORCH_INDEX_URL"; "${BUILDAH[@]}" inspect --type image --format '{{.FromImageID}}' "$BASE" 2>/dev/null; } | sha256sum | cut -c1-12)
 DEPS_TAG=localhost/ftmoe-deps:$key
 args=(--isolation chroot "${lend[@]}" --build-arg "BASE=$BASE" --build-arg "TORCH_INDEX_URL=$TORCH_INDEX_URL")
 if ! "${BUILDAH[@]}" inspect --type image "$DEPS_TAG" >/dev/null 2>&1; then
-    say "building the dependencies' stage $DEPS_TAG (torch from ${TORCH_INDEX_URL:-PyPI}; about 5 minutes, again only when the Dockerfile or pyproject.toml changes)"
-    "${BUILDAH[@]}" bud "${args[@]}" --target deps --tag "$DEPS_TAG" --file Dockerfile .
-    # older dependency stages only take space (each is gigabytes under vfs)
+    driver=$("${BUILDAH[@]}" info --format '{{.store.GraphDriverName}}')
+    store=$("${BUILDAH[@]}" info --format '{{.store.GraphRoot}}')
+    need=$DEPS_DISK_GIB
+    [[ $driver == vfs ]] && need=$((need * 2))
+    for dir in "$store" "${TMPDIR:-/var/tmp}"; do
+        free=$(($(df -Pk "$dir" | awk 'NR==2 {print $4}') / 1048576))
+        if ((free < need)); then
+            echo "error: building the dependencies' stage needs about $need GiB free under $dir ($driver storage); $free GiB is free there." >&2
+            echo "       Free some space (an older image: buildah rmi IMAGE), or set FTMOE_IMAGE_DISK_GIB to build anyway." >&2
+            exit 1
+        fi
+    done
+    say "building the dependencies' stage $DEPS_TAG ($driver storage; torch from ${TORCH_INDEX_URL:-PyPI}; about 5 minutes, again only when the Dockerfile, pyproject.toml or deploy/image/layers.py changes)"
+    # --layers: one layer per RUN step, as the Dockerfile splits torch (deploy/image/layers.py);
+    # compressed while committing, so the copies in flight are a third of the layer's size.
+    "${BUILDAH[@]}" bud "${args[@]}" --layers --disable-compression=false --target deps --tag "$DEPS_TAG" --file Dockerfile .
+    # older dependency stages only take space (each is gigabytes)
     "${BUILDAH[@]}" images --format '{{.Name}}:{{.Tag}}' | grep '^localhost/ftmoe-deps:' | grep -vx "$DEPS_TAG" |
         xargs -r "${BUILDAH[@]}" rmi >/dev/null 2>&1 || true
 else

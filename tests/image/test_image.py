@@ -23,7 +23,7 @@ from live_cluster import STEP, Env, apply_policy, delete_policy, env, inject, wa
 __all__ = ["env"]  # the live environment fixture, with the image's operator in it
 
 IMAGE = os.environ.get("FTMOE_IMAGE", "localhost/ftmoe-operator:dev")
-BUILDAH = ["buildah", "--storage-driver", "vfs"]
+BUILDAH = ["buildah"]  # the storage driver buildah picks, as `make image` does
 
 pytestmark = [pytest.mark.cluster, pytest.mark.image]
 
