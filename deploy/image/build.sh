@@ -86,7 +86,8 @@ if ! "${BUILDAH[@]}" inspect --type image "$DEPS_TAG" >/dev/null 2>&1; then
         free=$(($(df -Pk "$dir" | awk 'NR==2 {print $4}') / 1048576))
         if ((free < need)); then
             echo "error: building the dependencies' stage needs about $need GiB free under $dir ($driver storage); $free GiB is free there." >&2
-            echo "       Free some space (an older image: buildah rmi IMAGE), or set FTMOE_IMAGE_DISK_GIB to build anyway." >&2
+            echo "       Free some space (an older image: buildah rmi IMAGE), or set FTMOE_IMAGE_DISK_GIB=N to check for N GiB instead (0: no check)." >&2
+            [[ $driver == vfs ]] && echo "       An empty storage takes overlay where the kernel allows it, which needs far less." >&2
             exit 1
         fi
     done
