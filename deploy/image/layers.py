@@ -3,7 +3,7 @@ libraries, then torch with the rest of what it needs, then everything else.
 
 Run by the Dockerfile's `deps` stage, one `RUN` per step, with the venv's Python:
 
-    layers.py plan            resolve pyproject.toml's dependencies once (pip --dry-run)
+    layers.py plan            resolve pyproject.toml's torch requirement once (pip --dry-run)
     layers.py install cuda    the nvidia-*/cuda-* wheels of the plan (none from a CPU index)
     layers.py install torch   the rest of torch's plan
     layers.py install rest    pyproject.toml's dependencies; torch's are met already
@@ -49,15 +49,22 @@ def index_args() -> list[str]:
     return ["--index-url", url] if url else []
 
 
+def pip(*args: str) -> None:
+    # pip prints its own error; a traceback from here would only bury it
+    done = subprocess.run([*PIP, *args])
+    if done.returncode:
+        sys.exit(f"error: pip {' '.join(args)} failed (exit {done.returncode}); pip's message is above")
+
+
 def plan() -> None:
-    subprocess.run([*PIP, "install", "--quiet", "--no-cache-dir", "--upgrade", "pip>=24.2,<27"], check=True)
-    cmd = [*PIP, "install", "--quiet", "--dry-run", "--report", str(PLAN), *index_args(), torch_requirement()]
-    subprocess.run(cmd, check=True)
-    names = [f"{p['metadata']['name']}=={p['metadata']['version']}" for p in json.loads(PLAN.read_text())["install"]]
-    print(f"torch's plan: {len(names)} packages, {sum(n.lower().startswith(CUDA_PREFIXES) for n in names)} of them CUDA libraries")
+    pip("install", "--quiet", "--no-cache-dir", "--upgrade", "pip>=24.2,<27")
+    pip("install", "--quiet", "--dry-run", "--report", str(PLAN), *index_args(), torch_requirement())
+    cuda = planned("cuda")
+    print(f"torch's plan: {len(cuda) + len(planned('torch'))} packages, {len(cuda)} of them CUDA libraries")
 
 
 def planned(layer: str) -> list[str]:
+    """The plan's exact pins for layer ``cuda`` (nvidia-*, cuda-*) or ``torch`` (the rest)."""
     pins = [f"{p['metadata']['name']}=={p['metadata']['version']}" for p in json.loads(PLAN.read_text())["install"]]
     cuda = [p for p in pins if p.lower().startswith(CUDA_PREFIXES)]
     return cuda if layer == "cuda" else [p for p in pins if p not in cuda]
@@ -65,12 +72,12 @@ def planned(layer: str) -> list[str]:
 
 def install(layer: str) -> None:
     if layer == "rest":
-        subprocess.run([*PIP, "install", "--no-cache-dir", *dependencies()], check=True)
+        pip("install", "--no-cache-dir", *dependencies())
         return
     pins = planned(layer)
     print(f"layer {layer}: {len(pins)} packages")
     if pins:
-        subprocess.run([*PIP, "install", "--no-cache-dir", "--no-deps", *index_args(), *pins], check=True)
+        pip("install", "--no-cache-dir", "--no-deps", *index_args(), *pins)
 
 
 def main(argv: list[str]) -> None:
