@@ -3,6 +3,7 @@ fitted on the windows that are scored."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -323,3 +324,31 @@ def test_the_kept_weights_are_the_ones_validation_scored_with_a_moving_average()
     prob = pred.raw_predict(ds.features, ds.migrations, splits.val).fault_probability
     kept = average_precision(prob, pred.targets(ds, splits.val) > 0)
     assert kept == pytest.approx(history["best_val_pr_auc"], abs=1e-6)
+
+
+def test_the_ensemble_bench_chooses_thresholds_on_validation_and_averages_seeds() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from realdata_ensemble import compare
+
+    rng = np.random.default_rng(0)
+    val_pos, test_pos = rng.random((400, 4)) < 0.1, rng.random((400, 4)) < 0.1
+
+    def seed_run(noise: float) -> dict[str, np.ndarray]:
+        # each seed: the truth plus its own noise, so averaging seeds ranks better
+        return {
+            "val": np.clip(val_pos * 0.5 + rng.normal(0.25, noise, val_pos.shape), 0, 1),
+            "val_pos": val_pos,
+            "test": np.clip(test_pos * 0.5 + rng.normal(0.25, noise, test_pos.shape), 0, 1),
+            "test_pos": test_pos,
+        }
+
+    runs = {"ftmoe": [seed_run(0.4) for _ in range(5)], "gbt": [seed_run(0.2) for _ in range(5)]}
+    out = compare(runs)
+    assert out["ftmoe ensemble"]["pr_auc"] > out["ftmoe single"]["pr_auc"]["mean"] + 0.05
+    assert set(out) == {"ftmoe single", "ftmoe ensemble", "gbt single", "gbt ensemble", "blend"}
+    # the test windows never move a threshold: scrambling them leaves every threshold as it was
+    for r in runs["ftmoe"] + runs["gbt"]:
+        r["test"] = rng.permutation(r["test"].ravel()).reshape(r["test"].shape)
+    again = compare(runs)
+    for k in ("ftmoe ensemble", "gbt ensemble", "blend"):
+        assert again[k]["threshold"] == out[k]["threshold"]
