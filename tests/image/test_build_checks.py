@@ -10,6 +10,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -48,7 +49,7 @@ def test_the_torch_requirement_is_read_from_pyproject(tmp_path: Path) -> None:
 
 
 def test_a_wrong_step_prints_the_usage() -> None:
-    out = subprocess.run(["python3", str(ROOT / "deploy/image/layers.py"), "install", "gpu"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, str(ROOT / "deploy/image/layers.py"), "install", "gpu"], capture_output=True, text=True)
     assert out.returncode == 1
     assert "usage: layers.py plan | install cuda|torch|rest" in out.stderr
 
