@@ -34,18 +34,13 @@ FOLDS = {"asd": 3, "nezha-online-boutique": 2}  # Online Boutique: a third origi
 MODELS = ("ftmoe", "gbt")
 
 
-def f1_at(prob: np.ndarray, positive: np.ndarray, threshold: float) -> float:
-    alarm, pos = prob.ravel() >= threshold, positive.ravel()
-    tp = float((alarm & pos).sum())
-    return 2 * tp / max(float(alarm.sum() + pos.sum()), 1.0)
-
-
 def scores(val: np.ndarray, val_pos: np.ndarray, test: np.ndarray, test_pos: np.ndarray) -> dict[str, float]:
     """PR-AUC on test, and F1 on test at the threshold that is best on validation."""
     from ftmoe.predictor.base import average_precision, best_threshold
+    from ftmoe.predictor.metrics import detection
 
     threshold = best_threshold(val, val_pos)
-    return {"pr_auc": average_precision(test, test_pos), "f1": f1_at(test, test_pos, threshold), "threshold": threshold}
+    return {"pr_auc": average_precision(test, test_pos), "f1": detection(test_pos, test >= threshold)["f1"], "threshold": threshold}
 
 
 def fold_probabilities(name: str, model_type: str, seed: int, epochs: int, fold: int) -> dict[str, np.ndarray]:
