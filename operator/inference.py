@@ -76,6 +76,6 @@ def zscores(predictor: Predictor, last: np.ndarray) -> np.ndarray:
     when the model keeps them, else against the other nodes now."""
     normaliser = getattr(predictor, "normaliser", None)
     if normaliser is not None:
-        return np.asarray(normaliser(last), dtype=np.float64)
+        return np.asarray(normaliser.zscore(last), dtype=np.float64)
     std = last.std(axis=0)
     return (last - last.mean(axis=0)) / np.where(std > 1e-9, std, 1.0)

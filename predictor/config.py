@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+# How the networks' inputs are normalised (predictor.data.Normaliser); "auto" trains with
+# zscore and with quantile and keeps the higher validation PR-AUC (predictor.base).
+NORMALISATIONS = ("zscore", "quantile", "both")
+DEFAULT_NORMALISATION = "zscore"
+
 
 @dataclass
 class ModelConfig:

@@ -17,38 +17,102 @@ from __future__ import annotations
 
 import sys
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
 from ftmoe.contract.dataset import Dataset
+from ftmoe.predictor.config import NORMALISATIONS
 
 
 @dataclass
 class Normaliser:
-    """Per-feature log1p (for heavy-tailed, non-negative features) then z-score.
+    """Per-feature log1p (for heavy-tailed, non-negative features) then z-score, or with
+    ``quantile`` a rank-Gaussian map: each feature through its empirical CDF on the fitting
+    intervals, then the standard normal's inverse CDF.
 
-    Fitted on the training intervals only and saved with the model."""
+    Fitted on the training intervals only and saved with the model. Why the quantile map:
+    a tree sees only the order of a feature's values, while a z-score of a heavy-tailed
+    metric (latency, bytes) puts a few outliers at z in the hundreds and squeezes the rest
+    near 0, which a network learns little from. Values beyond the fitted range map to the
+    range's ends (z within +-3.3), as they fall past a tree's last threshold."""
 
     log: list[bool]
     mean: list[float]
     std: list[float]
+    # quantile map, per feature: increasing values and their CDF levels (None: z-score)
+    knots: list[list[float]] | None = None
+    levels: list[list[float]] | None = None
+    output: str = "quantile"  # with knots: quantile | both (quantile and z-score side by side)
 
     @classmethod
-    def fit(cls, features: np.ndarray) -> Normaliser:
+    def fit(cls, features: np.ndarray, method: str = "zscore") -> Normaliser:
+        if method not in NORMALISATIONS:
+            raise ValueError(f"normalisation {method!r} is not one of {', '.join(NORMALISATIONS)}")
         flat = features.reshape(-1, features.shape[-1]).astype(np.float64)
         log = [bool(col.min() >= 0 and np.percentile(col, 99) > 10) for col in flat.T]
         x = np.where(log, np.log1p(np.clip(flat, 0, None)), flat)
         std = x.std(axis=0)
-        return cls(log, x.mean(axis=0).tolist(), np.where(std > 1e-8, std, 1.0).tolist())
+        out = cls(log, x.mean(axis=0).tolist(), np.where(std > 1e-8, std, 1.0).tolist())
+        if method in ("quantile", "both"):
+            out.output = method
+            out.knots, out.levels = [], []
+            for col in flat.T:
+                k, lv = quantile_knots(col)
+                out.knots.append(k)
+                out.levels.append(lv)
+        return out
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
+        """The model's inputs: [..., F] -> [..., F] (zscore, quantile) or [..., 2F] (both)."""
+        if self.method == "quantile":
+            return self._quantile(features)
+        if self.method == "both":
+            return np.concatenate([self._quantile(features), self.zscore(features)], axis=-1)
+        return self.zscore(features)
+
+    @property
+    def method(self) -> str:
+        return "zscore" if self.knots is None else self.output
+
+    def zscore(self, features: np.ndarray) -> np.ndarray:
+        """How many training standard deviations from the training mean (after log1p for
+        heavy tails), whatever the model's inputs are: what the operator shows as drivers
+        and checks for out-of-distribution inputs."""
         log = np.array(self.log)
         x = np.where(log, np.log1p(np.clip(features, 0, None)), features)
         return ((x - np.array(self.mean)) / np.array(self.std)).astype(np.float32)
 
-    def to_dict(self) -> dict[str, list]:
+    def _quantile(self, features: np.ndarray) -> np.ndarray:
+        from scipy.special import ndtri  # scipy comes with scikit-learn, a dependency
+
+        assert self.knots is not None and self.levels is not None
+        out = np.empty(features.shape, dtype=np.float32)
+        for f, (k, lv) in enumerate(zip(self.knots, self.levels, strict=True)):
+            out[..., f] = ndtri(np.interp(features[..., f], k, lv))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+QUANTILE_LEVELS = 201  # knots per feature: a 0.5 % resolution of the CDF
+QUANTILE_TAIL = 5e-4  # the CDF kept within [tail, 1 - tail]: z within +-3.29
+
+
+def quantile_knots(col: np.ndarray) -> tuple[list[float], list[float]]:
+    """A feature's quantile map: increasing knots and their CDF levels. Tied values (a
+    metric at 0 most of the time) become one knot at the middle of the levels they span,
+    so equal inputs map to one value and the map stays a function."""
+    probs = np.linspace(QUANTILE_TAIL, 1 - QUANTILE_TAIL, QUANTILE_LEVELS)
+    raw = np.quantile(col[np.isfinite(col)], probs) if np.isfinite(col).any() else np.zeros_like(probs)
+    knots, first = np.unique(raw, return_index=True)
+    last = np.append(first[1:], len(raw)) - 1
+    levels = (probs[first] + probs[last]) / 2
+    if len(knots) == 1:  # a constant feature: map it to 0
+        knots, levels = np.array([knots[0] - 1, knots[0] + 1]), np.array([0.5, 0.5])
+    return knots.tolist(), levels.tolist()
 
 
 def migration_edges(migrations: np.ndarray, T: int) -> list[np.ndarray]:

@@ -47,3 +47,19 @@ def test_far_outside_the_training_data_is_out_of_distribution() -> None:
     z = np.array([[1.0, -3.0], [0.5, -(MAX_ZSCORE + 1)]])
     out = out_of_distribution(z, ["a", "b"], ["x", "y"])
     assert list(out) == ["b"] and "y" in out["b"] and out["b"].startswith("out-of-distribution")
+
+
+@pytest.mark.parametrize("method", ["zscore", "quantile"])
+def test_a_model_with_quantile_inputs_still_sees_how_far_out_an_input_is(method: str) -> None:
+    """The quantile map bounds a model's inputs at +-3.3; the drivers and this check read
+    z-scores against the training statistics instead, which a far input still exceeds."""
+    from types import SimpleNamespace
+
+    from ftmoe.operator.inference import zscores
+    from ftmoe.predictor.data import Normaliser
+
+    rng = np.random.default_rng(0)
+    train = np.stack([rng.uniform(0.2, 0.6, 500), rng.normal(60, 2, 500)], axis=-1)[:, None, :]
+    model = SimpleNamespace(normaliser=Normaliser.fit(train, method))
+    z = zscores(model, np.array([[0.4, 60.0], [0.4, 60.0 + 40 * MAX_ZSCORE]]))  # type: ignore[arg-type]  # only .normaliser is read
+    assert list(out_of_distribution(z, ["a", "b"], ["cpu", "temp"])) == ["b"]

@@ -1,0 +1,81 @@
+"""The networks' input normalisation: z-score, the rank-Gaussian (quantile) map, both side by side."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ftmoe.predictor.data import Normaliser
+
+
+def heavy_tailed(n: int = 20000, seed: int = 0) -> np.ndarray:
+    """[T, 1, 3]: a lognormal latency, a constant, and a metric at 0 nine times in ten."""
+    rng = np.random.default_rng(seed)
+    cols = [rng.lognormal(0, 2, n), np.full(n, 7.0), (rng.random(n) < 0.1) * rng.uniform(1, 5, n)]
+    return np.stack(cols, axis=-1)[:, None, :]
+
+
+def test_quantile_maps_each_feature_to_a_standard_normal() -> None:
+    x = heavy_tailed()
+    z = Normaliser.fit(x, "quantile")(x)[:, 0, 0]
+    assert abs(z.mean()) < 0.02 and abs(z.std() - 1) < 0.02
+    assert abs(np.mean(np.abs(z) < 1) - 0.683) < 0.01  # the normal's share within one sd
+
+
+def test_ties_and_constants_map_to_one_value_each() -> None:
+    x = heavy_tailed()
+    z = Normaliser.fit(x, "quantile")(x)[:, 0]
+    assert np.all(z[:, 1] == 0.0)  # a constant feature carries nothing
+    zeros = z[x[:, 0, 2] == 0, 2]
+    assert np.unique(zeros).size == 1  # equal inputs, one output
+    assert zeros[0] < z[x[:, 0, 2] > 0, 2].min()  # and the order is kept
+
+
+def test_values_beyond_the_fitted_range_map_to_its_ends() -> None:
+    x = heavy_tailed()
+    n = Normaliser.fit(x, "quantile")
+    out = n(np.array([[[-1e12, 7.0, -1.0]], [[1e12, 7.0, 1e6]]]))
+    assert out[0, 0, 0] == pytest.approx(-out[1, 0, 0]) and 3.0 < out[1, 0, 0] < 3.3
+    assert np.isfinite(out).all()
+
+
+def test_both_gives_quantile_and_zscore_side_by_side() -> None:
+    x = heavy_tailed()
+    both = Normaliser.fit(x, "both")
+    out = both(x[:50])
+    assert out.shape == (50, 1, 6)
+    np.testing.assert_allclose(out[..., :3], Normaliser.fit(x, "quantile")(x[:50]), atol=1e-6)
+    np.testing.assert_allclose(out[..., 3:], Normaliser.fit(x, "zscore")(x[:50]), atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["zscore", "quantile", "both"])
+def test_zscore_is_the_same_whatever_the_model_inputs(method: str) -> None:
+    """The operator's drivers and out-of-distribution check read z-scores: the quantile map,
+    bounded at +-3.3, would hide an input hundreds of standard deviations out."""
+    x = heavy_tailed()
+    far = np.array([[[1e30, 7.0, 0.0]]])
+    z = Normaliser.fit(x, method).zscore(far)
+    assert z[0, 0, 0] > 10
+    np.testing.assert_allclose(z, Normaliser.fit(x, "zscore")(far))
+
+
+@pytest.mark.parametrize("method", ["zscore", "quantile", "both"])
+def test_a_saved_normaliser_reads_back_the_same(method: str) -> None:
+    x = heavy_tailed()
+    n = Normaliser.fit(x, method)
+    again = Normaliser(**n.to_dict())
+    assert again.method == method
+    np.testing.assert_array_equal(again(x[:100]), n(x[:100]))
+
+
+def test_a_model_file_without_quantile_fields_reads_as_zscore() -> None:
+    """Model files written before the quantile map keep only log, mean and std."""
+    old = {"log": [False], "mean": [1.0], "std": [2.0]}
+    n = Normaliser(**old)
+    assert n.method == "zscore"
+    np.testing.assert_allclose(n(np.array([[[5.0]]])), [[[2.0]]])
+
+
+def test_an_unknown_method_is_named() -> None:
+    with pytest.raises(ValueError, match="normalisation 'rank' is not one of zscore, quantile, both"):
+        Normaliser.fit(heavy_tailed(100), "rank")
