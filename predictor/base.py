@@ -8,9 +8,10 @@ tensors, ``model.safetensors``. Loading reads JSON and safetensors only: never a
 from __future__ import annotations
 
 import json
+import math
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,8 +20,10 @@ import numpy as np
 from ftmoe import __version__
 from ftmoe.contract.dataset import Dataset
 from ftmoe.predictor.calibration import Calibrator
+from ftmoe.predictor.config import DEFAULT_NORMALISATION
 from ftmoe.predictor.data import Splits
 
+AUTO_NORMALISATIONS = ("zscore", "quantile")  # what --normalisation auto tries, in this order
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
@@ -56,6 +59,9 @@ class TrainOptions:
     min_epochs: int = 5  # no early stop before this many epochs
     seed: int = 0
     calibration: str = "platt"  # fitted on validation windows: platt | isotonic | none
+    # the networks' inputs: zscore (log1p for heavy tails) | quantile (rank-Gaussian) | both |
+    # auto (train with zscore and with quantile, keep the higher validation PR-AUC)
+    normalisation: str = DEFAULT_NORMALISATION
     pos_weight: str = "sqrt"  # up-weighting of faulty host-windows in the detection loss: sqrt(neg/pos) | none
     pretrain_epochs: int = 0  # self-supervised epochs of the nowcaster on every training-period window, labels unused
     ema: float = 0.0  # decay of the weights' moving average that validation scores and training keeps (0 = off)
@@ -69,6 +75,7 @@ class TrainOptions:
 
 class Predictor(ABC):
     kind: ClassVar[str]
+    normalises: ClassVar[bool] = False  # its inputs go through a Normaliser (options.normalisation applies)
 
     def __init__(self) -> None:
         self.feature_names: list[str] = []
@@ -176,6 +183,8 @@ def fit_model(model: Predictor, ds: Dataset, splits: Splits, options: TrainOptio
 
     if len(splits.val) == 0:
         raise ValueError("no validation windows: the calibration and the threshold must be fitted out of sample")
+    if options.normalisation == "auto":
+        return fit_normalisation_by_validation(model, ds, splits, options, progress)
     model.horizon = options.horizon  # before fit: targets() asks the model's own question
     history = model.fit(ds, splits, options, progress=progress)
     raw = model.raw_predict(*model.inputs(ds), splits.val).fault_probability
@@ -198,4 +207,22 @@ def fit_model(model: Predictor, ds: Dataset, splits: Splits, options: TrainOptio
             },
         }
     )
+    return history
+
+
+def fit_normalisation_by_validation(model: Predictor, ds: Dataset, splits: Splits, options: TrainOptions, progress: bool) -> dict[str, Any]:
+    """``--normalisation auto``: a network is trained once per input normalisation and the one
+    with the higher calibrated validation PR-AUC is kept, as early stopping keeps an epoch.
+    Models that do not normalise their inputs train once."""
+    if not model.normalises:
+        return fit_model(model, ds, splits, replace(options, normalisation="zscore"), progress)
+    tried: list[tuple[str, Predictor, dict[str, Any]]] = []
+    for method in AUTO_NORMALISATIONS:
+        candidate = type(model)()
+        tried.append((method, candidate, fit_model(candidate, ds, splits, replace(options, normalisation=method), progress)))
+    scores = {method: candidate.info["validation"]["pr_auc"] for method, candidate, _ in tried}
+    # the higher validation PR-AUC; a tie (or no score) keeps the first, zscore
+    method, best, history = max(tried, key=lambda t: scores[t[0]] if math.isfinite(scores[t[0]]) else -1.0)
+    model.__dict__.update(best.__dict__)
+    model.info["normalisation"] = {"chosen": method, "validation_pr_auc": scores}
     return history

@@ -12,6 +12,7 @@ import numpy as np
 
 from ftmoe.contract.dataset import DatasetError
 from ftmoe.errors import reports
+from ftmoe.predictor.config import DEFAULT_NORMALISATION, NORMALISATIONS
 from ftmoe.predictor.errors import ModelFileError
 
 MODEL_TYPES_HELP = (
@@ -94,6 +95,15 @@ def register(commands: Any) -> None:
         choices=["platt", "isotonic", "none"],
         default="platt",
         help="how raw scores become probabilities, fitted on the validation blocks",
+    )
+    train.add_argument(
+        "--normalisation",
+        choices=[*NORMALISATIONS, "auto"],
+        default=DEFAULT_NORMALISATION,
+        help="the networks' inputs (ftmoe, pregan, mlp, cmodlb): zscore (log1p for heavy tails, then z-score), quantile "
+        "(each feature through its training-period quantiles to a standard normal: only the order of values matters, "
+        "as for a tree), both (side by side), or auto (train with zscore and with quantile, keep the higher "
+        "validation PR-AUC; twice the training time)",
     )
     train.add_argument("--threads", type=int, default=default_threads(), help="torch threads (this machine's usable cores, at most 4)")
     train.add_argument("--max-train-windows", type=int, help="subsample training windows (quick runs)")
@@ -215,6 +225,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         patience=args.patience,
         min_epochs=args.min_epochs,
         calibration=args.calibration,
+        normalisation=args.normalisation,
         max_train_windows=args.max_train_windows,
         pretrain_epochs=args.pretrain_epochs,
         ema=args.ema,

@@ -37,6 +37,7 @@ def seed_everything(seed: int) -> None:
 
 class FTMoEPredictor(Predictor):
     kind = "ftmoe"
+    normalises = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -100,7 +101,7 @@ class FTMoEPredictor(Predictor):
         self.class_names = list(ds.class_names)
         self.window, self.lead = options.window, options.lead
         T = ds.shape[0]
-        self.normaliser = Normaliser.fit(ds.features[: normaliser_end(splits, T)])
+        self.normaliser = Normaliser.fit(ds.features[: normaliser_end(splits, T)], options.normalisation)
         x = self.normaliser(ds.features)
         edges = migration_edges(ds.migrations, T)
         train_ends = splits.train
@@ -108,7 +109,7 @@ class FTMoEPredictor(Predictor):
             rng = np.random.default_rng(options.seed)
             train_ends = np.sort(rng.choice(train_ends, options.max_train_windows, replace=False))
         config = ModelConfig(
-            features=ds.shape[2],
+            features=x.shape[-1],  # 2F when the normaliser gives quantile and z-score side by side
             classes=len(ds.class_names) - 1,
             window=options.window,
             feature_names=self.feature_names,

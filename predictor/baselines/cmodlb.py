@@ -23,6 +23,7 @@ from ftmoe.predictor.data import Normaliser, Splits
 
 class CMODLB(Predictor):
     kind = "cmodlb"
+    normalises = True
     clusters = 16
 
     def __init__(self) -> None:
@@ -43,7 +44,7 @@ class CMODLB(Predictor):
 
         self.feature_names, self.class_names = list(ds.feature_names), list(ds.class_names)
         self.window, self.lead = options.window, options.lead
-        self.normaliser = Normaliser.fit(ds.features[: int(splits.train.max()) + 1])
+        self.normaliser = Normaliser.fit(ds.features[: int(splits.train.max()) + 1], options.normalisation)
         x = self.normaliser(ds.features)
         train = splits.train
         A = self._design(x, train)

@@ -18,6 +18,7 @@ from ftmoe.predictor.data import Normaliser, Splits
 
 class SeedMLP(Predictor):
     kind = "mlp"
+    normalises = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -32,10 +33,11 @@ class SeedMLP(Predictor):
         torch.manual_seed(options.seed)
         self.feature_names, self.class_names = list(ds.feature_names), list(ds.class_names)
         self.window, self.lead = 1, options.lead
-        self.normaliser = Normaliser.fit(ds.features[: int(splits.train.max()) + 1])
-        x = self._x(ds.features, splits.train).reshape(-1, ds.shape[2])
+        self.normaliser = Normaliser.fit(ds.features[: int(splits.train.max()) + 1], options.normalisation)
+        x = self._x(ds.features, splits.train)
+        x = x.reshape(-1, x.shape[-1])  # the normaliser's width: F, or 2F with both
         y = torch.from_numpy((self.targets(ds, splits.train) > 0).astype(np.float32)).reshape(-1)
-        self.linear = torch.nn.Linear(ds.shape[2], 1)
+        self.linear = torch.nn.Linear(x.shape[-1], 1)
         opt = torch.optim.LBFGS(self.linear.parameters(), max_iter=200)
         pos = float(y.mean())
         weight = torch.tensor((1 - pos) / max(pos, 1e-6))
@@ -48,7 +50,7 @@ class SeedMLP(Predictor):
             return loss
 
         opt.step(closure)
-        return {"features": ds.shape[2]}
+        return {"features": x.shape[-1]}
 
     @torch.no_grad()
     def raw_predict(self, features: np.ndarray, migrations: np.ndarray, ends: np.ndarray) -> Prediction:

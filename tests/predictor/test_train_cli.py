@@ -100,3 +100,41 @@ def test_bad_architecture_override_names_the_key(tiny: Path, tmp_path: Path, cap
 def test_unknown_model_type(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", "--data", str(tiny), "--out", str(tmp_path / "x"), "--model-type", "magic"]) == 1
     assert "unknown model type 'magic'" in capsys.readouterr().err
+
+
+def test_quantile_inputs_are_saved_with_the_model_and_read_back(tiny: Path, tmp_path: Path) -> None:
+    from ftmoe.contract.dataset import load as load_ds
+
+    out = tmp_path / "q"
+    args = ["train", "--data", str(tiny), "--out", str(out), "--epochs", "1", "--quiet", "--set", "hidden=16"]
+    assert main([*args, "--normalisation", "quantile"]) == 0
+    norm = json.loads((out / "config.json").read_text())["state"]["normalisation"]
+    assert len(norm["knots"]) == 16 and norm["output"] == "quantile"
+    ds = load_ds(tiny)
+    model = load(out)
+    assert model.normaliser.method == "quantile"  # type: ignore[attr-defined]  # an FT-MoE model keeps one
+    ends = temporal_split(ds.shape[0], model.window).test
+    np.testing.assert_allclose(model.predict(ds, ends).fault_probability, load(out).predict(ds, ends).fault_probability)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "gbt"])
+def test_auto_normalisation_keeps_the_one_validation_scores_higher(tiny: Path, kind: str) -> None:
+    from ftmoe.contract.dataset import load as load_ds
+    from ftmoe.predictor.base import TrainOptions, fit_model
+    from ftmoe.predictor.cli import protocol_splits
+    from ftmoe.predictor.registry import predictor_class
+
+    ds = load_ds(tiny)
+    options = TrainOptions(horizon=3, normalisation="auto", max_train_windows=2000)
+    splits = protocol_splits(ds, options.window, options.lead, options.horizon, 0.2, 0.2)
+    model = predictor_class(kind)()
+    fit_model(model, ds, splits, options, progress=False)
+    if not model.normalises:  # trees see raw values: trained once, nothing to choose
+        assert "normalisation" not in model.info
+        return
+    chosen = model.info["normalisation"]
+    scores = chosen["validation_pr_auc"]
+    assert set(scores) == {"zscore", "quantile"}
+    assert chosen["chosen"] == max(scores, key=lambda m: scores[m])
+    assert model.info["validation"]["pr_auc"] == scores[chosen["chosen"]]
+    assert model.normaliser.method == chosen["chosen"]  # type: ignore[attr-defined]  # an mlp keeps one
