@@ -70,6 +70,7 @@ DATASETS: dict[str, dict[str, Any]] = {
 }
 NEURAL = {"ftmoe", "pregan", "pregan_plus"}
 SEEDED = NEURAL | {"gbt", "cmodlb", "mlp"}
+NORMALISED = NEURAL | {"cmodlb", "mlp"}  # models whose inputs go through predictor.data.Normaliser
 MODELS = ["ftmoe", "gbt", "mlp", "cmodlb", "pregan", "pregan_plus", "markov", "dftm", "pcft", "eclb", "promql"]
 METRICS = [
     "precision",
@@ -108,6 +109,7 @@ def fit_protocol(
     overrides: dict[str, Any] | None = None,
     options_overrides: dict[str, Any] | None = None,
     fold: int = 0,
+    normalisation: str | None = None,
 ) -> tuple[Any, Any, Any, float]:
     """A model trained on dataset ``name`` under the bench's protocol (blocked validation 0.2,
     test 0.2), on the file as it stood before rolling-origin fold ``fold`` (0: all of it): the
@@ -128,6 +130,7 @@ def fit_protocol(
         seed=seed,
         overrides=(overrides or {}) if model_type == "ftmoe" else {},
         feature_map=spec["features"],
+        **({"normalisation": normalisation} if normalisation else {}),  # every model type's (a no-op for trees and rules)
     )
     if options_overrides and model_type == "ftmoe":
         from dataclasses import replace
@@ -148,16 +151,20 @@ def run_one(
     overrides: dict[str, Any],
     options_overrides: dict[str, Any] | None = None,
     fold: int = 0,
+    normalisation: str | None = None,
 ) -> dict[str, Any]:
     from ftmoe.predictor.evaluate import evaluate
 
-    model, ds, splits, fit_seconds = fit_protocol(name, model_type, seed, epochs, overrides, options_overrides, fold)
+    model, ds, splits, fit_seconds = fit_protocol(name, model_type, seed, epochs, overrides, options_overrides, fold, normalisation)
     start = time.monotonic()
     result = evaluate(model, ds, splits.test)
     result["val_positives"] = splits.val_positives
     result["val_pr_auc"] = model.info["validation"]["pr_auc"]  # what to choose variants by
+    if "normalisation" in model.info:  # --normalisation auto: what validation chose
+        result["normalisation"] = model.info["normalisation"]["chosen"]
     result["seconds"] = fit_seconds + time.monotonic() - start
-    return {k: result.get(k) for k in METRICS + ["seconds", "faults_scored", "positives", "windows"]}
+    kept = ["normalisation"] if "normalisation" in result else []
+    return {k: result.get(k) for k in METRICS + ["seconds", "faults_scored", "positives", "windows", *kept]}
 
 
 def everything_row(name: str, folds: int = 1) -> dict[str, Any]:
@@ -192,6 +199,20 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for m in METRICS + ["seconds"]:
         vals = [r[m] for r in runs if r.get(m) is not None and not (isinstance(r[m], float) and np.isnan(r[m]))]
         out[m] = {"mean": float(np.mean(vals)), "std": float(np.std(vals))} if vals else None
+    chosen = [r["normalisation"] for r in runs if r.get("normalisation")]
+    if chosen:  # --normalisation auto: how often validation chose each
+        out["normalisation_chosen"] = {m: chosen.count(m) for m in sorted(set(chosen))}
+    return out
+
+
+def merge_rows(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``old`` with each (dataset, model) row that ``new`` has replaced in place, and new
+    ones after the last row of their dataset (or at the end)."""
+    fresh = {(r["dataset"], r["model"]): r for r in new}
+    out = [fresh.pop((r["dataset"], r["model"]), r) for r in old]
+    for key, r in fresh.items():
+        last = max((i for i, o in enumerate(out) if o["dataset"] == key[0]), default=len(out) - 1)
+        out.insert(last + 1, r)
     return out
 
 
@@ -235,6 +256,11 @@ def main() -> None:
     )
     parser.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE", help="FT-MoE architecture override (ablations)")
     parser.add_argument("--tag", default="", help="name of this run's FT-MoE rows (ablations); results go to realdata-TAG.*")
+    parser.add_argument(
+        "--normalisation",
+        help="the networks' input normalisation (ftmoe train --normalisation); default: TrainOptions' own. Its rows are "
+        "named model [normalisation] and kept beside the default's",
+    )
     args = parser.parse_args()
     from ftmoe.predictor.cli import parse_overrides, set_threads
 
@@ -260,15 +286,17 @@ def main() -> None:
         )
         for model_type in args.models.split(","):
             n_seeds = args.sim_seeds if name.startswith("sim") and args.sim_seeds else args.seeds
+            norm = args.normalisation if model_type in NORMALISED else None
             seeds = range(n_seeds) if model_type in SEEDED else range(1)
             runs: dict[int, list[dict[str, Any]]] = {}
             for fold in range(args.folds):
                 for seed in seeds:
                     key = f"{name}|{model_type}|{seed}|{args.epochs}|{json.dumps(overrides, sort_keys=True)}"
                     key += f"|fold{fold}" if fold else ""  # fold 0 keeps the main table's keys
+                    key += f"|{norm}" if norm else ""
                     if key not in done:
                         try:
-                            done[key] = run_one(name, model_type, seed, args.epochs, overrides, fold=fold)
+                            done[key] = run_one(name, model_type, seed, args.epochs, overrides, fold=fold, normalisation=args.normalisation)
                         except ValueError as err:
                             done[key] = {"error": str(err)}
                         partial_path.write_text(json.dumps(done, indent=1))
@@ -289,7 +317,7 @@ def main() -> None:
             if pooled:
                 row = {
                     "dataset": name,
-                    "model": model_type + (f" [{args.tag}]" if args.tag else ""),
+                    "model": model_type + (f" [{args.tag}]" if args.tag else "") + (f" [{norm}]" if norm else ""),
                     "seeds": len(seeds),
                     "horizon": DATASETS[name]["horizon"],
                     **aggregate(pooled),
@@ -301,26 +329,37 @@ def main() -> None:
     command = f".venv/bin/python bench/realdata.py --seeds {args.seeds} --epochs {args.epochs}" + (
         f" --sim-seeds {args.sim_seeds}" if args.sim_seeds else ""
     )
-    commands = {name: command for name in args.datasets.split(",")}
     if args.folds > 1:
-        command += f" --folds {args.folds} --datasets {args.datasets} --models {args.models}"
-        # a run of some datasets keeps the other datasets' rows from the last folds run
+        command += f" --folds {args.folds}"
+    if args.folds > 1 or args.normalisation:
+        command += f" --datasets {args.datasets} --models {args.models}"
+    if args.normalisation:
+        command += f" --normalisation {args.normalisation}"
+    ran = args.datasets.split(",")
+    commands = {f"{d}|{args.normalisation}" if args.normalisation else d: command for d in ran}
+    if args.folds > 1 or args.normalisation:
+        # a run of some datasets (or of one normalisation's rows) keeps the other rows of the last run
         previous = json.loads((RESULTS / f"{stem}.json").read_text()) if (RESULTS / f"{stem}.json").is_file() else {}
-        ran = set(commands)
-        commands = {**{d: c for d, c in (previous.get("commands") or {}).items() if d not in ran}, **dict.fromkeys(ran, command)}
-        rows = [r for r in previous.get("rows") or [] if r["dataset"] not in ran] + rows
+        before = previous.get("commands") or {
+            r["dataset"]: f".venv/bin/python {previous['command']}" for r in previous.get("rows") or [] if previous.get("command")
+        }  # results written before the per-dataset commands were kept
+        commands = {**before, **commands}
+        old = [r for r in previous.get("rows") or [] if args.normalisation or r["dataset"] not in ran]
+        rows = merge_rows(old, rows)
         done = {**(previous.get("runs") or {}), **done}
+        command = "; ".join(f"`{c}`" for c in dict.fromkeys(commands.values()))
+    else:
+        command = f"`{command}`"
+    if args.folds > 1:
         text = table(rows) + "\n\n" + fold_table(rows)
         scope = (
             "Rolling-origin folds, each testing on 20 % of the labelled time and faults just before the previous fold's test "
             "block, with a model trained only on what came before it (fold 0 is the README's main table's split). The first "
             "table pools every (fold, seed) run: mean ± std over folds x seeds"
         )
-        command = "; ".join(f"`{c}`" for c in dict.fromkeys(commands.values()))
     else:
         text = table(rows)
         scope = "Test split only (the latest 20 % of labelled time and faults)"
-        command = f"`{command}`"
     note = (
         f"\n\n{scope}; validation blocks (20 %, widened to hold "
         f"30 positives) choose early stopping, calibration (Platt) and the threshold. Horizon 3 intervals on real data "

@@ -39,6 +39,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "nowcast residual input": {"nowcast": True},
     "nowcast pre-trained on unlabelled history": {"nowcast": True, "_pretrain_epochs": 3},
     "weights' moving average (EMA 0.99)": {"_ema": 0.99},
+    "quantile (rank-Gaussian) inputs": {"_normalisation": "quantile"},
+    "quantile inputs without CMHA": {"_normalisation": "quantile", "use_cmha": False},
+    "quantile and z-score inputs side by side": {"_normalisation": "both"},
 }
 DATASETS = ["asd", "nezha-online-boutique"]
 SHOWN = ["f1", "pr_auc", "roc_auc", "ece", "warned_before_onset_share"]

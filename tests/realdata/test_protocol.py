@@ -352,3 +352,28 @@ def test_the_ensemble_bench_chooses_thresholds_on_validation_and_averages_seeds(
     again = compare(runs)
     for k in ("ftmoe ensemble", "gbt ensemble", "blend"):
         assert again[k]["threshold"] == out[k]["threshold"]
+
+
+def test_a_bench_run_of_one_normalisation_keeps_the_other_rows_in_place() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from realdata import aggregate, merge_rows
+
+    table = [{"dataset": "asd", "model": m} for m in ("alarm on everything", "ftmoe", "gbt")] + [{"dataset": "ob", "model": "gbt"}]
+    new = [
+        {"dataset": "asd", "model": "alarm on everything", "fresh": True},
+        {"dataset": "asd", "model": "ftmoe [auto]"},
+        {"dataset": "sim", "model": "ftmoe [auto]"},
+    ]
+    out = merge_rows(table, new)
+    assert [(r["dataset"], r["model"]) for r in out] == [
+        ("asd", "alarm on everything"),
+        ("asd", "ftmoe"),
+        ("asd", "gbt"),
+        ("asd", "ftmoe [auto]"),
+        ("ob", "gbt"),
+        ("sim", "ftmoe [auto]"),
+    ]
+    assert out[0].get("fresh")  # replaced where it stood, not duplicated
+    # what validation chose, counted over the seeds
+    runs = [{"f1": 0.5, "normalisation": m} for m in ("zscore", "quantile", "quantile")]
+    assert aggregate(runs)["normalisation_chosen"] == {"quantile": 2, "zscore": 1}
