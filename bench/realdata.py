@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from ftmoe.predictor.config import NORMALISATIONS
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 MACHINE = "2-core x86-64, 24 GiB (the project's CI machine kind)"
@@ -258,6 +260,7 @@ def main() -> None:
     parser.add_argument("--tag", default="", help="name of this run's FT-MoE rows (ablations); results go to realdata-TAG.*")
     parser.add_argument(
         "--normalisation",
+        choices=[*NORMALISATIONS, "auto"],
         help="the networks' input normalisation (ftmoe train --normalisation); default: TrainOptions' own. Its rows are "
         "named model [normalisation] and kept beside the default's",
     )

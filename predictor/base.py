@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
@@ -216,8 +217,11 @@ def fit_normalisation_by_validation(model: Predictor, ds: Dataset, splits: Split
     Models that do not normalise their inputs train once."""
     if not model.normalises:
         return fit_model(model, ds, splits, replace(options, normalisation="zscore"), progress)
+    say = progress or options.log_epochs
     tried: list[tuple[str, Predictor, dict[str, Any]]] = []
-    for method in AUTO_NORMALISATIONS:
+    for i, method in enumerate(AUTO_NORMALISATIONS, 1):
+        if say:
+            print(f"--normalisation auto: training with {method} inputs ({i} of {len(AUTO_NORMALISATIONS)})", file=sys.stderr, flush=True)
         candidate = type(model)()
         tried.append((method, candidate, fit_model(candidate, ds, splits, replace(options, normalisation=method), progress)))
     scores = {method: candidate.info["validation"]["pr_auc"] for method, candidate, _ in tried}
@@ -225,4 +229,10 @@ def fit_normalisation_by_validation(model: Predictor, ds: Dataset, splits: Split
     method, best, history = max(tried, key=lambda t: scores[t[0]] if math.isfinite(scores[t[0]]) else -1.0)
     model.__dict__.update(best.__dict__)
     model.info["normalisation"] = {"chosen": method, "validation_pr_auc": scores}
+    if say:
+        print(
+            f"--normalisation auto: kept {method} (validation PR-AUC " + ", ".join(f"{m} {s:.3f}" for m, s in scores.items()) + ")",
+            file=sys.stderr,
+            flush=True,
+        )
     return history
