@@ -72,7 +72,6 @@ DATASETS: dict[str, dict[str, Any]] = {
 }
 NEURAL = {"ftmoe", "pregan", "pregan_plus"}
 SEEDED = NEURAL | {"gbt", "cmodlb", "mlp"}
-NORMALISED = NEURAL | {"cmodlb", "mlp"}  # models whose inputs go through predictor.data.Normaliser
 MODELS = ["ftmoe", "gbt", "mlp", "cmodlb", "pregan", "pregan_plus", "markov", "dftm", "pcft", "eclb", "promql"]
 METRICS = [
     "precision",
@@ -266,6 +265,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     from ftmoe.predictor.cli import parse_overrides, set_threads
+    from ftmoe.predictor.registry import predictor_class
 
     if args.folds < 1:
         parser.error(f"--folds {args.folds}: at least 1 (1 = the latest test split only)")
@@ -289,7 +289,7 @@ def main() -> None:
         )
         for model_type in args.models.split(","):
             n_seeds = args.sim_seeds if name.startswith("sim") and args.sim_seeds else args.seeds
-            norm = args.normalisation if model_type in NORMALISED else None
+            norm = args.normalisation if args.normalisation and predictor_class(model_type).normalises else None
             seeds = range(n_seeds) if model_type in SEEDED else range(1)
             runs: dict[int, list[dict[str, Any]]] = {}
             for fold in range(args.folds):
