@@ -41,28 +41,33 @@ class Normaliser:
     log: list[bool]
     mean: list[float]
     std: list[float]
-    # quantile map, per feature: increasing values and their CDF levels (None: z-score)
+    method: str = "zscore"  # zscore | quantile | both; model files written before it are zscore
+    # quantile map (quantile, both), per feature: increasing values and their CDF levels
     knots: list[list[float]] | None = None
     levels: list[list[float]] | None = None
-    output: str = "quantile"  # with knots: quantile | both (quantile and z-score side by side)
+
+    def __post_init__(self) -> None:
+        # also what a model file's "normalisation" reads through: a bad one is named, never guessed
+        if self.method not in NORMALISATIONS:
+            raise ValueError(f"normalisation {self.method!r} is not one of {', '.join(NORMALISATIONS)}")
+        if self.method != "zscore" and (self.knots is None or self.levels is None):
+            raise ValueError(f"normalisation {self.method!r} needs its quantile map (knots and levels)")
 
     @classmethod
     def fit(cls, features: np.ndarray, method: str = "zscore") -> Normaliser:
-        if method not in NORMALISATIONS:
-            raise ValueError(f"normalisation {method!r} is not one of {', '.join(NORMALISATIONS)}")
         flat = features.reshape(-1, features.shape[-1]).astype(np.float64)
         log = [bool(col.min() >= 0 and np.percentile(col, 99) > 10) for col in flat.T]
         x = np.where(log, np.log1p(np.clip(flat, 0, None)), flat)
         std = x.std(axis=0)
-        out = cls(log, x.mean(axis=0).tolist(), np.where(std > 1e-8, std, 1.0).tolist())
-        if method in ("quantile", "both"):
-            out.output = method
-            out.knots, out.levels = [], []
-            for col in flat.T:
-                k, lv = quantile_knots(col)
-                out.knots.append(k)
-                out.levels.append(lv)
-        return out
+        maps = [quantile_knots(col) for col in flat.T] if method in ("quantile", "both") else None
+        return cls(
+            log,
+            x.mean(axis=0).tolist(),
+            np.where(std > 1e-8, std, 1.0).tolist(),
+            method,
+            [k for k, _ in maps] if maps else None,
+            [lv for _, lv in maps] if maps else None,
+        )
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
         """The model's inputs: [..., F] -> [..., F] (zscore, quantile) or [..., 2F] (both)."""
@@ -71,10 +76,6 @@ class Normaliser:
         if self.method == "both":
             return np.concatenate([self._quantile(features), self.zscore(features)], axis=-1)
         return self.zscore(features)
-
-    @property
-    def method(self) -> str:
-        return "zscore" if self.knots is None else self.output
 
     def zscore(self, features: np.ndarray) -> np.ndarray:
         """How many training standard deviations from the training mean (after log1p for

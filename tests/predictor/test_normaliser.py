@@ -79,3 +79,11 @@ def test_a_model_file_without_quantile_fields_reads_as_zscore() -> None:
 def test_an_unknown_method_is_named() -> None:
     with pytest.raises(ValueError, match="normalisation 'rank' is not one of zscore, quantile, both"):
         Normaliser.fit(heavy_tailed(100), "rank")
+
+
+def test_a_model_file_with_a_bad_normalisation_is_named_not_guessed() -> None:
+    saved = Normaliser.fit(heavy_tailed(100), "quantile").to_dict()
+    with pytest.raises(ValueError, match="normalisation 'rank' is not one of"):
+        Normaliser(**{**saved, "method": "rank"})
+    with pytest.raises(ValueError, match="normalisation 'quantile' needs its quantile map"):
+        Normaliser(**{**saved, "knots": None})

@@ -109,7 +109,7 @@ def test_quantile_inputs_are_saved_with_the_model_and_read_back(tiny: Path, tmp_
     args = ["train", "--data", str(tiny), "--out", str(out), "--epochs", "1", "--quiet", "--set", "hidden=16"]
     assert main([*args, "--normalisation", "quantile"]) == 0
     norm = json.loads((out / "config.json").read_text())["state"]["normalisation"]
-    assert len(norm["knots"]) == 16 and norm["output"] == "quantile"
+    assert len(norm["knots"]) == 16 and norm["method"] == "quantile"
     ds = load_ds(tiny)
     model = load(out)
     assert model.normaliser.method == "quantile"  # type: ignore[attr-defined]  # an FT-MoE model keeps one
