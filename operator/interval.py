@@ -278,20 +278,21 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
         records += update_checkpoints(deps, policy, with_graded_inputs(spec, graded), predictions, window, now)
     clock.lap("learn")
     cordoned = cordoned_after(node_facts, plan, name)
+    gap = fleet_gap(window)
     patches = {
         nm: prediction_patch(
             node,
             name,
             predictions.get(nm),
             plan.marks[nm],
-            decision_text(plan, nm, nm not in predictions, nm in cordoned, withheld.get(nm)),
+            kept_decision(node, plan, nm, gap) or decision_text(plan, nm, nm not in predictions, nm in cordoned, withheld.get(nm)),
             spec,
             now,
         )
         for nm, node in by_name.items()
     }
     parallel(deps, [functools.partial(deps.kube.patch_node, nm, p) for nm, p in patches.items() if p])
-    rewritten = write_predictions(deps, policy, spec, plan, predictions, withheld, cordoned, names, window, model)
+    rewritten = write_predictions(deps, policy, spec, plan, predictions, withheld, cordoned, names, window, model, gap)
     changed = {nm for nm, p in patches.items() if p} | rewritten | {r.node for r in records if r.node in by_name}
     M.INTERVAL_CHANGED_NODES.labels(name).set(len(changed))
     remediating = remediating_after(plan, records)
@@ -507,6 +508,26 @@ def parallel(deps: Deps, calls: list[Callable[[], None]]) -> None:
         future.result()  # re-raise the first failure
 
 
+def fleet_gap(window: FeatureWindow) -> bool:
+    """No node has a complete metric window: Prometheus unreachable, a query failing, a
+    fleet-wide scrape gap, or the first intervals after a start. The gap is the source's, not
+    any node's, and the policy's MetricsAvailable condition says so once. Marking every node's
+    decision and NodeFaultPrediction stale as well cost two writes a node when the gap began
+    and two when it ended: at 5,000 nodes and the default 50 requests a second, intervals of
+    over three minutes in which nothing was acted on (bench/operator.py --scale). Each node's
+    hysteresis clocks still stop and restart (one write a node each way): no data is no
+    evidence."""
+    return bool(window.nodes) and not window.complete.any()
+
+
+def kept_decision(node: dict[str, Any], plan: Plan, name: str, gap: bool) -> str | None:
+    """In a fleet-wide gap a node keeps the decision it shows (``predicted-at`` gives its
+    age), unless the plan acts on it or blocks an action anyway."""
+    if not gap or any(plan.for_node(name)):
+        return None
+    return (node["metadata"].get("annotations") or {}).get(A.DECISION)
+
+
 def write_predictions(
     deps: Deps,
     policy: dict[str, Any],
@@ -518,11 +539,13 @@ def write_predictions(
     names: list[str],
     window: FeatureWindow,
     model: LoadedModel,
+    gap: bool = False,
 ) -> set[str]:
     """Create, update and delete the policy's NodeFaultPredictions; returns the nodes whose one was written.
 
     A prediction is written only when what a reader sees changes; after a restart, what is
-    already in the cluster counts as written, so the first interval does not rewrite them all."""
+    already in the cluster counts as written, so the first interval does not rewrite them all.
+    In a fleet-wide gap (``fleet_gap``) none is created or rewritten."""
     pname = policy["metadata"]["name"]
     written = deps.written.setdefault(pname, {})
     existing = {o["metadata"]["name"]: o for o in deps.cluster().predictions(pname)}
@@ -530,6 +553,8 @@ def write_predictions(
     rewritten: set[str] = set()
     for nm in names:
         pred = predictions.get(nm)
+        if gap and pred is None:
+            continue
         body = prediction_body(
             policy,
             nm,
