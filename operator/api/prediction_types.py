@@ -66,7 +66,8 @@ class PredictionStatus(StatusModel):
         None,
         description=(
             "none, annotate, cordon, drain, uncordon, would-cordon, would-drain, would-uncordon, blocked, stale (no complete "
-            "metric window), or withheld (a complete window the model is not trusted on: an impossible value, one far "
+            "metric window for this node; when no node has one, the prediction keeps what it showed and the policy's "
+            "MetricsAvailable condition says why), or withheld (a complete window the model is not trusted on: an impossible value, one far "
             "outside the training data, or a NaN risk; reason says which)."
         ),
     )
