@@ -431,6 +431,8 @@ def scale_main(args: argparse.Namespace, logs: Path) -> None:
         f"Last command: `{previous['scale_command']}`"
     )
     write("operator", previous, "\n".join(md))
+    # The run is complete: the next one measures the code as it is then, not this run's rows again.
+    partial.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":
