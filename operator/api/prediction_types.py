@@ -67,8 +67,8 @@ class PredictionStatus(StatusModel):
         description=(
             "none, annotate, cordon, drain, uncordon, would-cordon, would-drain, would-uncordon, blocked, stale (no complete "
             "metric window for this node; when no node has one, the prediction keeps what it showed and the policy's "
-            "MetricsAvailable condition says why), or withheld (a complete window the model is not trusted on: an impossible value, one far "
-            "outside the training data, or a NaN risk; reason says which)."
+            "MetricsAvailable condition says why), or withheld (a complete window the model is not trusted on: an "
+            "impossible value, one far outside the training data, or a NaN risk; reason says which)."
         ),
     )
     reason: str | None = Field(None, description="Why the action (or why not).")
