@@ -539,7 +539,7 @@ def write_predictions(
     names: list[str],
     window: FeatureWindow,
     model: LoadedModel,
-    gap: bool = False,
+    gap: bool,
 ) -> set[str]:
     """Create, update and delete the policy's NodeFaultPredictions; returns the nodes whose one was written.
 
