@@ -514,9 +514,9 @@ def fleet_gap(window: FeatureWindow) -> bool:
     any node's, and the policy's MetricsAvailable condition says so once. Marking every node's
     decision and NodeFaultPrediction stale as well cost two writes a node when the gap began
     and two when it ended: at 5,000 nodes and the default 50 requests a second, intervals of
-    over three minutes in which nothing was acted on (bench/operator.py --scale). Each node's
-    hysteresis clocks still stop and restart (one write a node each way): no data is no
-    evidence."""
+    over three minutes in which nothing was acted on (bench/operator.py --scale). The
+    hysteresis clocks still stop and restart (no data is no evidence), which writes only the
+    nodes at risk or held cordoned, the ones whose clocks run (``next_marks``)."""
     return bool(window.nodes) and not window.complete.any()
 
 

@@ -275,7 +275,7 @@ def test_hysteresis_clocks(r: Rules, nodes: list[NodeFacts]) -> None:
             assert m.healthy_since is None and m.risk_since == (n.risk_since if n.risk_since is not None else NOW)
         else:
             assert m.risk_since is None
-            assert (m.healthy_since is None) == (not n.ready or n.pressure)
+            assert (m.healthy_since is None) == (not n.ready or n.pressure or n.cordoned_by != r.policy)
 
 
 def test_cost_model_evicts_a_busy_risky_node_and_leaves_an_empty_one() -> None:
