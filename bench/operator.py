@@ -373,6 +373,14 @@ def main() -> None:
     )
 
 
+def reads(entry: dict[str, Any]) -> str:
+    """The bench's own reads of the operator's /metrics in an interval, and their CPU (an upper
+    bound, included in the operator CPU column); '-' for rows measured before they were kept."""
+    if "bench_reads" not in entry:
+        return "-"
+    return f"{entry['bench_reads']:.1f} ({entry['bench_read_cpu_seconds']:.2f})"
+
+
 def scale_main(args: argparse.Namespace, logs: Path) -> None:
     from operator_scale import PHASES, run_scale
 
@@ -400,15 +408,16 @@ def scale_main(args: argparse.Namespace, logs: Path) -> None:
         "**At scale** (`bench/operator.py --scale`)",
         "",
         "| nodes | pods | mode | interval wall (s) | operator CPU s / interval | RSS (MiB) | API requests / interval | "
-        "API writes / interval | changed nodes | Prometheus s / interval | detect-to-cordon (s) | control plane (cores, idle) | code |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "API writes / interval | changed nodes | Prometheus s / interval | detect-to-cordon (s) | control plane (cores, idle) | "
+        "bench reads of /metrics / interval (CPU s) | code |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for e in scale:
         lat = e.get("median_detect_to_cordon_seconds")
         md.append(
             f"| {e['nodes']} | {e['pods']} | {e['mode']} | {e['wall_seconds']:.2f} | {e['cpu_seconds']:.2f} | {e['rss_mib']:.0f} | "
             f"{e['api_requests']:.0f} | {e['api_writes']:.0f} | {e['changed_nodes']:.0f} | {e['prometheus_query_seconds']:.2f} | "
-            f"{'-' if lat is None else f'{lat:+.0f}'} | {sum(e['control_plane_cores'].values()):.2f} | {e.get('code', '-')} |"
+            f"{'-' if lat is None else f'{lat:+.0f}'} | {sum(e['control_plane_cores'].values()):.2f} | {reads(e)} | {e.get('code', '-')} |"
         )
     phased = [e for e in scale if "phase_metrics_seconds" in e]
     if phased:
@@ -427,7 +436,9 @@ def scale_main(args: argparse.Namespace, logs: Path) -> None:
         "simulator before the operator starts: from 1,000 nodes it fills the two cores, so the operator's wall time there is "
         "mostly waiting for CPU. Medians over the measured intervals; one policy over every node, interval 30 s; Evict mode "
         "with 3 memory leaks injected at its start (detect-to-cordon: the node's cordoned-at minus the fault's onset, negative "
-        "= before it). Rows of sizes not in the last command keep the code they measured (the code column). "
+        "= before it). The operator CPU includes rendering /metrics for the bench's reads (their count and CPU in the last "
+        "column; Prometheus scraping every 30 s would read it about once an interval). "
+        "Rows of sizes not in the last command keep the code they measured (the code column). "
         f"Last command: `{previous['scale_command']}`"
     )
     write("operator", previous, "\n".join(md))

@@ -22,7 +22,7 @@ from ftmoe.cluster import waiting
 from ftmoe.contract.features import FEATURES, render_query
 from ftmoe.simulator.config import SimConfig
 from ftmoe.simulator.engine import F, Simulator
-from ftmoe.simulator.live import LiveState, NodeExporterCollector, parse_injection
+from ftmoe.simulator.live import LiveState, NodeExporterCollector, make_handler, parse_injection, registry_of, shard_ranges, targets
 from ftmoe.simulator.traces import TracePool
 
 NODES = [f"node-{i}" for i in range(4)]
@@ -71,6 +71,40 @@ def test_exposition_parses_and_covers_every_query(live: LiveState, clock: Clock)
         assert s.value + busy[(s.labels["node"], s.labels["cpu"])] == pytest.approx(15.0)
     mem = {s.labels["node"]: s.value for s in families["node_memory_MemTotal_bytes"].samples}
     assert mem["node-0"] == 4 * 1024**3 and mem["node-3"] == 8 * 1024**3
+
+
+def series(registry: CollectorRegistry) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+    text = generate_latest(registry).decode()
+    return {(s.name, tuple(sorted(s.labels.items()))) for f in text_string_to_metric_families(text) for s in f.samples}
+
+
+def test_shards_serve_every_node_once_and_register_as_separate_targets(live: LiveState) -> None:
+    assert shard_ranges(4, 3) == [range(0, 3), range(3, 4)] and shard_ranges(4, 500) == [range(0, 4)]
+    whole, parts = series(registry_of(live)), [series(registry_of(live, r)) for r in shard_ranges(4, 3)]
+    assert {dict(labels)["node"] for _, labels in parts[1]} == {"node-3"}
+    assert parts[0] | parts[1] == whole and not parts[0] & parts[1]
+    assert targets(9105, 1) == [{"targets": ["127.0.0.1:9105"], "labels": {"job": "ftmoe-simulator"}}]
+    sharded = targets(9105, 2)
+    assert [t["labels"]["__metrics_path__"] for t in sharded] == ["/metrics/shard/0", "/metrics/shard/1"]
+    assert len({t["labels"]["instance"] for t in sharded}) == 2  # each shard's `up` is its own series
+
+
+def test_a_shard_path_is_served_and_an_unknown_one_is_a_404(live: LiveState) -> None:
+    from http.server import ThreadingHTTPServer
+    from threading import Thread
+
+    registries = [registry_of(live, r) for r in shard_ranges(4, 3)]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(live, registry_of(live), registries))
+    Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        body = urllib.request.urlopen(f"{url}/metrics/shard/1", timeout=10).read().decode()
+        assert 'node="node-3"' in body and 'node="node-0"' not in body
+        for bad in ("/metrics/shard/2", "/metrics/shard/x"):
+            with pytest.raises(urllib.error.HTTPError, match="404"):
+                urllib.request.urlopen(url + bad, timeout=10)
+    finally:
+        server.shutdown()
 
 
 def cpu_busy(live: LiveState) -> np.ndarray:
@@ -173,3 +207,33 @@ def test_live_mode_feeds_prometheus_and_node_conditions(local_cluster: Any, loca
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     assert not (local_cluster.targets_dir / "ftmoe-simulator.json").exists()
+
+
+@pytest.mark.cluster
+def test_a_sharded_simulator_reaches_prometheus_as_one_target_a_shard(local_cluster: Any, local_cluster_name: str, tmp_path: Path) -> None:
+    """At thousands of nodes the simulator serves its metrics as several targets (--shard-nodes),
+    so that no single scrape of the whole fleet can miss its deadline and blank every node."""
+    if local_cluster is None:
+        pytest.skip("needs the local cluster's Prometheus; FTMOE_KUBECONFIG points elsewhere")
+    port = 29106
+    ftmoe = Path(sys.executable).parent / "ftmoe"
+    log = (tmp_path / "serve.log").open("w")
+    argv = [str(ftmoe), "simulate", "serve", "--cluster", local_cluster_name, "--port", str(port), "--step-seconds", "1"]
+    proc = subprocess.Popen([*argv, "--fault-rate", "0", "--no-conditions", "--shard-nodes", "5"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        prom = local_cluster.prometheus_url
+        up = wait_for(
+            lambda: (r := prom_query(prom, f'up{{job="ftmoe-simulator",instance=~"127.0.0.1:{port}/.*"}} == 1')) and len(r) == 4 and r,
+            90,
+            "4 shard targets up",
+        )
+        assert {s["metric"]["instance"] for s in up} == {f"127.0.0.1:{port}/shard/{i}" for i in range(4)}  # 16 nodes, 5 a shard
+        for feature in FEATURES:
+            q = render_query(feature, window="30s")
+            wait_for(lambda q=q: len(prom_query(prom, q)) == 16, 60, f"16 series for {feature.name}: {q}")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert not (local_cluster.targets_dir / "ftmoe-simulator.json").exists()
+    bad = subprocess.run([*argv, "--shard-nodes", "0"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "--shard-nodes must be at least 1" in bad.stderr and "Traceback" not in bad.stderr
