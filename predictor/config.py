@@ -7,7 +7,7 @@ from typing import Any
 
 # How the networks' inputs are normalised (predictor.data.Normaliser); "auto" trains with
 # zscore and with quantile and keeps the higher validation PR-AUC (predictor.base).
-NORMALISATIONS = ("zscore", "quantile", "both")
+NORMALISATIONS = ("zscore", "quantile", "both", "ple")
 DEFAULT_NORMALISATION = "zscore"
 
 

@@ -36,12 +36,19 @@ class Normaliser:
     a tree sees only the order of a feature's values, while a z-score of a heavy-tailed
     metric (latency, bytes) puts a few outliers at z in the hundreds and squeezes the rest
     near 0, which a network learns little from. Values beyond the fitted range map to the
-    range's ends (z within +-3.3), as they fall past a tree's last threshold."""
+    range's ends (z within +-3.3), as they fall past a tree's last threshold.
+
+    ``ple`` (piecewise-linear encoding, Gorishniy et al., "On Embeddings for Numerical
+    Features in Tabular Deep Learning", 2022) turns each feature into ``PLE_BINS`` codes, one
+    a bin between consecutive quantiles of the fitting intervals: 1 for a bin the value has
+    passed, 0 for one it has not reached, the fraction in between. [..., F] -> [..., F * bins].
+    A network then weighs each stretch of a feature's range on its own, as a tree splits
+    there, instead of one slope for the whole range."""
 
     log: list[bool]
     mean: list[float]
     std: list[float]
-    method: str = "zscore"  # zscore | quantile | both; model files written before it are zscore
+    method: str = "zscore"  # zscore | quantile | both | ple; model files written before it are zscore
     # quantile map (quantile, both), per feature: increasing values and their CDF levels
     knots: list[list[float]] | None = None
     levels: list[list[float]] | None = None
@@ -59,7 +66,7 @@ class Normaliser:
         log = [bool(col.min() >= 0 and np.percentile(col, 99) > 10) for col in flat.T]
         x = np.where(log, np.log1p(np.clip(flat, 0, None)), flat)
         std = x.std(axis=0)
-        maps = [quantile_knots(col) for col in flat.T] if method in ("quantile", "both") else None
+        maps = [quantile_knots(col) for col in flat.T] if method != "zscore" else None
         return cls(
             log,
             x.mean(axis=0).tolist(),
@@ -70,7 +77,10 @@ class Normaliser:
         )
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
-        """The model's inputs: [..., F] -> [..., F] (zscore, quantile) or [..., 2F] (both)."""
+        """The model's inputs: [..., F] -> [..., F] (zscore, quantile), [..., 2F] (both) or
+        [..., F * PLE_BINS] (ple, a feature's codes side by side)."""
+        if self.method == "ple":
+            return self._piecewise_linear(features)
         if self.method == "quantile":
             return self._quantile(features)
         if self.method == "both":
@@ -89,15 +99,26 @@ class Normaliser:
         from scipy.special import ndtri  # scipy comes with scikit-learn, a dependency
 
         assert self.knots is not None and self.levels is not None
-        out = np.empty(features.shape, dtype=np.float32)
+        return ndtri(self._cdf(features)).astype(np.float32)
+
+    def _cdf(self, features: np.ndarray) -> np.ndarray:
+        assert self.knots is not None and self.levels is not None
+        out = np.empty(features.shape, dtype=np.float64)
         for f, (k, lv) in enumerate(zip(self.knots, self.levels, strict=True)):
-            out[..., f] = ndtri(np.interp(features[..., f], k, lv))
+            out[..., f] = np.interp(features[..., f], k, lv)
         return out
+
+    def _piecewise_linear(self, features: np.ndarray) -> np.ndarray:
+        # The CDF's levels are the quantiles, so bins of equal width in it hold equal shares of the fitting data.
+        u = (self._cdf(features) - QUANTILE_TAIL) / (1 - 2 * QUANTILE_TAIL)
+        codes = np.clip(u[..., None] * PLE_BINS - np.arange(PLE_BINS), 0.0, 1.0)  # [..., F, bins]
+        return codes.reshape(*features.shape[:-1], features.shape[-1] * PLE_BINS).astype(np.float32)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+PLE_BINS = 8  # codes per feature under ``ple``: 8 bins of 12.5 % of the fitting data each
 QUANTILE_LEVELS = 201  # knots per feature: a 0.5 % resolution of the CDF
 QUANTILE_TAIL = 5e-4  # the CDF kept within [tail, 1 - tail]: z within +-3.29
 

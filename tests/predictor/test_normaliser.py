@@ -1,11 +1,12 @@
-"""The networks' input normalisation: z-score, the rank-Gaussian (quantile) map, both side by side."""
+"""The networks' input normalisation: z-score, the rank-Gaussian (quantile) map, both side by
+side, and the piecewise-linear encoding (ple)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ftmoe.predictor.data import Normaliser
+from ftmoe.predictor.data import PLE_BINS, Normaliser
 
 
 def heavy_tailed(n: int = 20000, seed: int = 0) -> np.ndarray:
@@ -48,7 +49,25 @@ def test_both_gives_quantile_and_zscore_side_by_side() -> None:
     np.testing.assert_allclose(out[..., 3:], Normaliser.fit(x, "zscore")(x[:50]), atol=1e-6)
 
 
-@pytest.mark.parametrize("method", ["zscore", "quantile", "both"])
+def test_ple_codes_count_the_quantile_bins_a_value_has_passed() -> None:
+    x = heavy_tailed()
+    codes = Normaliser.fit(x, "ple")(x)
+    assert codes.shape == (len(x), 1, 3 * PLE_BINS) and codes.min() >= 0.0 and codes.max() <= 1.0
+    latency = codes[:, 0, :PLE_BINS]
+    # Bins of equal shares of the fitting data: code k is 1 (bin k passed) for about (bins - 1 - k) / bins of it.
+    np.testing.assert_allclose((latency > 0.999).mean(axis=0), 1 - (np.arange(PLE_BINS) + 1) / PLE_BINS, atol=0.02)
+    # Codes fill in order (a value has passed bin k only once it has passed every bin below).
+    assert np.all(np.diff(latency, axis=-1) <= 1e-6)
+    # Their sum is the value's place in the distribution: monotone in the value.
+    order = np.argsort(x[:, 0, 0])
+    assert np.all(np.diff(latency.sum(axis=-1)[order]) >= -1e-5)
+    assert np.unique(codes[:, 0, PLE_BINS : 2 * PLE_BINS], axis=0).shape[0] == 1  # a constant: one code
+    far = Normaliser.fit(x, "ple")(np.array([[[1e12, 7.0, 1e6]], [[-1e12, 7.0, -1.0]]]))
+    np.testing.assert_allclose(far[0, 0, :PLE_BINS], 1.0, atol=1e-3)  # past the last bin
+    np.testing.assert_allclose(far[1, 0, :PLE_BINS], 0.0, atol=1e-3)  # before the first
+
+
+@pytest.mark.parametrize("method", ["zscore", "quantile", "both", "ple"])
 def test_zscore_is_the_same_whatever_the_model_inputs(method: str) -> None:
     """The operator's drivers and out-of-distribution check read z-scores: the quantile map,
     bounded at +-3.3, would hide an input hundreds of standard deviations out."""
@@ -59,7 +78,7 @@ def test_zscore_is_the_same_whatever_the_model_inputs(method: str) -> None:
     np.testing.assert_allclose(z, Normaliser.fit(x, "zscore")(far))
 
 
-@pytest.mark.parametrize("method", ["zscore", "quantile", "both"])
+@pytest.mark.parametrize("method", ["zscore", "quantile", "both", "ple"])
 def test_a_saved_normaliser_reads_back_the_same(method: str) -> None:
     x = heavy_tailed()
     n = Normaliser.fit(x, method)
@@ -77,7 +96,7 @@ def test_a_model_file_without_quantile_fields_reads_as_zscore() -> None:
 
 
 def test_an_unknown_method_is_named() -> None:
-    with pytest.raises(ValueError, match="normalisation 'rank' is not one of zscore, quantile, both"):
+    with pytest.raises(ValueError, match="normalisation 'rank' is not one of zscore, quantile, both, ple"):
         Normaliser.fit(heavy_tailed(100), "rank")
 
 
