@@ -24,7 +24,7 @@ from ftmoe.predictor.calibration import Calibrator
 from ftmoe.predictor.config import DEFAULT_NORMALISATION
 from ftmoe.predictor.data import Splits
 
-AUTO_NORMALISATIONS = ("zscore", "quantile", "ple")  # what --normalisation auto tries, in this order
+AUTO_NORMALISATIONS = ("zscore", "quantile")  # what --normalisation auto tries, in this order
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 

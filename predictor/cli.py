@@ -103,8 +103,8 @@ def register(commands: Any) -> None:
         help="the networks' inputs (ftmoe, pregan, mlp, cmodlb): zscore (log1p for heavy tails, then z-score), quantile "
         "(each feature through its training-period quantiles to a standard normal: only the order of values matters, "
         "as for a tree), both (side by side), ple (piecewise-linear encoding: 8 codes a feature, one per "
-        "12.5 %% quantile bin, so a network weighs each stretch of the range on its own), or auto (train with zscore, "
-        "quantile and ple, keep the one with the highest validation PR-AUC; three times the training time)",
+        "12.5 %% quantile bin, so a network weighs each stretch of the range on its own), or auto (train with zscore "
+        "and with quantile, keep the higher validation PR-AUC; twice the training time)",
     )
     train.add_argument("--threads", type=int, default=default_threads(), help="torch threads (this machine's usable cores, at most 4)")
     train.add_argument("--max-train-windows", type=int, help="subsample training windows (quick runs)")

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 # How the networks' inputs are normalised (predictor.data.Normaliser); "auto" trains with
-# zscore, quantile and ple and keeps the highest validation PR-AUC (predictor.base).
+# zscore and with quantile and keeps the higher validation PR-AUC (predictor.base).
 NORMALISATIONS = ("zscore", "quantile", "both", "ple")
 DEFAULT_NORMALISATION = "zscore"
 

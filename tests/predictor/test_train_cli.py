@@ -134,7 +134,7 @@ def test_auto_normalisation_keeps_the_one_validation_scores_higher(tiny: Path, k
         return
     chosen = model.info["normalisation"]
     scores = chosen["validation_pr_auc"]
-    assert set(scores) == {"zscore", "quantile", "ple"}
+    assert set(scores) == {"zscore", "quantile"}
     assert chosen["chosen"] == max(scores, key=lambda m: scores[m])
     assert model.info["validation"]["pr_auc"] == scores[chosen["chosen"]]
     assert model.normaliser.method == chosen["chosen"]  # type: ignore[attr-defined]  # an mlp keeps one
@@ -145,6 +145,6 @@ def test_auto_normalisation_says_what_it_trains_and_keeps(tiny: Path, tmp_path: 
     args = ["train", "--data", str(tiny), "--out", str(out), "--epochs", "1", "--quiet", "--model-type", "mlp"]
     assert main([*args, "--normalisation", "auto"]) == 0
     err = capsys.readouterr().err
-    assert "training with zscore inputs (1 of 3)" in err and "training with ple inputs (3 of 3)" in err
+    assert "training with zscore inputs (1 of 2)" in err and "training with quantile inputs (2 of 2)" in err
     info = json.loads((out / "config.json").read_text())["info"]["normalisation"]
     assert f"kept {info['chosen']} (validation PR-AUC zscore " in err
