@@ -59,7 +59,7 @@ class OperatorPage:
 
     def __init__(self, port: int, pid: int):
         self.port, self.pid = port, pid
-        self.reads, self.cpu_seconds = 0, 0.0
+        self.reads, self.cpu_seconds = 0, 0.0  # since the last ``taken()``
 
     def read(self) -> dict[str, float]:
         before = proc_cpu(self.pid)
@@ -68,6 +68,12 @@ class OperatorPage:
         self.cpu_seconds += proc_cpu(self.pid) - before
         self.reads += 1
         return page
+
+    def taken(self) -> tuple[int, float]:
+        """The reads and their CPU since the last call, and start counting again."""
+        out = (self.reads, self.cpu_seconds)
+        self.reads, self.cpu_seconds = 0, 0.0
+        return out
 
 
 def scrape_or_empty(port: int) -> dict[str, float]:
@@ -128,7 +134,8 @@ def measure(op_pid: int, port: int, intervals: int, interval_count: Any) -> list
     rows = []
     page = OperatorPage(port, op_pid)
     m0, c0 = page.read(), proc_cpu(op_pid)
-    n0, reads0, read_cpu0 = interval_count(m0), page.reads, page.cpu_seconds
+    n0 = interval_count(m0)
+    page.taken()  # the first read comes before the first interval
     finished, period = time.monotonic(), INTERVAL
     for _ in range(intervals):
         time.sleep(max(period - 2 * POLL_SECONDS, 0.0))  # the next interval is due about one period after the last
@@ -137,16 +144,17 @@ def measure(op_pid: int, port: int, intervals: int, interval_count: Any) -> list
             if time.monotonic() > deadline:
                 raise RuntimeError(f"no interval finished in {STUCK_SECONDS:.0f} s; see the operator's log")
             time.sleep(POLL_SECONDS)
-        c1 = proc_cpu(op_pid)
+        c1, now = proc_cpu(op_pid), time.monotonic()
         done = interval_count(m1) - n0
-        period, finished = (time.monotonic() - finished) / done, time.monotonic()
+        period, finished = (now - finished) / done, now
+        reads, read_cpu = page.taken()
         rows.append(
             {
                 "wall_seconds": (total(m1, "ftmoe_interval_duration_seconds_sum") - total(m0, "ftmoe_interval_duration_seconds_sum"))
                 / done,
                 "cpu_seconds": (c1 - c0) / done,
-                "bench_reads": (page.reads - reads0) / done,
-                "bench_read_cpu_seconds": (page.cpu_seconds - read_cpu0) / done,
+                "bench_reads": reads / done,
+                "bench_read_cpu_seconds": read_cpu / done,
                 "rss_mib": proc_mem(op_pid)[0],
                 "api_requests": total(m1, "ftmoe_interval_api_requests{"),
                 "api_reads": total(m1, "ftmoe_interval_api_requests{", kind="reads"),
@@ -167,7 +175,7 @@ def measure(op_pid: int, port: int, intervals: int, interval_count: Any) -> list
             }
         )
         print(json.dumps({k: round(v, 3) for k, v in rows[-1].items()}), flush=True)
-        m0, c0, n0, reads0, read_cpu0 = m1, c1, interval_count(m1), page.reads, page.cpu_seconds
+        m0, c0, n0 = m1, c1, interval_count(m1)
     return rows
 
 

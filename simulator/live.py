@@ -271,10 +271,10 @@ def make_handler(live: LiveState, registry: CollectorRegistry, shards: Sequence[
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             path = urlparse(self.path).path
-            if path == "/metrics":
-                self._reply(200, generate_latest(registry), "text/plain; version=0.0.4; charset=utf-8")
-            elif path.startswith(SHARD_PATH) and path[len(SHARD_PATH) :].isdigit() and int(path[len(SHARD_PATH) :]) < len(shards):
-                self._reply(200, generate_latest(shards[int(path[len(SHARD_PATH) :])]), "text/plain; version=0.0.4; charset=utf-8")
+            shard = path.removeprefix(SHARD_PATH)
+            if path == "/metrics" or (shard != path and shard.isdigit() and int(shard) < len(shards)):
+                page = registry if path == "/metrics" else shards[int(shard)]
+                self._reply(200, generate_latest(page), "text/plain; version=0.0.4; charset=utf-8")
             elif path == "/state":
                 self._reply(200, json.dumps(live.state()).encode())
             elif path == "/healthz":
