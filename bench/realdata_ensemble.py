@@ -47,7 +47,9 @@ def scores(val: np.ndarray, val_pos: np.ndarray, test: np.ndarray, test_pos: np.
     return {"pr_auc": average_precision(test, test_pos), "f1": detection(test_pos, test >= threshold)["f1"], "threshold": threshold}
 
 
-def fold_probabilities(name: str, model_type: str, seed: int, epochs: int, fold: int, normalisation: str | None = None) -> dict[str, np.ndarray]:
+def fold_probabilities(
+    name: str, model_type: str, seed: int, epochs: int, fold: int, normalisation: str | None = None
+) -> dict[str, np.ndarray]:
     model, ds, splits, _ = realdata.fit_protocol(name, model_type, seed, epochs, fold=fold, normalisation=normalisation)
     return {
         "val": model.predict(ds, splits.val).fault_probability,
@@ -121,7 +123,9 @@ def main() -> None:
     parser.add_argument("--folds", type=int, help="rolling-origin folds for every dataset (default: ASD 3, Online Boutique 2)")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--members", type=int, help="seeds per ensemble: disjoint groups, each scored alone (default: one ensemble of all seeds)")
+    parser.add_argument(
+        "--members", type=int, help="seeds per ensemble: disjoint groups, each scored alone (default: one ensemble of all seeds)"
+    )
     parser.add_argument("--normalisation", help="FT-MoE's input encoding (default: the model's own default, zscore)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -148,7 +152,11 @@ def main() -> None:
     command = " ".join(["bench/realdata_ensemble.py", *sys.argv[1:]])
     members = args.members or args.seeds
     groups = args.seeds // members
-    ensembles = f"{groups} disjoint ensembles of {members} seeds (mean ± std over the ensembles)" if groups > 1 else f"the mean of those {members} calibrated risks"
+    ensembles = (
+        f"{groups} disjoint ensembles of {members} seeds (mean ± std over the ensembles)"
+        if groups > 1
+        else f"the mean of those {members} calibrated risks"
+    )
     note = (
         f"\n\nSingle: mean over {args.seeds} seeds of each seed's own calibrated risk and validation threshold. Ensemble: "
         f"{ensembles}, threshold chosen on validation. Blend: the mean of the FT-MoE and "
@@ -168,7 +176,9 @@ def main() -> None:
         "mean_over_folds": {name: pooled(folds) for name, folds in results.items()},
     }
     # The default run keeps its file; a grouped or re-encoded run gets its own beside it.
-    stem = "realdata_ensemble" + (f"-{args.normalisation}" if args.normalisation else "") + (f"-members{args.members}" if args.members else "")
+    stem = (
+        "realdata_ensemble" + (f"-{args.normalisation}" if args.normalisation else "") + (f"-members{args.members}" if args.members else "")
+    )
     realdata.RESULTS.mkdir(parents=True, exist_ok=True)
     (realdata.RESULTS / f"{stem}.json").write_text(json.dumps(out, indent=2))
     (realdata.RESULTS / f"{stem}.md").write_text(text + note + "\n")

@@ -66,6 +66,7 @@ class TrainOptions:
     pos_weight: str = "sqrt"  # up-weighting of faulty host-windows in the detection loss: sqrt(neg/pos) | none
     pretrain_epochs: int = 0  # self-supervised epochs of the nowcaster on every training-period window, labels unused
     ema: float = 0.0  # decay of the weights' moving average that validation scores and training keeps (0 = off)
+    members: int = 1  # FT-MoE family: networks in a deep ensemble, seeds seed..seed+members-1, probabilities averaged
     log_epochs: bool = False  # one line per epoch on stderr even without progress bars
     max_train_windows: int | None = None  # subsample for quick runs (CI)
     overrides: dict[str, Any] = field(default_factory=dict)  # architecture fields

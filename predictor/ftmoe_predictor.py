@@ -1,10 +1,17 @@
-"""FT-MoE behind the Predictor interface: training, inference and model files."""
+"""FT-MoE behind the Predictor interface: training, inference and model files.
+
+With ``TrainOptions.members`` K > 1 the model is a deep ensemble (Lakshminarayanan et al.
+2017): K networks, seeds seed..seed+K-1, each early-stopped on validation on its own, whose
+fault and type probabilities are averaged; calibration and the threshold are then fitted on
+the average. Its model file keeps the first network's tensors under their own names (so a
+one-network file is unchanged) and member k's under ``member<k>.``."""
 
 from __future__ import annotations
 
 import copy
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +49,15 @@ class FTMoEPredictor(Predictor):
     def __init__(self) -> None:
         super().__init__()
         self.model: FTMoE | None = None
+        # A deep ensemble (--members K) keeps its first network in ``model`` and the others
+        # here; inference averages their fault probabilities before calibration.
+        self.others: list[FTMoE] = []
         self.normaliser: Normaliser | None = None
         self.loss_weights = losses.LossWeights()
+
+    @property
+    def members(self) -> list[FTMoE]:
+        return [self.model, *self.others] if self.model is not None else []
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -81,20 +95,48 @@ class FTMoEPredictor(Predictor):
         return total, parts
 
     @torch.no_grad()
-    def _infer(self, loader: torch.utils.data.DataLoader) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        assert self.model is not None
-        self.model.eval()
+    def _infer(self, loader: torch.utils.data.DataLoader, members: list[FTMoE] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Fault and type probabilities of ``members`` (default: every member), averaged."""
+        nets = members or self.members
+        assert nets
+        for net in nets:
+            net.eval()
         probs, types, ys = [], [], []
         for x, y, e, _ in loader:
-            out = self.model(x, e)
-            probs.append(out.fault_probability.numpy())
-            types.append(out.type_probability.numpy())
+            outs = [net(x, e) for net in nets]
+            probs.append(np.mean([o.fault_probability.numpy() for o in outs], axis=0))
+            types.append(np.mean([o.type_probability.numpy() for o in outs], axis=0))
             ys.append(y.numpy())
         return np.concatenate(probs), np.concatenate(types), np.concatenate(ys)
 
     # -- training ---------------------------------------------------------------------------
 
     def fit(self, ds: Dataset, splits: Splits, options: TrainOptions, progress: bool = True) -> dict[str, Any]:
+        """Trains ``options.members`` networks, member k with seed ``options.seed + k``, each
+        early-stopped on validation on its own; the model is their average."""
+        self.others = []
+        trained: list[FTMoE] = []
+        history: list[dict[str, float]] = []
+        epochs_run: list[int] = []
+        for k in range(options.members):
+            if options.members > 1 and (progress or options.log_epochs):
+                print(f"member {k + 1}/{options.members} (seed {options.seed + k})", file=sys.stderr, flush=True)
+            rows = self._fit_one(ds, splits, replace(options, seed=options.seed + k), progress)
+            history += [{"member": k + 1, **row} for row in rows] if options.members > 1 else rows
+            epochs_run.append(len(rows))
+            assert self.model is not None
+            trained.append(self.model)
+        self.model, self.others = trained[0], trained[1:]
+        if self.others:
+            # What the ensemble scores on validation, not its last member's figure.
+            assert self.normaliser is not None
+            x, edges = self.normaliser(ds.features), migration_edges(ds.migrations, ds.shape[0])
+            prob, _, y = self._infer(self.loader(x, ds.labels, edges, splits.val, 256, False))
+            self.info.update(val_pr_auc=average_precision(prob, y > 0), members=options.members, epochs_run=epochs_run)
+        return {"history": history, "best_val_pr_auc": self.info["val_pr_auc"]}
+
+    def _fit_one(self, ds: Dataset, splits: Splits, options: TrainOptions, progress: bool) -> list[dict[str, float]]:
+        """One network, in ``self.model``; returns its per-epoch history."""
         log_epochs = options.log_epochs
         seed_everything(options.seed)
         self.feature_names = list(ds.feature_names)
@@ -164,7 +206,7 @@ class FTMoEPredictor(Predictor):
                 bar.set_postfix(loss=f"{total.item():.3f}")
             sched.step()
             live = self.swap_in(averaged)
-            prob, _, y = self._infer(val_dl)
+            prob, _, y = self._infer(val_dl, [model])
             ap = average_precision(prob, y > 0)
             row = {"epoch": epoch + 1, "val_pr_auc": ap, "lr": opt.param_groups[0]["lr"], **parts}
             history.append(row)
@@ -196,7 +238,7 @@ class FTMoEPredictor(Predictor):
             "architecture": config.to_dict(),
             "train_windows": int(len(train_ends)),
         }
-        return {"history": history, "best_val_pr_auc": best_ap}
+        return history
 
     def pretrain_nowcast(self, x: np.ndarray, ds: Dataset, splits: Splits, options: TrainOptions, log: bool) -> None:
         """Teach the nowcaster each host's normal dynamics before the detector trains, on
@@ -266,24 +308,52 @@ class FTMoEPredictor(Predictor):
 
     def state(self) -> dict[str, Any]:
         assert self.model is not None and self.normaliser is not None
-        return {"architecture": self.model.config.to_dict(), "normalisation": self.normaliser.to_dict(), "experts": self.n_experts()}
+        out = {"architecture": self.model.config.to_dict(), "normalisation": self.normaliser.to_dict(), "experts": self.n_experts()}
+        if self.others:
+            out["members"] = [{"experts": n_experts(net)} for net in self.others]
+        return out
 
     def n_experts(self) -> int:
-        moe = getattr(self.model, "moe", None)
-        return moe.n_experts if moe is not None else 0
+        return n_experts(self.model)
 
     def save_weights(self, folder: Path) -> None:
+        """One file: the first member's tensors under their own names (a one-network model's
+        file), member k's (k >= 1) under ``member<k>.<name>``."""
         assert self.model is not None
-        save_file({k: v.contiguous() for k, v in self.model.state_dict().items()}, str(folder / WEIGHTS_FILE))
+        tensors = {k: v.contiguous() for k, v in self.model.state_dict().items()}
+        for k, net in enumerate(self.others, start=1):
+            tensors.update({f"{MEMBER_PREFIX}{k}.{name}": v.contiguous() for name, v in net.state_dict().items()})
+        save_file(tensors, str(folder / WEIGHTS_FILE))
 
     def load_state(self, state: dict[str, Any], folder: Path) -> None:
-        config = ModelConfig.from_dict(state["architecture"])
-        config.experts = int(state.get("experts") or config.experts)
         self.normaliser = Normaliser(**state["normalisation"])
-        model = self.build(config)
         weights = folder / WEIGHTS_FILE
         if not weights.is_file():
             raise ValueError(f"{weights} is missing")
         tensors = load_file(str(weights))
-        model.load_state_dict(tensors)
-        model.eval()
+        specs = [{"experts": state.get("experts")}, *(state.get("members") or [])]
+        nets = []
+        for k, spec in enumerate(specs):
+            config = ModelConfig.from_dict(state["architecture"])
+            config.experts = int(spec.get("experts") or config.experts)
+            net = self.build(config)
+            prefix = f"{MEMBER_PREFIX}{k}." if k else ""
+            own = {
+                name[len(prefix) :]: v
+                for name, v in tensors.items()
+                if name.startswith(prefix) and (k or not name.startswith(MEMBER_PREFIX))
+            }
+            if not own:
+                raise ValueError(f"{weights} has no tensors for ensemble member {k} (config.json names {len(specs)} members)")
+            net.load_state_dict(own)
+            net.eval()
+            nets.append(net)
+        self.model, self.others = nets[0], nets[1:]
+
+
+MEMBER_PREFIX = "member"
+
+
+def n_experts(net: Any) -> int:
+    moe = getattr(net, "moe", None)
+    return moe.n_experts if moe is not None else 0

@@ -40,6 +40,11 @@ class OnlineTuner:
     def __init__(self, predictor: FTMoEPredictor, record_epochs: int = 2, lr: float = 1e-3, batch_size: int = 32, min_experts: int = 1):
         if predictor.model is None:
             raise ValueError("the predictor has no model to tune")
+        if predictor.others:
+            raise ValueError(
+                f"online tuning adapts one network's experts; this model is an ensemble of {len(predictor.members)} "
+                "(trained with --members): tune a model trained with --members 1"
+            )
         self.predictor = predictor
         self.record_epochs = record_epochs
         self.lr = lr

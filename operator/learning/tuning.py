@@ -101,6 +101,8 @@ def tune(
     model = champion.predictor
     if not isinstance(model, FTMoEPredictor):
         return TuningOutcome(now, "skipped", f"online tuning needs an FT-MoE model, not {model.kind}"), None
+    if model.others:
+        return TuningOutcome(now, "skipped", f"online tuning adapts one network, not an ensemble of {len(model.members)} (--members)"), None
     arrays = training_arrays(exp, len(model.class_names))
     W, lead, h = model.window, model.lead, model.horizon
     if arrays is None or len(exp) < 4 * (W + lead):

@@ -65,6 +65,18 @@ def test_tuning_waits_for_enough_history() -> None:
     assert outcome.outcome == "skipped" and "not enough history" in outcome.reason and challenger is None
 
 
+def test_tuning_skips_an_ensemble_and_says_so() -> None:
+    import copy
+    from dataclasses import replace
+
+    champion = ModelStore().get(ModelRef())
+    ensemble = copy.deepcopy(champion.predictor)
+    ensemble.others = [copy.deepcopy(ensemble.model)]  # type: ignore[attr-defined]  # the default model is an FT-MoE one
+    exp = buffer_from_simulator(champion.predictor.feature_names, champion.predictor.class_names, 240)
+    outcome, challenger = tune(replace(champion, predictor=ensemble), exp, epochs=1, holdout=0.25, now=0.0)
+    assert outcome.outcome == "skipped" and "not an ensemble of 2 (--members)" in outcome.reason and challenger is None
+
+
 def test_small_drift_replay_frozen_falls_back_and_tuned_recovers() -> None:
     """The CI-sized version of bench/drift_replay.py (the full one: bench/results/drift_replay.json)."""
     import argparse

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from ftmoe.cli import main
 from ftmoe.predictor.data import temporal_split
@@ -148,3 +149,60 @@ def test_auto_normalisation_says_what_it_trains_and_keeps(tiny: Path, tmp_path: 
     assert "training with zscore inputs (1 of 2)" in err and "training with quantile inputs (2 of 2)" in err
     info = json.loads((out / "config.json").read_text())["info"]["normalisation"]
     assert f"kept {info['chosen']} (validation PR-AUC zscore " in err
+
+
+@pytest.fixture(scope="module")
+def ensemble(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("ensemble") / "e"
+    args = ["train", "--data", str(tiny), "--out", str(out), "--epochs", "1", "--quiet", "--set", "hidden=16", "--members", "2"]
+    assert main([*args, "--max-train-windows", "600"]) == 0
+    return out
+
+
+def test_an_ensemble_averages_its_members_before_calibration(ensemble: Path, tiny: Path) -> None:
+    from ftmoe.contract.dataset import load as load_ds
+    from ftmoe.predictor.ftmoe_predictor import FTMoEPredictor
+
+    ds = load_ds(tiny)
+    model = load(ensemble)
+    assert isinstance(model, FTMoEPredictor) and len(model.members) == 2
+    first, second = (dict(net.named_parameters())["classify.prototypes"] for net in model.members)
+    assert not torch.equal(first, second)  # seeds --seed and --seed + 1: two different networks
+    ends = temporal_split(ds.shape[0], model.window).test
+    features, migrations = model.inputs(ds)
+    raw = model.raw_predict(features, migrations, ends).fault_probability
+    alone = []
+    for net in model.members:
+        model.model, model.others = net, []
+        alone.append(model.raw_predict(features, migrations, ends).fault_probability)
+    np.testing.assert_allclose(raw, np.mean(alone, axis=0), rtol=1e-5, atol=1e-7)
+    config = json.loads((ensemble / "config.json").read_text())
+    assert len(config["state"]["members"]) == 1 and config["info"]["members"] == 2 and len(config["info"]["epochs_run"]) == 2
+
+
+def test_an_ensemble_round_trips_through_its_model_file(ensemble: Path, tiny: Path) -> None:
+    from ftmoe.contract.dataset import load as load_ds
+
+    ds = load_ds(tiny)
+    m1, m2 = load(ensemble), load(ensemble)
+    ends = temporal_split(ds.shape[0], m1.window).test
+    np.testing.assert_allclose(m1.predict(ds, ends).fault_probability, m2.predict(ds, ends).fault_probability)
+    from safetensors.numpy import load_file
+
+    names = load_file(str(ensemble / "model.safetensors"))
+    assert "classify.prototypes" in names and "member1.classify.prototypes" in names
+
+
+def test_online_tuning_refuses_an_ensemble(ensemble: Path) -> None:
+    from ftmoe.predictor.online import OnlineTuner
+
+    with pytest.raises(ValueError, match="ensemble of 2"):
+        OnlineTuner(load(ensemble))  # type: ignore[arg-type]  # an FT-MoE model
+
+
+def test_members_is_checked(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["train", "--data", str(tiny), "--out", str(tmp_path / "x"), "--epochs", "1", "--quiet"]
+    assert main([*args, "--members", "0"]) == 1
+    assert "--members 0: the number of networks in the ensemble, at least 1" in capsys.readouterr().err
+    assert main([*args, "--members", "2", "--model-type", "gbt"]) == 1
+    assert "only the FT-MoE family (ftmoe, pregan, pregan_plus) trains ensembles, not gbt" in capsys.readouterr().err
