@@ -263,12 +263,22 @@ def main() -> None:
         help="the networks' input normalisation (ftmoe train --normalisation); default: TrainOptions' own. Its rows are "
         "named model [normalisation] and kept beside the default's",
     )
+    parser.add_argument(
+        "--members",
+        type=int,
+        default=1,
+        help="FT-MoE as a deep ensemble of this many networks (ftmoe train --members); seed s trains seeds s*K..s*K+K-1, "
+        "so the seeds' ensembles share no network. Its rows are named model [..., K members] and kept beside the others",
+    )
     args = parser.parse_args()
     from ftmoe.predictor.cli import parse_overrides, set_threads
     from ftmoe.predictor.registry import predictor_class
 
     if args.folds < 1:
         parser.error(f"--folds {args.folds}: at least 1 (1 = the latest test split only)")
+    if args.members < 1:
+        parser.error(f"--members {args.members}: at least 1")
+    kept_beside = bool(args.normalisation) or args.members > 1  # rows of their own, the others' rows kept
     set_threads(args.threads)
     overrides = parse_overrides(args.variant)
     stem = f"realdata-{args.tag}" if args.tag else "realdata_folds" if args.folds > 1 else "realdata"
@@ -290,6 +300,9 @@ def main() -> None:
         for model_type in args.models.split(","):
             n_seeds = args.sim_seeds if name.startswith("sim") and args.sim_seeds else args.seeds
             norm = args.normalisation if args.normalisation and predictor_class(model_type).normalises else None
+            members = args.members if model_type == "ftmoe" else 1
+            labels = [norm] if norm else []
+            labels += [f"{members} members"] if members > 1 else []
             seeds = range(n_seeds) if model_type in SEEDED else range(1)
             runs: dict[int, list[dict[str, Any]]] = {}
             for fold in range(args.folds):
@@ -297,9 +310,13 @@ def main() -> None:
                     key = f"{name}|{model_type}|{seed}|{args.epochs}|{json.dumps(overrides, sort_keys=True)}"
                     key += f"|fold{fold}" if fold else ""  # fold 0 keeps the main table's keys
                     key += f"|{norm}" if norm else ""
+                    key += f"|members{members}" if members > 1 else ""
                     if key not in done:
                         try:
-                            done[key] = run_one(name, model_type, seed, args.epochs, overrides, fold=fold, normalisation=args.normalisation)
+                            ensemble = {"members": members} if members > 1 else None
+                            done[key] = run_one(
+                                name, model_type, seed * members, args.epochs, overrides, ensemble, fold, args.normalisation
+                            )
                         except ValueError as err:
                             done[key] = {"error": str(err)}
                         partial_path.write_text(json.dumps(done, indent=1))
@@ -320,7 +337,7 @@ def main() -> None:
             if pooled:
                 row = {
                     "dataset": name,
-                    "model": model_type + (f" [{args.tag}]" if args.tag else "") + (f" [{norm}]" if norm else ""),
+                    "model": model_type + (f" [{args.tag}]" if args.tag else "") + (f" [{', '.join(labels)}]" if labels else ""),
                     "seeds": len(seeds),
                     "horizon": DATASETS[name]["horizon"],
                     **aggregate(pooled),
@@ -334,20 +351,23 @@ def main() -> None:
     )
     if args.folds > 1:
         command += f" --folds {args.folds}"
-    if args.folds > 1 or args.normalisation:
+    if args.folds > 1 or kept_beside:
         command += f" --datasets {args.datasets} --models {args.models}"
     if args.normalisation:
         command += f" --normalisation {args.normalisation}"
+    if args.members > 1:
+        command += f" --members {args.members}"
     ran = args.datasets.split(",")
-    commands = {f"{d}|{args.normalisation}" if args.normalisation else d: command for d in ran}
-    if args.folds > 1 or args.normalisation:
+    variant = "|".join([*([args.normalisation] if args.normalisation else []), *([f"members{args.members}"] if args.members > 1 else [])])
+    commands = {f"{d}|{variant}" if variant else d: command for d in ran}
+    if args.folds > 1 or kept_beside:
         # a run of some datasets (or of one normalisation's rows) keeps the other rows of the last run
         previous = json.loads((RESULTS / f"{stem}.json").read_text()) if (RESULTS / f"{stem}.json").is_file() else {}
         before = previous.get("commands") or {
             r["dataset"]: f".venv/bin/python {previous['command']}" for r in previous.get("rows") or [] if previous.get("command")
         }  # results written before the per-dataset commands were kept
         commands = {**before, **commands}
-        old = [r for r in previous.get("rows") or [] if args.normalisation or r["dataset"] not in ran]
+        old = [r for r in previous.get("rows") or [] if kept_beside or r["dataset"] not in ran]
         rows = merge_rows(old, rows)
         done = {**(previous.get("runs") or {}), **done}
         command = "; ".join(f"`{c}`" for c in dict.fromkeys(commands.values()))
