@@ -19,7 +19,7 @@ def main() -> None:
 
 def update(readme: Path) -> None:
     text = readme.read_text()
-    for match in re.finditer(r"<!-- bench:(\w+) -->", text):
+    for match in re.finditer(r"<!-- bench:([\w-]+) -->", text):
         name = match.group(1)
         table = ROOT / "bench" / "results" / f"{name}.md"
         body = table.read_text().strip() if table.is_file() else f"(no results yet: run bench/{name}.py)"
