@@ -59,8 +59,13 @@ def fold_probabilities(
     }
 
 
-def spread(got: list[dict[str, float]]) -> dict[str, dict[str, float]]:
-    return {m: {"mean": float(np.mean([s[m] for s in got])), "std": float(np.std([s[m] for s in got]))} for m in ("pr_auc", "f1")}
+def spread(got: list[dict[str, float]]) -> dict[str, Any]:
+    """PR-AUC and F1 as mean ± std over ``got``, and each one's validation threshold."""
+    out: dict[str, Any] = {
+        m: {"mean": float(np.mean([s[m] for s in got])), "std": float(np.std([s[m] for s in got]))} for m in ("pr_auc", "f1")
+    }
+    out["thresholds"] = [float(s["threshold"]) for s in got]
+    return out
 
 
 def compare(runs: dict[str, list[dict[str, np.ndarray]]], members: int | None = None) -> dict[str, Any]:

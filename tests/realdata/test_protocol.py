@@ -344,14 +344,20 @@ def test_the_ensemble_bench_chooses_thresholds_on_validation_and_averages_seeds(
 
     runs = {"ftmoe": [seed_run(0.4) for _ in range(5)], "gbt": [seed_run(0.2) for _ in range(5)]}
     out = compare(runs)
-    assert out["ftmoe ensemble"]["pr_auc"] > out["ftmoe single"]["pr_auc"]["mean"] + 0.05
+    assert out["ftmoe ensemble"]["pr_auc"]["mean"] > out["ftmoe single"]["pr_auc"]["mean"] + 0.05
     assert set(out) == {"ftmoe single", "ftmoe ensemble", "gbt single", "gbt ensemble", "blend"}
+    assert len(out["ftmoe ensemble"]["thresholds"]) == 1 and out["ftmoe ensemble"]["pr_auc"]["std"] == 0
+    # --members 2 over 5 seeds: two disjoint ensembles (seeds 0-1, 2-3), each scored alone
+    grouped = compare(runs, members=2)
+    assert len(grouped["ftmoe ensemble"]["thresholds"]) == 2 and len(grouped["blend"]["thresholds"]) == 2
+    assert grouped["ftmoe ensemble"]["pr_auc"]["mean"] > out["ftmoe single"]["pr_auc"]["mean"]
     # the test windows never move a threshold: scrambling them leaves every threshold as it was
     for r in runs["ftmoe"] + runs["gbt"]:
         r["test"] = rng.permutation(r["test"].ravel()).reshape(r["test"].shape)
-    again = compare(runs)
+    again, again_grouped = compare(runs), compare(runs, members=2)
     for k in ("ftmoe ensemble", "gbt ensemble", "blend"):
-        assert again[k]["threshold"] == out[k]["threshold"]
+        assert again[k]["thresholds"] == out[k]["thresholds"]
+        assert again_grouped[k]["thresholds"] == grouped[k]["thresholds"]
 
 
 def test_a_bench_run_of_one_normalisation_keeps_the_other_rows_in_place() -> None:
