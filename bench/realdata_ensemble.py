@@ -92,10 +92,6 @@ def value(v: Any) -> float:
     return float(v["mean"]) if isinstance(v, dict) else float(v)
 
 
-def cell(v: Any) -> str:
-    return f"{v['mean']:.3f} ± {v['std']:.3f}" if isinstance(v, dict) and v.get("std") else f"{value(v):.3f}"
-
-
 def table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
     lines = [
         "| dataset | fold | " + " | ".join(f"{k} PR-AUC" for k in VARIANTS) + " | " + " | ".join(f"{k} F1" for k in VARIANTS) + " |",
@@ -103,8 +99,8 @@ def table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
     ]
     for name, folds in results.items():
         for fold, figures in [*folds.items(), ("mean", pooled(folds))]:
-            cells = [cell(figures[k]["pr_auc"]) if k in figures else "n/a" for k in VARIANTS]
-            cells += [cell(figures[k]["f1"]) if k in figures else "n/a" for k in VARIANTS]
+            cells = [realdata.cell(figures[k]["pr_auc"]) if k in figures else "n/a" for k in VARIANTS]
+            cells += [realdata.cell(figures[k]["f1"]) if k in figures else "n/a" for k in VARIANTS]
             lines.append(f"| {name} | {fold} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
