@@ -103,6 +103,11 @@ class Env:
         events = self.core.list_namespaced_event("default", field_selector=f"involvedObject.name={name},reason={reason}").items
         return [e for e in events if e.involved_object.kind == "Node" and event_time(e) >= since]
 
+    def await_node_event(self, name: str, reason: str, since: float = 0.0, timeout: float = 30) -> list[client.CoreV1Event]:
+        """Wait for an event the operator posts after the state a test has just seen (a patch,
+        an eviction): the event is a second write, so reading it at once races it on a slow machine."""
+        return wait_for(lambda: self.node_events(name, reason, since), timeout, f"a {reason} event on {name}")
+
     def policy_events(self, policy: str, reason: str) -> list[client.CoreV1Event]:
         """Events on one policy: unique to a test, even on a cluster kept across runs."""
         events = self.core.list_namespaced_event("default", field_selector=f"involvedObject.name={policy},reason={reason}").items

@@ -124,7 +124,7 @@ def test_the_image_operator_writes_predictions_and_acts_on_a_fault(env: Env) -> 
             30 * STEP,
             "a would-cordon prediction for node-1 from the image's operator",
         )
-        assert env.node_events("node-1", "WouldCordon", since=started)
+        env.await_node_event("node-1", "WouldCordon", since=started)
         assert not env.node("node-1").spec.unschedulable
     finally:
         delete_policy(env, policy)

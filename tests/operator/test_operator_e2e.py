@@ -85,7 +85,8 @@ def story_predict_cordon_evict_reschedule_uncordon(env: Env, namespace: str) -> 
             90,
             "8 replicas Running away from node-1",
         )
-        assert env.node_events("node-1", "Cordoned") and env.node_events("node-1", "PodsEvicted")
+        env.await_node_event("node-1", "Cordoned")
+        env.await_node_event("node-1", "PodsEvicted")
         # What a user looks at: describe finds the events, -L shows the risk, a healthy node no type.
         described = env.kubectl("describe", "node", "node-1").stdout
         assert "Events:  <none>" not in described and re.search(r"Normal\s+Cordoned\s+", described), described[-2000:]
@@ -99,7 +100,8 @@ def story_predict_cordon_evict_reschedule_uncordon(env: Env, namespace: str) -> 
         # Recovery: the fault ends, the risk stays low for healthyFor, the node comes back.
         wait_for(lambda: not env.node("node-1").spec.unschedulable, 180, "node-1 uncordoned after recovery")
         ann = env.node("node-1").metadata.annotations
-        assert "ftmoe.io/cordoned-by" not in ann and env.node_events("node-1", "Uncordoned")
+        assert "ftmoe.io/cordoned-by" not in ann
+        env.await_node_event("node-1", "Uncordoned")
         # The node is patched mid-interval and the status at its end: wait for that interval to finish.
         done = wait_for(
             lambda: (
@@ -152,7 +154,7 @@ def test_pdb_blocks_eviction_is_reported_retried_and_survives_a_restart(env: Env
     try:
         inject("node-5", duration=40)
         wait_for(lambda: blocked_evictions() >= 2, 150, "evictions refused by the PDB, and retried")
-        assert env.node_events("node-5", "EvictionBlocked")
+        env.await_node_event("node-5", "EvictionBlocked")
         assert own_metric("ftmoe_drain_blocked_age_seconds", policy=policy, node="node-5") > 0, "a stuck drain shows its age"
         assert len(running(env, namespace, "guarded")) == 2  # the PDB held
         status = env.policy(policy)["status"]
@@ -192,7 +194,8 @@ def observe_mode_changes_nothing_on_nodes(env: Env, namespace: str) -> None:
         time.sleep(3 * STEP)
         assert not env.node("node-6").spec.unschedulable
         assert {p.metadata.name for p in running(env, namespace, "watched")} == before
-        assert env.node_events("node-6", "WouldCordon", since=started) and not env.node_events("node-6", "Cordoned", since=started)
+        env.await_node_event("node-6", "WouldCordon", since=started)
+        assert not env.node_events("node-6", "Cordoned", since=started)
         conditions = {c["type"]: c for c in env.policy(policy)["status"]["conditions"]}
         assert conditions["RemediationAllowed"]["reason"] == "ObserveMode"
     finally:
@@ -238,7 +241,7 @@ def budget_holds_when_more_nodes_fail_than_it_allows(env: Env) -> None:
             most = max(most, sum(1 for n in nodes if env.node(n).spec.unschedulable))
             time.sleep(1)
         assert most == 1
-        assert any(env.node_events(n, "BudgetExhausted") for n in nodes)
+        wait_for(lambda: any(env.node_events(n, "BudgetExhausted") for n in nodes), 30, "a BudgetExhausted event")
         blocked = [a for a in env.policy(policy)["status"]["recentActions"] if a["reason"] == "BudgetExhausted"]
         assert blocked and "at most 1" in blocked[0]["message"]
     finally:
@@ -318,7 +321,6 @@ def training_pods_get_checkpoint_intervals_and_checkpoint_before_eviction(env: E
         pods = wait_for(lambda: (r := requested()) and len(r) == 2 and r, 90, "a checkpoint request on both pods before eviction")
         asked = time.monotonic()
         assert all(p.spec.node_name == "node-14" for p in pods)  # requested, not yet evicted
-        assert env.node_events("node-14", "WaitingForCheckpoint")
         # The first pod's job acknowledges; the second never does.
         first, second = sorted(pods, key=lambda p: p.metadata.name)
         ack = {"metadata": {"annotations": {"ftmoe.io/checkpoint-ack": first.metadata.annotations[request_key]}}}
@@ -328,6 +330,7 @@ def training_pods_get_checkpoint_intervals_and_checkpoint_before_eviction(env: E
         assert second.metadata.name in names() and time.monotonic() - asked < 30
         wait_for(lambda: second.metadata.name not in names(), 60, "the other pod evicted after the ack timeout")
         assert time.monotonic() - asked >= 20  # it waited (requested-at has 1 s resolution; intervals are 5 s)
+        env.await_node_event("node-14", "WaitingForCheckpoint")  # posted with the requests; checked last so it cannot delay the ack
     finally:
         delete_policy(env, policy)
 
@@ -453,7 +456,7 @@ def a_human_cordon_stays_the_humans_and_deleting_the_policy_undoes_its_own(env: 
     finally:
         delete_policy(env, policy)
     wait_for(lambda: not env.node("node-9").spec.unschedulable, 60, "node-9 uncordoned when its policy was deleted")
-    assert env.node_events("node-9", "CordonReleased")
+    env.await_node_event("node-9", "CordonReleased")
     ann = env.node("node-9").metadata.annotations or {}
     assert not [k for k in ann if k.startswith("ftmoe.io/") and k != "ftmoe.io/cordon-history"], ann
     assert env.node("node-8").spec.unschedulable, "the human's cordon is not the policy's to undo"

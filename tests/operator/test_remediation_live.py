@@ -132,11 +132,19 @@ def hand_off_escalation_and_clean_up(env: Env) -> None:
         assert reboot["spec"] == {"strategy": "reboot"}, "the template's spec.template.spec"
         assert meta["labels"] == {"ftmoe.io/policy": policy, "ftmoe.io/node": "node-0"}
         assert meta["ownerReferences"][0]["kind"] == "FaultTolerancePolicy" and meta["ownerReferences"][0]["name"] == policy
-        assert annotations(env, "node-0")["ftmoe.io/remediation-step"] == "0"
+        # The object is created first and the node marked after it: wait for the mark.
+        wait_for(lambda: annotations(env, "node-0").get("ftmoe.io/remediation-step") == "0", 10, "node-0 marked at remediation step 0")
         # The reboot's 15s timeout passes with the node still faulty: the fence is next, the reboot marked.
         fence = wait_for(lambda: remediation(env, "standinfences", "node-0"), 60, "escalation to a StandInFence")
         assert fence["spec"] == {"strategy": "ipmi"}
-        assert "ftmoe.io/remediation-timed-out" in (remediation(env, "standinreboots", "node-0") or {})["metadata"]["annotations"]
+        wait_for(  # marked just after the fence is created
+            lambda: (
+                "ftmoe.io/remediation-timed-out"
+                in ((remediation(env, "standinreboots", "node-0") or {})["metadata"].get("annotations") or {})
+            ),
+            10,
+            "the timed-out reboot marked",
+        )
         assert wait_for(lambda: env.policy(policy)["status"].get("remediatingNodes") == 1, 30, "status.remediatingNodes 1")
         # The event follows the object's creation and the node's marks: wait for it, do not race it.
         wait_for(
@@ -186,7 +194,7 @@ def latched_breaker_and_reset(env: Env) -> None:
         inject("node-2", duration=6)
         inject("node-3", duration=6)
         wait_for(lambda: (env.policy(policy)["status"].get("stormBreaker") or {}).get("latched"), 150, "the breaker latched")
-        assert env.policy_events(policy, "StormBreakerLatched")
+        wait_for(lambda: env.policy_events(policy, "StormBreakerLatched"), 30, "a StormBreakerLatched event")
         wait_for(lambda: env.policy(policy)["status"]["atRiskNodes"] == 0, 150, "the storm over")
         status = env.policy(policy)["status"]
         assert status["stormBreaker"]["open"] and status["stormBreaker"]["latched"], status["stormBreaker"]
@@ -209,7 +217,7 @@ def latched_breaker_and_reset(env: Env) -> None:
         wait_for(lambda: env.node("node-4").spec.unschedulable, 90, "node-4 cordoned once the breaker was reset")
         breaker = env.policy(policy)["status"]["stormBreaker"]
         assert breaker["resetSeen"], breaker
-        assert env.policy_events(policy, "StormBreakerReset")
+        wait_for(lambda: env.policy_events(policy, "StormBreakerReset"), 30, "a StormBreakerReset event")
         # The reset cleared the old latch (node-4 could not be cordoned otherwise). A second storm
         # after the reset (node-4 and a neighbour at risk together) latches anew, which is right;
         # what must never show is the old trip still held.
