@@ -319,6 +319,11 @@ def main() -> None:
     parser.add_argument("--scale", help="node counts for the scale run (30 s intervals, Observe and Evict), e.g. 100,1000,2000,5000")
     parser.add_argument("--pods-per-node", type=int, default=10, help="bound pods per node in the scale run")
     parser.add_argument("--scale-intervals", type=int, default=5, help="measured intervals per (nodes, mode) in the scale run")
+    parser.add_argument(
+        "--recorded",
+        action="store_true",
+        help="scale run: load `ftmoe operator recording-rules` into Prometheus and read spec.prometheus.recordedFeatures",
+    )
     parser.add_argument("--lead", type=int, default=0, help="measure alarms before the fault live: this many injected faults")
     parser.add_argument("--lead-model", default="data/models/horizon6", help="the model folder the --lead run serves")
     args = parser.parse_args()
@@ -385,37 +390,44 @@ def scale_main(args: argparse.Namespace, logs: Path) -> None:
     from operator_scale import PHASES, run_scale
 
     sizes = [int(n) for n in args.scale.split(",")]
-    partial = RESULTS / "operator_scale.partial.json"
+    reads = "recorded" if args.recorded else "queries"
+    partial = RESULTS / f"operator_scale-{reads}.partial.json"
     done = {int(k): v for k, v in json.loads(partial.read_text()).items()} if partial.is_file() else {}
     ports = {"api": 36443, "prom": 39090, "sim": SIM_PORT, "metrics": METRICS_PORT, "health": HEALTH_PORT}
     code = "commit " + subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     for n in sizes:
         if n not in done:
-            done[n] = run_scale(n, args.pods_per_node, args.scale_intervals, 3, logs, ports, FTMOE)
+            done[n] = run_scale(n, args.pods_per_node, args.scale_intervals, 3, logs, ports, FTMOE, args.recorded)
             for e in done[n]["entries"]:
                 e["code"] = code
             partial.write_text(json.dumps(done, indent=2))
     previous = saved_results()
-    # sizes not run this time keep their earlier rows, each saying which code it measured
-    kept = [e for e in previous.get("scale", []) if e["nodes"] not in done]
-    scale = sorted(kept + [e for n in done for e in done[n]["entries"]], key=lambda e: (e["nodes"], e["mode"] != "Observe"))
+    # (size, reads) pairs not run this time keep their earlier rows, each saying which code it measured
+    kept = [e for e in previous.get("scale", []) if not (e["nodes"] in done and e.get("prometheus_reads", "queries") == reads)]
+    scale = sorted(
+        kept + [e for n in done for e in done[n]["entries"]],
+        key=lambda e: (e["nodes"], e.get("prometheus_reads", "queries") != "queries", e["mode"] != "Observe"),
+    )
     previous["scale"] = scale
-    previous["scale_command"] = f".venv/bin/python bench/operator.py --scale {args.scale} --pods-per-node {args.pods_per_node}"
+    previous["scale_command"] = f".venv/bin/python bench/operator.py --scale {args.scale} --pods-per-node {args.pods_per_node}" + (
+        " --recorded" if args.recorded else ""
+    )
     old_md = (RESULTS / "operator.md").read_text().split("\n**At scale**")[0].rstrip() if (RESULTS / "operator.md").is_file() else ""
     md = [
         old_md,
         "",
         "**At scale** (`bench/operator.py --scale`)",
         "",
-        "| nodes | pods | mode | interval wall (s) | operator CPU s / interval | RSS (MiB) | API requests / interval | "
+        "| nodes | pods | mode | Prometheus reads | interval wall (s) | operator CPU s / interval | RSS (MiB) | API requests / interval | "
         "API writes / interval | changed nodes | Prometheus s / interval | detect-to-cordon (s) | control plane (cores, idle) | "
         "bench reads of /metrics / interval (CPU s) | code |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for e in scale:
         lat = e.get("median_detect_to_cordon_seconds")
         md.append(
-            f"| {e['nodes']} | {e['pods']} | {e['mode']} | {e['wall_seconds']:.2f} | {e['cpu_seconds']:.2f} | {e['rss_mib']:.0f} | "
+            f"| {e['nodes']} | {e['pods']} | {e['mode']} | {e.get('prometheus_reads', 'queries')} | "
+            f"{e['wall_seconds']:.2f} | {e['cpu_seconds']:.2f} | {e['rss_mib']:.0f} | "
             f"{e['api_requests']:.0f} | {e['api_writes']:.0f} | {e['changed_nodes']:.0f} | {e['prometheus_query_seconds']:.2f} | "
             f"{'-' if lat is None else f'{lat:+.0f}'} | {sum(e['control_plane_cores'].values()):.2f} | {reads(e)} | {e.get('code', '-')} |"
         )
@@ -425,12 +437,12 @@ def scale_main(args: argparse.Namespace, logs: Path) -> None:
             "",
             "Where an interval's wall time goes (`ftmoe_interval_phase_seconds`, medians, seconds):",
             "",
-            "| nodes | mode | " + " | ".join(PHASES) + " | code |",
-            "|---|---|" + "---|" * (len(PHASES) + 1),
+            "| nodes | mode | Prometheus reads | " + " | ".join(PHASES) + " | code |",
+            "|---|---|---|" + "---|" * (len(PHASES) + 1),
         ]
         for e in phased:
             cells = " | ".join(f"{e[f'phase_{ph}_seconds']:.3f}" for ph in PHASES)
-            md.append(f"| {e['nodes']} | {e['mode']} | {cells} | {e.get('code', '-')} |")
+            md.append(f"| {e['nodes']} | {e['mode']} | {e.get('prometheus_reads', 'queries')} | {cells} | {e.get('code', '-')} |")
     md.append(
         "\nControl plane: the idle CPU of kube-apiserver, etcd, kwok, controller-manager, scheduler, Prometheus and the "
         "simulator before the operator starts: from 1,000 nodes it fills the two cores, so the operator's wall time there is "
@@ -438,6 +450,8 @@ def scale_main(args: argparse.Namespace, logs: Path) -> None:
         "with 3 memory leaks injected at its start (detect-to-cordon: the node's cordoned-at minus the fault's onset, negative "
         "= before it). The operator CPU includes rendering /metrics for the bench's reads (their count and CPU in the last "
         "column; Prometheus scraping every 30 s would read it about once an interval). "
+        "Prometheus reads: one query per feature (queries), or one query of the series recording rules keep "
+        "(recorded: `--recorded`, spec.prometheus.recordedFeatures). "
         "Rows of sizes not in the last command keep the code they measured (the code column). "
         f"Last command: `{previous['scale_command']}`"
     )

@@ -112,8 +112,11 @@ def control_plane_cores(seconds: float, extra: dict[str, int]) -> dict[str, floa
     return {k.rsplit("-", 1)[0]: round((proc_cpu(v) - before[k]) / seconds, 3) for k, v in pids.items() if Path(f"/proc/{v}").exists()}
 
 
-def policy(mode: str, prometheus: str) -> dict[str, Any]:
-    return {
+RECORDED = "ftmoe:node_feature"
+
+
+def policy(mode: str, prometheus: str, recorded: bool = False) -> dict[str, Any]:
+    spec = {
         "apiVersion": "ftmoe.io/v1alpha1",
         "kind": "FaultTolerancePolicy",
         "metadata": {"name": "bench"},
@@ -127,6 +130,9 @@ def policy(mode: str, prometheus: str) -> dict[str, Any]:
             "drain": {"evictBarePods": True},  # the load pods are bare (bound, no controller)
         },
     }
+    if recorded:
+        spec["spec"]["prometheus"]["recordedFeatures"] = RECORDED  # type: ignore[index]
+    return spec
 
 
 def measure(op_pid: int, port: int, intervals: int, interval_count: Any) -> list[dict[str, float]]:
@@ -208,7 +214,9 @@ def detect_to_cordon(cluster: Any, nodes: list[str], since: float) -> list[dict[
     return out
 
 
-def run_scale(nodes: int, pods_per_node: int, intervals: int, faults: int, logs: Path, ports: dict[str, int], ftmoe: str) -> dict[str, Any]:
+def run_scale(
+    nodes: int, pods_per_node: int, intervals: int, faults: int, logs: Path, ports: dict[str, int], ftmoe: str, recorded: bool = False
+) -> dict[str, Any]:
     from ftmoe.cluster.local import ClusterSettings, LocalCluster, port_busy
     from ftmoe.cluster.operator_access import apply_operator_manifests
     from ftmoe.cluster.scale import Heartbeat
@@ -236,6 +244,12 @@ def run_scale(nodes: int, pods_per_node: int, intervals: int, faults: int, logs:
             return bool(r) and float(r[0]["value"][1]) >= nodes
 
         wait_for(series, 600, f"{nodes} node series")
+        reads = "recorded" if recorded else "queries"
+        if recorded:
+            # The rules from the policy itself, through the command a user runs.
+            manifest = logs / "policy-recorded.json"
+            manifest.write_text(json.dumps(policy("Observe", cluster.prometheus_url, True)))
+            subprocess.run([ftmoe, "operator", "recording-rules", "-f", str(manifest), "--local-cluster", "ftmoe-bench"], check=True)
         time.sleep(3 * INTERVAL)  # a rate window of samples
         idle = control_plane_cores(30, {"simulator": sim.pid})
         op = subprocess.Popen(
@@ -250,7 +264,7 @@ def run_scale(nodes: int, pods_per_node: int, intervals: int, faults: int, logs:
 
         results = []
         for mode in ("Observe", "Evict"):
-            cluster.kubectl("apply", "-f", "-", input=json.dumps(policy(mode, cluster.prometheus_url)))
+            cluster.kubectl("apply", "-f", "-", input=json.dumps(policy(mode, cluster.prometheus_url, recorded)))
             if mode == "Observe":
                 # Warm: the caches filled, and a full model window of history in Prometheus for every node.
                 wait_for(lambda: count(m := scrape_or_empty(ports["metrics"])) >= 2 and stale(m) == 0, 1200, "complete windows")
@@ -261,7 +275,14 @@ def run_scale(nodes: int, pods_per_node: int, intervals: int, faults: int, logs:
                     query = urllib.parse.urlencode({"fault": "memory-leak", "node": node, "precursor": 3, "duration": 8})
                     urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{ports['sim']}/inject?{query}", method="POST"))
             rows = measure(op.pid, ports["metrics"], intervals, count)
-            entry: dict[str, Any] = {"nodes": nodes, "pods": nodes * pods_per_node, "mode": mode, **medians(rows), "intervals": rows}
+            entry: dict[str, Any] = {
+                "nodes": nodes,
+                "pods": nodes * pods_per_node,
+                "mode": mode,
+                "prometheus_reads": reads,
+                **medians(rows),
+                "intervals": rows,
+            }
             if injected:
                 # The faults start after their precursor (3 steps); give each up to 8 more intervals to be cordoned.
                 deadline = since + (3 + 8) * INTERVAL

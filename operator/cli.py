@@ -66,6 +66,31 @@ def register(commands: Any) -> None:
     reset.add_argument("policy", help="the FaultTolerancePolicy's name")
     reset.add_argument("--kubeconfig", type=Path, help="kubeconfig (default: $KUBECONFIG or ~/.kube/config)")
     reset.set_defaults(func=cmd_reset)
+    rules = sub.add_parser(
+        "recording-rules",
+        help="Prometheus recording rules for a policy's features (spec.prometheus.recordedFeatures; for thousands of nodes)",
+        description="Write the recording rules that keep a policy's model features as one series per node and feature, "
+        "from the policy's queries, node label, rateWindow and interval. Load them into Prometheus, then set "
+        "spec.prometheus.recordedFeatures to the series name (default ftmoe:node_feature).",
+    )
+    rules.add_argument("-f", "--filename", type=Path, required=True, help="the FaultTolerancePolicy manifest (YAML)")
+    rules.add_argument("--model", type=Path, help="model folder whose features to record (default: the policy's Default or Path model)")
+    rules.add_argument(
+        "-o",
+        "--output",
+        choices=["rules", "prometheusrule"],
+        default="rules",
+        help="a Prometheus rule file (rule_files), or a Prometheus Operator PrometheusRule object (default rules)",
+    )
+    rules.add_argument("--namespace", default="monitoring", help="the PrometheusRule's namespace (default monitoring)")
+    rules.add_argument(
+        "--local-cluster",
+        metavar="NAME",
+        nargs="?",
+        const="ftmoe",
+        help="load the rules into the local cluster's Prometheus (default name ftmoe) instead of printing them",
+    )
+    rules.set_defaults(func=cmd_recording_rules)
 
 
 def connect(kubeconfig: Path | None) -> Any:
@@ -205,6 +230,67 @@ def cmd_reset(args: argparse.Namespace) -> int:
     from ftmoe import kubectl_plugin
 
     return kubectl_plugin.main([*(["--kubeconfig", str(args.kubeconfig)] if args.kubeconfig else []), "reset", args.policy])
+
+
+@reports(OperatorError)
+def cmd_recording_rules(args: argparse.Namespace) -> int:
+    import yaml
+
+    from ftmoe.operator.api.errors import PolicyError
+    from ftmoe.operator.api.policy_types import PolicySpec
+    from ftmoe.operator.recording_rules import RecordingRulesError, prometheus_rule, rule_file
+
+    try:
+        doc = yaml.safe_load(args.filename.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise OperatorError(f"-f {args.filename}: {err}") from err
+    if not isinstance(doc, dict) or doc.get("kind") != "FaultTolerancePolicy":
+        raise OperatorError(f"-f {args.filename}: not a FaultTolerancePolicy manifest (kind: FaultTolerancePolicy)")
+    try:
+        spec = PolicySpec.from_dict(doc.get("spec"))
+    except PolicyError as err:
+        raise OperatorError(f"-f {args.filename}: {err}") from err
+    features = model_features(args.model, spec)
+    group = f"ftmoe-{(doc.get('metadata') or {}).get('name') or 'policy'}"
+    try:
+        if args.output == "prometheusrule":
+            out = prometheus_rule(spec, features, group, args.namespace)
+        else:
+            out = rule_file(spec, features, group)
+    except RecordingRulesError as err:
+        raise OperatorError(f"-f {args.filename}: {err}") from err
+    text = yaml.safe_dump(out, sort_keys=False)
+    if args.local_cluster is None:
+        print(text, end="")
+        return 0
+    from ftmoe.cluster.errors import ClusterError
+    from ftmoe.cluster.local import LocalCluster
+
+    if args.output != "rules":
+        raise OperatorError("--local-cluster loads a rule file: leave -o at rules")
+    try:
+        path = LocalCluster(args.local_cluster).load_rules(group, text)
+    except ClusterError as err:
+        raise OperatorError(str(err)) from err
+    print(f"{len(features)} recording rules for {len(features)} features loaded into the local cluster's Prometheus ({path})")
+    return 0
+
+
+def model_features(folder: Path | None, spec: Any) -> list[str]:
+    """The feature names of ``--model``, else of the policy's own model when this machine has it."""
+    from ftmoe.operator.models import default_model_folder
+    from ftmoe.predictor.registry import load
+
+    if folder is None:
+        if spec.model.source == "Default":
+            folder = default_model_folder()
+        elif spec.model.source == "Path" and Path(str(spec.model.path)).is_dir():
+            folder = Path(str(spec.model.path))
+        else:
+            raise OperatorError(f"the policy's model ({spec.model.source}) is not on this machine: pass --model FOLDER")
+    if not (folder / "config.json").is_file():
+        raise OperatorError(f"--model {folder}: no config.json there (a folder `ftmoe train` wrote)")
+    return list(load(folder).feature_names)
 
 
 def format_report(name: str, spec: dict[str, Any], g: dict[str, Any]) -> str:

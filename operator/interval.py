@@ -418,6 +418,14 @@ def metrics_condition(window: FeatureWindow, names: list[str], predictions: dict
     if window.error:
         reason = "PrometheusUnavailable" if window.unreachable else "QueryFailed"
         return Condition(METRICS, False, reason, f"{window.error}; no node is acted on until metrics return")
+    if window.missing_features and window.recorded:
+        return Condition(
+            METRICS,
+            False,
+            "MissingFeatures",
+            f"no recorded series {window.recorded} for model features: {', '.join(window.missing_features)}; load the rules "
+            "that `ftmoe operator recording-rules` writes for this policy into Prometheus, or unset spec.prometheus.recordedFeatures",
+        )
     if window.missing_features:
         return Condition(
             METRICS,

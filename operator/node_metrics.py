@@ -6,6 +6,11 @@ regex of thousands of names costs Prometheus more than the extra series. A respo
 Prometheus refuses for its sample limit (``--query.max-samples``) is asked again in halves
 of the node list, down to one node, and the error names the flag when even that fails.
 
+With ``spec.prometheus.recordedFeatures`` every feature comes from one query of a series
+that Prometheus recording rules keep (``recording_rules.py`` writes them from the same
+queries), its ``feature`` label naming the feature: Prometheus evaluates the feature
+queries on its own schedule, and an interval reads their results.
+
 The model's feature names are the contract. Every name needs a query: the policy's own
 (``spec.prometheus.queries``) or the default for that name (ftmoe.contract.features,
 node_exporter/kubelet series with a ``node`` label). A feature without a query, or whose
@@ -43,6 +48,7 @@ class FeatureWindow:
     missing_features: list[str] = field(default_factory=list)
     error: str | None = None  # Prometheus unreachable or a query failed
     unreachable: bool = False  # the error was the connection, not the query
+    recorded: str | None = None  # the recorded series read (spec.prometheus.recordedFeatures), if any
 
     @property
     def complete(self) -> np.ndarray:
@@ -175,10 +181,19 @@ class PrometheusSource:
         times = window_times(now, step, window)
         values = np.full((window, len(nodes), len(features)), np.nan)
         result = FeatureWindow(nodes, times, values, list(features))
-        queries, result.missing_features = queries_for(features, self.spec)
+        recorded = self.spec.recorded_features
+        if recorded:
+            # One query of the recorded series for every feature: Prometheus ran the feature queries already.
+            result.recorded = recorded
+            queries: dict[str, str] = {}
+            # In QUERY_THREADS parts: Prometheus answers them in parallel, where one would serialise 16 features' series.
+            jobs = [(recorded, recorded_query(recorded, features[i::QUERY_THREADS])) for i in range(min(QUERY_THREADS, len(features)))]
+        else:
+            queries, result.missing_features = queries_for(features, self.spec)
+            jobs = [(name, queries[name]) for name in features if name in queries]
         if not nodes:
             return result
-        key = (tuple(nodes), tuple(features), tuple(sorted(queries.items())), step, window, rate_window)
+        key = (tuple(nodes), tuple(features), tuple(sorted(queries.items())), recorded, step, window, rate_window)
         with self.lock:
             last = self.windows.pop(key, None)
         kept = 0  # leading steps of the window taken from the last fetch
@@ -194,27 +209,27 @@ class PrometheusSource:
         index = {n: i for i, n in enumerate(nodes)}
         start, end = (dt.datetime.fromtimestamp(t, tz=dt.timezone.utc) for t in (asked[0], asked[-1]))
         # A few queries in flight at once: Prometheus evaluates one while the last one's answer is read.
-        pending = [
-            (f, name, self.pool.submit(self.query, name, queries[name], nodes, start, end, step, rate_window))
-            for f, name in enumerate(features)
-            if name in queries
-        ]
-        for f, name, future in pending:
+        pending = [(label, self.pool.submit(self.query, label, q, nodes, start, end, step, rate_window)) for label, q in jobs]
+        found: dict[str, bool] = {}
+        for label, future in pending:
             try:
                 series = future.result()
             except Exception as err:  # noqa: BLE001 - connection, HTTP and parse errors all mean "no data"
-                for _, _, rest in pending:
+                for _, rest in pending:
                     rest.cancel()
                 result.unreachable = not isinstance(err, PrometheusApiClientException)
                 result.error = (
                     unreachable_message(err, self.spec.url, self.spec.timeout)
                     if result.unreachable
-                    else f"query for {name} failed: {describe(err)}"
+                    else f"query for {label} failed: {describe(err)}"
                 )
                 return result
-            M.PROMETHEUS_SAMPLES.labels(name).set(sum(len(s.get("values") or []) for s in series))
-            found = fill(values[kept:, :, f], series, index, asked, step, self.spec.node_label)
-            if not found and not np.isfinite(values[:, :, f]).any():
+            for name, part in (by_feature(series, features) if recorded else {label: series}).items():
+                f = features.index(name)
+                M.PROMETHEUS_SAMPLES.labels(name).set(sum(len(s.get("values") or []) for s in part))
+                found[name] = fill(values[kept:, :, f], part, index, asked, step, self.spec.node_label)
+        for f, name in enumerate(features):
+            if (name in queries or recorded) and not found.get(name) and not np.isfinite(values[:, :, f]).any():
                 result.missing_features.append(name)
         with self.lock:
             self.windows[key] = CachedWindow(times.copy(), values.copy())
@@ -260,6 +275,25 @@ class PrometheusSource:
             return list(self.client.custom_query_range(promql, start_time=start, end_time=end, step=format_duration(step)))
         finally:
             M.PROMETHEUS_QUERY_SECONDS.labels(feature).observe(time.perf_counter() - t0)
+
+
+RECORDED_FEATURE_LABEL = "feature"  # the label of a recorded series that names the feature
+
+
+def recorded_query(series: str, features: list[str]) -> str:
+    """The one query of the recorded series for ``features`` (``{node}`` still to render)."""
+    names = "|".join(promql_regex_literal(f) for f in features)
+    return f'{series}{{{RECORDED_FEATURE_LABEL}=~"{names}",{{node}}}}'
+
+
+def by_feature(series: list[dict[str, Any]], features: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The recorded series grouped by their feature label (only the features asked for)."""
+    groups: dict[str, list[dict[str, Any]]] = {name: [] for name in features}
+    for s in series:
+        name = (s.get("metric") or {}).get(RECORDED_FEATURE_LABEL)
+        if name in groups:
+            groups[name].append(s)
+    return groups
 
 
 def too_many_samples(err: Exception) -> bool:

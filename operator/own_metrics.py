@@ -140,7 +140,8 @@ INFORMER_LISTS = Counter(
 INFORMER_OBJECTS = Gauge("ftmoe_informer_objects", "Objects held in each watch cache.", ["resource"], registry=REGISTRY)
 PROMETHEUS_QUERY_SECONDS = Histogram(
     "ftmoe_prometheus_query_duration_seconds",
-    "Wall time of one Prometheus range query (one per model feature and chunk of nodes).",
+    "Wall time of one Prometheus range query: one per model feature and chunk of nodes, or with spec.prometheus.recordedFeatures "
+    "one per chunk, labelled with the recorded series' name.",
     ["feature"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
     registry=REGISTRY,

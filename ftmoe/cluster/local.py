@@ -80,6 +80,7 @@ class LocalCluster:
         self.targets_dir = self.prometheus_dir / "targets"
         self.fast_targets_dir = self.targets_dir / "fast"
         self.prometheus_config = self.prometheus_dir / "prometheus.yml"
+        self.rules_dir = self.prometheus_dir / "rules"  # rule files Prometheus loads (`ftmoe operator recording-rules --local-cluster`)
         self.settings_file = self.state / "settings.json"
         self.processes_dir = self.state / "processes"
 
@@ -221,8 +222,10 @@ class LocalCluster:
     def _write_prometheus_config(self, port: int) -> bool:
         """Writes prometheus.yml; returns whether its content changed."""
         self.fast_targets_dir.mkdir(parents=True, exist_ok=True)
+        self.rules_dir.mkdir(parents=True, exist_ok=True)
         config = {
             "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
+            "rule_files": [str(self.rules_dir / "*.yml")],
             "scrape_configs": [
                 {
                     # The simulator (and anything else) registers itself by writing a
@@ -254,6 +257,23 @@ class LocalCluster:
                 progress.say("Prometheus scrape configuration updated and reloaded")
             except OSError as err:
                 raise ClusterError(f"could not reload Prometheus ({err}); run `ftmoe cluster down` and `ftmoe cluster up`") from err
+
+    def load_rules(self, name: str, text: str) -> Path:
+        """Write a rule file for the running Prometheus and reload it; a file Prometheus
+        refuses is removed again, and the error says why."""
+        self.rules_dir.mkdir(parents=True, exist_ok=True)
+        path = self.rules_dir / f"{name}.yml"
+        path.write_text(text)
+        try:
+            urllib.request.urlopen(urllib.request.Request(self.prometheus_url + "/-/reload", method="POST"), timeout=30).close()
+        except urllib.error.HTTPError as err:
+            path.unlink()
+            detail = err.read().decode(errors="replace").strip()[:500]
+            raise ClusterError(f"Prometheus refused the rules in {path.name}: {detail}") from err
+        except OSError as err:
+            path.unlink()
+            raise ClusterError(f"could not reach the local cluster's Prometheus at {self.prometheus_url} ({err}); is it up?") from err
+        return path
 
     def _start_prometheus(self, binaries: Binaries, port: int, progress: Progress) -> None:
         with progress.step(f"Prometheus on 127.0.0.1:{port} (scrapes targets in {self.targets_dir})"):

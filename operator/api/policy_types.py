@@ -99,6 +99,17 @@ class PrometheusSpec(ApiModel):
             "rateWindow. A feature the model needs that has no query is reported in status, never filled with zeros."
         ),
     )
+    recorded_features: str | None = Field(
+        None,
+        pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
+        description=(
+            "For clusters of thousands of nodes: the name of a series that Prometheus recording rules keep, one per node and "
+            "feature (its `feature` label names the feature), e.g. ftmoe:node_feature. The operator then reads every "
+            "feature in one query of it instead of one query per feature, and Prometheus evaluates the feature queries "
+            "on its own schedule, off the interval's path. `ftmoe operator recording-rules` writes the rules from this "
+            "policy's queries, rateWindow and interval; load them into Prometheus first. Unset: one query per feature."
+        ),
+    )
 
 
 class ConfigMapRef(ApiModel):

@@ -193,3 +193,53 @@ def test_a_late_sample_is_read_again_until_it_is_in() -> None:
     src.fetch(nodes, ["memory_used_fraction"], 1040.0, 5.0, 6, 15.0)
     w = src.fetch(nodes, ["memory_used_fraction"], 1045.0, 5.0, 6, 15.0)
     assert fake.asked[-1] == (1040.0, 1045.0) and w.complete.tolist() == [True, False]
+
+
+class RecordingPrometheus:
+    """Answers a query of the recorded series as Prometheus would: one series per node and
+    feature asked for (``feature=~"a|b"``), each with its feature label, except ``absent``
+    features (no rule loaded for them)."""
+
+    def __init__(self, nodes: list[str], absent: tuple[str, ...] = ()):
+        self.nodes, self.absent, self.queries = nodes, absent, []  # type: ignore[var-annotated]
+
+    def custom_query_range(self, query: str, start_time: Any, end_time: Any, step: str) -> list[dict[str, Any]]:
+        self.queries.append(query)
+        asked = re.search(r'feature=~"([^"]*)"', query).group(1).split("|")  # type: ignore[union-attr]
+        t = start_time.timestamp()
+        return [
+            {"metric": {"__name__": "ftmoe:node_feature", "feature": f, "node": n}, "values": [[t, str(0.1 * (i + 1))]]}
+            for f in asked
+            if f not in self.absent
+            for i, n in enumerate(self.nodes)
+        ]
+
+
+FOUR = ["cpu_utilisation", "memory_used_fraction", "disk_io_utilisation", "network_receive_bytes_per_second"]
+
+
+def test_recorded_features_come_from_a_few_queries_of_one_series_split_by_their_feature_label() -> None:
+    nodes = ["node-1", "node-2"]
+    fake = RecordingPrometheus(nodes)
+    src = PrometheusSource(PrometheusSpec(url="http://p", recorded_features="ftmoe:node_feature"))
+    src.client = fake
+    w = src.fetch(nodes, FOUR, 1000.0, 5.0, 1, 15.0)
+    assert w.error is None and w.missing_features == [] and w.complete.all()
+    # One query a thread, every feature in exactly one of them, none of the per-feature PromQL.
+    assert len(fake.queries) == 4 and all(q.startswith('ftmoe:node_feature{feature=~"') for q in fake.queries)
+    asked = sorted(f for q in fake.queries for f in re.search(r'feature=~"([^"]*)"', q).group(1).split("|"))  # type: ignore[union-attr]
+    assert asked == sorted(FOUR)
+    assert all(q.endswith(',node=~"node-1|node-2"}') for q in fake.queries)  # the node matcher, as for a feature query
+    np.testing.assert_allclose(w.values[0], [[0.1] * 4, [0.2] * 4])  # each node's own series, in the model's feature order
+
+
+def test_a_feature_without_a_recorded_series_is_missing_and_the_condition_says_load_the_rules() -> None:
+    from ftmoe.operator.interval import metrics_condition
+
+    nodes = ["node-1"]
+    src = PrometheusSource(PrometheusSpec(url="http://p", recorded_features="ftmoe:node_feature"))
+    src.client = RecordingPrometheus(nodes, absent=("disk_io_utilisation",))
+    w = src.fetch(nodes, FOUR, 1000.0, 5.0, 1, 15.0)
+    assert w.missing_features == ["disk_io_utilisation"] and not w.complete.any()  # never acted on
+    cond = metrics_condition(w, nodes, {})
+    assert cond.reason == "MissingFeatures" and "ftmoe operator recording-rules" in cond.message and "disk_io_utilisation" in cond.message

@@ -514,3 +514,82 @@ def test_an_incremental_window_read_equals_a_full_read_on_prometheus(env: Env) -
     assert np.isfinite(full.values).mean() > 0.9  # the comparison is over real values, not gaps
     np.testing.assert_allclose(w.times, full.times)
     np.testing.assert_array_equal(w.values, full.values)
+
+
+def test_recorded_features_from_the_generated_rules_agree_with_the_feature_queries(
+    env: Env, local_cluster_name: str, tmp_path: Path
+) -> None:
+    """`ftmoe operator recording-rules --local-cluster` loads the rules into the real
+    Prometheus, which evaluates all of them; a recordedFeatures read then has every feature
+    for every node, and its values track what the feature queries return (a recorded value
+    is the rule's evaluation at its own time, which the test asks the feature query for)."""
+    import numpy as np
+
+    from ftmoe.contract.features import FEATURE_NAMES
+    from ftmoe.operator.node_metrics import PrometheusSource, default_query, render
+    from ftmoe.operator.policy import PrometheusSpec
+
+    series = f"ftmoe_test:node_feature_{uuid.uuid4().hex[:6]}"
+    name = f"recorded-{uuid.uuid4().hex[:6]}"
+    manifest = tmp_path / "policy.yaml"
+    prometheus = {"url": env.prometheus, "rateWindow": f"{3 * STEP}s", "recordedFeatures": series}
+    spec = {"interval": f"{STEP}s", "prometheus": prometheus}
+    manifest.write_text(
+        yaml.safe_dump({"apiVersion": "ftmoe.io/v1alpha1", "kind": "FaultTolerancePolicy", "metadata": {"name": name}, "spec": spec})
+    )
+    loaded = subprocess.run(
+        [FTMOE, "operator", "recording-rules", "-f", str(manifest), "--local-cluster", local_cluster_name], capture_output=True, text=True
+    )
+    assert loaded.returncode == 0 and "16 recording rules" in loaded.stdout, loaded.stderr
+    rules_dir = Path(loaded.stdout.split("(")[-1].rstrip(")\n")).parent
+    try:
+
+        def group() -> dict[str, Any] | None:
+            groups = json.load(urllib_open(f"{env.prometheus}/api/v1/rules"))["data"]["groups"]
+            return next((g for g in groups if g["name"] == f"ftmoe-{name}"), None)
+
+        g = wait_for(group, 30, "the rule group loaded")
+        assert len(g["rules"]) == len(FEATURE_NAMES)
+        wait_for(
+            lambda: all(r["health"] == "ok" and r.get("lastEvaluation", "").startswith("20") for r in group()["rules"]),
+            30,
+            "rules evaluated",
+        )
+        nodes, features = [f"node-{i}" for i in range(16)], list(FEATURE_NAMES)
+        recorded = PrometheusSource(PrometheusSpec(url=env.prometheus, recorded_features=series))
+        # A window of 6 steps needs 6 evaluations of history.
+        w = wait_for(
+            lambda: (x := recorded.fetch(nodes, features, time.time(), STEP, 6, 3 * STEP)).complete.all() and x,
+            90,
+            "a complete recorded window",
+        )
+        assert w.error is None and w.missing_features == [] and w.recorded == series
+        # Each recorded sample is the rule's value at its evaluation time: the feature query
+        # asked at that time returns the same number (a scrape landing during an evaluation
+        # may change a rare one).
+        import urllib.parse
+
+        def query(promql: str, at: float | None = None) -> list[dict[str, Any]]:
+            args = {"query": promql, **({"time": f"{at:.3f}"} if at is not None else {})}
+            return json.load(urllib_open(f"{env.prometheus}/api/v1/query?{urllib.parse.urlencode(args)}"))["data"]["result"]
+
+        same = compared = 0
+        for feature in features:
+            samples = query(f'{series}{{feature="{feature}"}}[{4 * STEP}s]')
+            at = max(float(v[-1][0]) for s in samples for v in [s["values"]])
+            kept = {s["metric"]["node"]: float(v[1]) for s in samples for v in s["values"] if float(v[0]) == at}
+            promql = render(default_query(feature, "node") or "", "node", None, 3 * STEP)
+            asked = {s["metric"]["node"]: float(s["value"][1]) for s in query(promql, at)}
+            assert set(kept) == set(asked) == set(nodes), feature
+            compared += len(kept)
+            same += sum(1 for n in kept if np.isclose(kept[n], asked[n], rtol=1e-9, atol=1e-12, equal_nan=True))
+        assert same >= 0.9 * compared, f"{same} of {compared} recorded values equal the feature query at their evaluation time"
+    finally:
+        (rules_dir / f"ftmoe-{name}.yml").unlink(missing_ok=True)
+        urllib_open(f"{env.prometheus}/-/reload", method="POST")
+
+
+def urllib_open(url: str, method: str = "GET") -> Any:
+    import urllib.request
+
+    return urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=30)
