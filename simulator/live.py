@@ -395,6 +395,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--drift-at", type=int, help="switch to the drifted fault pattern at this interval")
     p.add_argument("--intervals", type=int, help="stop after this many intervals (default: run until interrupted)")
     p.add_argument("--no-conditions", action="store_true", help="do not touch node conditions")
+    p.add_argument(
+        "--nodes",
+        type=int,
+        help="serve node-0 .. node-<N-1> without a cluster (implies --no-conditions; needs --targets-dir): "
+        "metrics for a Prometheus on its own, e.g. to load-test queries at a fleet's size",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (workload traces, random faults)")
 
 
@@ -415,7 +421,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    nodes = discover_nodes(kubeconfig) if kubeconfig.is_file() else []
+    if args.nodes is not None:
+        if args.nodes < 1 or args.targets_dir is None:
+            print("error: --nodes needs a count of at least 1 and --targets-dir (the Prometheus file_sd folder)", file=sys.stderr)
+            return 1
+        args.no_conditions = True
+        nodes = [f"node-{i}" for i in range(args.nodes)]
+    else:
+        nodes = discover_nodes(kubeconfig) if kubeconfig.is_file() else []
     if not nodes:
         print(f"error: no kwok nodes found through {kubeconfig}; start the cluster with `ftmoe cluster up`", file=sys.stderr)
         return 1

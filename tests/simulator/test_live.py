@@ -237,3 +237,28 @@ def test_a_sharded_simulator_reaches_prometheus_as_one_target_a_shard(local_clus
     assert not (local_cluster.targets_dir / "ftmoe-simulator.json").exists()
     bad = subprocess.run([*argv, "--shard-nodes", "0"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "--shard-nodes must be at least 1" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_serve_without_a_cluster_serves_the_named_nodes_and_registers_its_target(tmp_path: Path) -> None:
+    """`--nodes N` (a Prometheus load test, bench/prometheus_reads.py): node-0 .. node-N-1, no kubeconfig."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "ftmoe"), "simulate", "serve", "--nodes", "3", "--targets-dir", str(tmp_path)]
+        + ["--port", str(port), "--step-seconds", "1", "--cluster", "no-such-cluster"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        target = waiting.wait_for(lambda: next(tmp_path.glob("*.json"), None), 60, "the target file", error=AssertionError)
+        assert json.loads(target.read_text())[0]["targets"] == [f"127.0.0.1:{port}"]
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        memory = [f for f in text_string_to_metric_families(page) if f.name == "node_memory_MemTotal_bytes"][0]
+        assert sorted(s.labels["node"] for s in memory.samples) == ["node-0", "node-1", "node-2"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0 and not list(tmp_path.glob("*.json"))  # unregistered on the way out
