@@ -390,8 +390,8 @@ def scale_main(args: argparse.Namespace, logs: Path) -> None:
     from operator_scale import PHASES, run_scale
 
     sizes = [int(n) for n in args.scale.split(",")]
-    reads = "recorded" if args.recorded else "queries"
-    partial = RESULTS / f"operator_scale-{reads}.partial.json"
+    reading = "recorded" if args.recorded else "queries"
+    partial = RESULTS / f"operator_scale-{reading}.partial.json"
     done = {int(k): v for k, v in json.loads(partial.read_text()).items()} if partial.is_file() else {}
     ports = {"api": 36443, "prom": 39090, "sim": SIM_PORT, "metrics": METRICS_PORT, "health": HEALTH_PORT}
     code = "commit " + subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -403,7 +403,7 @@ def scale_main(args: argparse.Namespace, logs: Path) -> None:
             partial.write_text(json.dumps(done, indent=2))
     previous = saved_results()
     # (size, reads) pairs not run this time keep their earlier rows, each saying which code it measured
-    kept = [e for e in previous.get("scale", []) if not (e["nodes"] in done and e.get("prometheus_reads", "queries") == reads)]
+    kept = [e for e in previous.get("scale", []) if not (e["nodes"] in done and e.get("prometheus_reads", "queries") == reading)]
     scale = sorted(
         kept + [e for n in done for e in done[n]["entries"]],
         key=lambda e: (e["nodes"], e.get("prometheus_reads", "queries") != "queries", e["mode"] != "Observe"),
@@ -450,7 +450,7 @@ def scale_main(args: argparse.Namespace, logs: Path) -> None:
         "with 3 memory leaks injected at its start (detect-to-cordon: the node's cordoned-at minus the fault's onset, negative "
         "= before it). The operator CPU includes rendering /metrics for the bench's reads (their count and CPU in the last "
         "column; Prometheus scraping every 30 s would read it about once an interval). "
-        "Prometheus reads: one query per feature (queries), or one query of the series recording rules keep "
+        "Prometheus reads: one query per feature (queries), or four queries of the series recording rules keep "
         "(recorded: `--recorded`, spec.prometheus.recordedFeatures). "
         "Rows of sizes not in the last command keep the code they measured (the code column). "
         f"Last command: `{previous['scale_command']}`"

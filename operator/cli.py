@@ -272,7 +272,7 @@ def cmd_recording_rules(args: argparse.Namespace) -> int:
         path = LocalCluster(args.local_cluster).load_rules(group, text)
     except ClusterError as err:
         raise OperatorError(str(err)) from err
-    print(f"{len(features)} recording rules for {len(features)} features loaded into the local cluster's Prometheus ({path})")
+    print(f"{len(features)} recording rules (one a feature) loaded into the local cluster's Prometheus ({path})")
     return 0
 
 

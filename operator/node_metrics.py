@@ -187,10 +187,11 @@ class PrometheusSource:
             result.recorded = recorded
             queries: dict[str, str] = {}
             # In QUERY_THREADS parts: Prometheus answers them in parallel, where one would serialise 16 features' series.
-            jobs = [(recorded, recorded_query(recorded, features[i::QUERY_THREADS])) for i in range(min(QUERY_THREADS, len(features)))]
+            parts = [features[i::QUERY_THREADS] for i in range(min(QUERY_THREADS, len(features)))]
+            jobs = [(recorded, recorded_query(recorded, part), part) for part in parts]
         else:
             queries, result.missing_features = queries_for(features, self.spec)
-            jobs = [(name, queries[name]) for name in features if name in queries]
+            jobs = [(name, queries[name], [name]) for name in features if name in queries]
         if not nodes:
             return result
         key = (tuple(nodes), tuple(features), tuple(sorted(queries.items())), recorded, step, window, rate_window)
@@ -209,13 +210,13 @@ class PrometheusSource:
         index = {n: i for i, n in enumerate(nodes)}
         start, end = (dt.datetime.fromtimestamp(t, tz=dt.timezone.utc) for t in (asked[0], asked[-1]))
         # A few queries in flight at once: Prometheus evaluates one while the last one's answer is read.
-        pending = [(label, self.pool.submit(self.query, label, q, nodes, start, end, step, rate_window)) for label, q in jobs]
+        pending = [(label, names, self.pool.submit(self.query, label, q, nodes, start, end, step, rate_window)) for label, q, names in jobs]
         found: dict[str, bool] = {}
-        for label, future in pending:
+        for label, names, future in pending:
             try:
                 series = future.result()
             except Exception as err:  # noqa: BLE001 - connection, HTTP and parse errors all mean "no data"
-                for _, rest in pending:
+                for _, _, rest in pending:
                     rest.cancel()
                 result.unreachable = not isinstance(err, PrometheusApiClientException)
                 result.error = (
@@ -224,7 +225,7 @@ class PrometheusSource:
                     else f"query for {label} failed: {describe(err)}"
                 )
                 return result
-            for name, part in (by_feature(series, features) if recorded else {label: series}).items():
+            for name, part in (by_feature(series, names) if recorded else {label: series}).items():
                 f = features.index(name)
                 M.PROMETHEUS_SAMPLES.labels(name).set(sum(len(s.get("values") or []) for s in part))
                 found[name] = fill(values[kept:, :, f], part, index, asked, step, self.spec.node_label)

@@ -231,6 +231,7 @@ def test_recorded_features_come_from_a_few_queries_of_one_series_split_by_their_
     assert asked == sorted(FOUR)
     assert all(q.endswith(',node=~"node-1|node-2"}') for q in fake.queries)  # the node matcher, as for a feature query
     np.testing.assert_allclose(w.values[0], [[0.1] * 4, [0.2] * 4])  # each node's own series, in the model's feature order
+    assert all(M.PROMETHEUS_SAMPLES.labels(f)._value.get() == 2 for f in FOUR)  # each feature's samples, from the query that read it
 
 
 def test_a_feature_without_a_recorded_series_is_missing_and_the_condition_says_load_the_rules() -> None:
