@@ -68,7 +68,7 @@ def register(commands: Any) -> None:
     reset.set_defaults(func=cmd_reset)
     rules = sub.add_parser(
         "recording-rules",
-        help="Prometheus recording rules for a policy's features (spec.prometheus.recordedFeatures; for thousands of nodes)",
+        help="Prometheus recording rules for a policy's features (spec.prometheus.recordedFeatures)",
         description="Write the recording rules that keep a policy's model features as one series per node and feature, "
         "from the policy's queries, node label, rateWindow and interval. Load them into Prometheus, then set "
         "spec.prometheus.recordedFeatures to the series name (default ftmoe:node_feature).",

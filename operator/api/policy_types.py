@@ -103,7 +103,8 @@ class PrometheusSpec(ApiModel):
         None,
         pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
         description=(
-            "For clusters of thousands of nodes: the name of a series that Prometheus recording rules keep, one per node and "
+            "For a Prometheus whose queries cost more than evaluating them (remote, federated, at thousands of nodes): the "
+            "name of a series that Prometheus recording rules keep, one per node and "
             "feature (its `feature` label names the feature), e.g. ftmoe:node_feature. The operator then reads every "
             "feature in one query of it instead of one query per feature, and Prometheus evaluates the feature queries "
             "on its own schedule, off the interval's path. `ftmoe operator recording-rules` writes the rules from this "
