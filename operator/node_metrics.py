@@ -6,7 +6,7 @@ regex of thousands of names costs Prometheus more than the extra series. A respo
 Prometheus refuses for its sample limit (``--query.max-samples``) is asked again in halves
 of the node list, down to one node, and the error names the flag when even that fails.
 
-With ``spec.prometheus.recordedFeatures`` every feature comes from one query of a series
+With ``spec.prometheus.recordedFeatures`` every feature comes from four queries of a series
 that Prometheus recording rules keep (``recording_rules.py`` writes them from the same
 queries), its ``feature`` label naming the feature: Prometheus evaluates the feature
 queries on its own schedule, and an interval reads their results.
@@ -183,7 +183,7 @@ class PrometheusSource:
         result = FeatureWindow(nodes, times, values, list(features))
         recorded = self.spec.recorded_features
         if recorded:
-            # One query of the recorded series for every feature: Prometheus ran the feature queries already.
+            # The recorded series instead of the feature queries: Prometheus evaluated those already.
             result.recorded = recorded
             queries: dict[str, str] = {}
             # In QUERY_THREADS parts: Prometheus answers them in parallel, where one would serialise 16 features' series.
@@ -282,7 +282,7 @@ RECORDED_FEATURE_LABEL = "feature"  # the label of a recorded series that names 
 
 
 def recorded_query(series: str, features: list[str]) -> str:
-    """The one query of the recorded series for ``features`` (``{node}`` still to render)."""
+    """A query of the recorded series for ``features`` (``{node}`` still to render)."""
     names = "|".join(promql_regex_literal(f) for f in features)
     return f'{series}{{{RECORDED_FEATURE_LABEL}=~"{names}",{{node}}}}'
 

@@ -1,9 +1,11 @@
 """Prometheus recording rules that keep a policy's features as one series per node and feature.
 
 At thousands of nodes the per-feature queries (rate() over every CPU mode and disk of every
-node) are most of an interval's wall time. Recorded, Prometheus evaluates them once per
-``spec.interval`` on its own schedule, and the operator reads every feature in one query
-of ``spec.prometheus.recordedFeatures`` (node_metrics.recorded_query). The rules are
+node) cost Prometheus work at every step they are asked for. Recorded, Prometheus evaluates
+them once per ``spec.interval`` on its own schedule, and the operator reads every feature in
+four queries of ``spec.prometheus.recordedFeatures`` (node_metrics.recorded_query). The
+evaluation costs about what the reads save (bench/prometheus_reads.py), so this pays where a
+query costs more than its evaluation: a remote or federated Prometheus. The rules are
 rendered from the same queries the operator would send (the policy's own, else the
 defaults), with the policy's node label and rateWindow, so both paths read the same
 numbers; the recorded value at a step is the latest evaluation, at most one interval old.

@@ -106,8 +106,9 @@ class PrometheusSpec(ApiModel):
             "For a Prometheus whose queries cost more than evaluating them (remote, federated, at thousands of nodes): the "
             "name of a series that Prometheus recording rules keep, one per node and "
             "feature (its `feature` label names the feature), e.g. ftmoe:node_feature. The operator then reads every "
-            "feature in one query of it instead of one query per feature, and Prometheus evaluates the feature queries "
-            "on its own schedule, off the interval's path. `ftmoe operator recording-rules` writes the rules from this "
+            "feature in four queries of it instead of one query per feature, and Prometheus evaluates the feature queries "
+            "on its own schedule, off the interval's path; a recorded value can be up to one interval older. "
+            "`ftmoe operator recording-rules` writes the rules from this "
             "policy's queries, rateWindow and interval; load them into Prometheus first. Unset: one query per feature."
         ),
     )
