@@ -253,19 +253,26 @@ class LocalCluster:
         """A running Prometheus from an older release gets the current scrape jobs."""
         if self._write_prometheus_config(port):
             try:
-                urllib.request.urlopen(urllib.request.Request(self.prometheus_url + "/-/reload", method="POST"), timeout=10).close()
+                self._reload_prometheus()
                 progress.say("Prometheus scrape configuration updated and reloaded")
             except OSError as err:
                 raise ClusterError(f"could not reload Prometheus ({err}); run `ftmoe cluster down` and `ftmoe cluster up`") from err
 
+    def _reload_prometheus(self) -> None:
+        urllib.request.urlopen(urllib.request.Request(self.prometheus_url + "/-/reload", method="POST"), timeout=30).close()
+
     def load_rules(self, name: str, text: str) -> Path:
         """Write a rule file for the running Prometheus and reload it; a file Prometheus
-        refuses is removed again, and the error says why."""
-        self.rules_dir.mkdir(parents=True, exist_ok=True)
+        refuses is removed again, and the error says why. The configuration is brought up to
+        date first: one written by an older release has no ``rule_files``."""
+        settings = self.settings()
+        if settings is None:
+            raise ClusterError(f"cluster {self.name!r} is not up; start it with `ftmoe cluster up`")
+        self._write_prometheus_config(settings.prometheus_port)
         path = self.rules_dir / f"{name}.yml"
         path.write_text(text)
         try:
-            urllib.request.urlopen(urllib.request.Request(self.prometheus_url + "/-/reload", method="POST"), timeout=30).close()
+            self._reload_prometheus()
         except urllib.error.HTTPError as err:
             path.unlink()
             detail = err.read().decode(errors="replace").strip()[:500]

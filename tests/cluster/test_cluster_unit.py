@@ -146,3 +146,65 @@ def test_the_service_account_kubeconfig_carries_its_ca_inline(tmp_path: Path) ->
         "server": "s",
         "insecure-skip-tls-verify": True,
     }
+
+
+class ReloadingPrometheus:
+    """A stand-in for Prometheus' /-/reload: answers ``status`` and counts the reloads."""
+
+    def __init__(self, status: int):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from threading import Thread
+
+        outer = self
+        self.reloads = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                outer.reloads += 1
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(b"" if status == 200 else b"loading groups failed: bad rule")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def cluster_with_prometheus(tmp_path: Path, prometheus: ReloadingPrometheus) -> LocalCluster:
+    import json
+    from dataclasses import asdict
+
+    cluster = LocalCluster("rules", root=tmp_path)
+    cluster.state.mkdir(parents=True)
+    cluster.settings_file.write_text(json.dumps(asdict(ClusterSettings("rules", 16, 1, prometheus.port))))
+    cluster.prometheus_dir.mkdir()
+    cluster.prometheus_config.write_text("global: {scrape_interval: 5s}\nscrape_configs: []\n")  # an older release's: no rule_files
+    return cluster
+
+
+def test_loading_rules_brings_an_older_config_up_to_date_and_reloads(tmp_path: Path) -> None:
+    import yaml
+
+    prometheus = ReloadingPrometheus(200)
+    cluster = cluster_with_prometheus(tmp_path, prometheus)
+    path = cluster.load_rules("ftmoe-p", "groups: []\n")
+    assert path.read_text() == "groups: []\n" and prometheus.reloads == 1
+    assert yaml.safe_load(cluster.prometheus_config.read_text())["rule_files"] == [str(cluster.rules_dir / "*.yml")]
+    prometheus.server.shutdown()
+
+
+def test_rules_prometheus_refuses_are_removed_and_quoted(tmp_path: Path) -> None:
+    prometheus = ReloadingPrometheus(500)
+    cluster = cluster_with_prometheus(tmp_path, prometheus)
+    with pytest.raises(ClusterError, match="refused the rules in ftmoe-p.yml: loading groups failed"):
+        cluster.load_rules("ftmoe-p", "groups: [oops]\n")
+    assert not (cluster.rules_dir / "ftmoe-p.yml").exists()
+    prometheus.server.shutdown()
+
+
+def test_loading_rules_into_a_cluster_that_is_not_up_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ClusterError, match="not up"):
+        LocalCluster("absent", root=tmp_path).load_rules("ftmoe-p", "groups: []\n")
