@@ -21,7 +21,6 @@ a prediction this interval, so the operator never acts on data it could not read
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import threading
 import time
@@ -37,6 +36,7 @@ from ftmoe.contract.features import BY_NAME
 from ftmoe.operator import own_metrics as M
 from ftmoe.operator.durations import format_duration
 from ftmoe.operator.policy import PrometheusSpec
+from ftmoe.operator.prometheus_range import RangeReader, Series, as_series
 
 
 @dataclass
@@ -144,35 +144,33 @@ class MetricsSource(Protocol):
     def fetch(self, nodes: list[str], features: list[str], now: float, step: float, window: int, rate_window: float) -> FeatureWindow: ...
 
 
+class RangeClient(Protocol):
+    def query_range(self, query: str, start: float, end: float, step: str) -> list[Any]: ...
+
+
 class PrometheusSource:
-    """Reads feature windows through prometheus-api-client."""
+    """Reads feature windows through prometheus-api-client's session (prometheus_range.py)."""
 
     def __init__(self, spec: PrometheusSpec, token: str | None = None):
+        import requests
         from prometheus_api_client import PrometheusConnect
+        from urllib3.util.retry import Retry
 
         headers: dict[str, str] = {}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        session = None
-        if spec.ca_file:
-            import requests
-
-            session = requests.Session()
-            session.verify = spec.ca_file
+        session = requests.Session()
+        session.verify = False if spec.insecure_skip_verify else (spec.ca_file or True)
         self.spec = spec
-        from urllib3.util.retry import Retry
-
-        # POST: a node matcher for hundreds of nodes does not fit in a URL. One quick retry
-        # only: a Prometheus that is down must fail the interval fast, not stall it.
-        self.client = PrometheusConnect(
+        # One quick retry only: a Prometheus that is down must fail the interval fast, not stall it.
+        connect = PrometheusConnect(
             url=spec.url,
             headers=headers,
-            disable_ssl=spec.insecure_skip_verify,
             session=session,
             timeout=int(max(1, spec.timeout)),
-            method="POST",
             retry=Retry(total=1, backoff_factor=0.2, status_forcelist=[502, 503, 504], allowed_methods=None),
         )
+        self.client: RangeClient = RangeReader(connect, session, spec.timeout)
         self.pool = ThreadPoolExecutor(max_workers=QUERY_THREADS, thread_name_prefix="prometheus")
         self.windows: dict[tuple[Any, ...], CachedWindow] = {}  # the last window per (nodes, features, ...), oldest first
         self.lock = threading.Lock()  # policies sharing a Prometheus fetch from their own threads
@@ -208,7 +206,7 @@ class PrometheusSource:
         M.PROMETHEUS_WINDOW_FETCHES.labels("incremental" if kept else "full").inc()
         asked = times[kept:]
         index = {n: i for i, n in enumerate(nodes)}
-        start, end = (dt.datetime.fromtimestamp(t, tz=dt.timezone.utc) for t in (asked[0], asked[-1]))
+        start, end = float(asked[0]), float(asked[-1])
         # A few queries in flight at once: Prometheus evaluates one while the last one's answer is read.
         pending = [(label, names, self.pool.submit(self.query, label, q, nodes, start, end, step, rate_window)) for label, q, names in jobs]
         found: dict[str, bool] = {}
@@ -227,7 +225,7 @@ class PrometheusSource:
                 return result
             for name, part in (by_feature(series, names) if recorded else {label: series}).items():
                 f = features.index(name)
-                M.PROMETHEUS_SAMPLES.labels(name).set(sum(len(s.get("values") or []) for s in part))
+                M.PROMETHEUS_SAMPLES.labels(name).set(sum(len(s.values) for s in part))
                 found[name] = fill(values[kept:, :, f], part, index, asked, step, self.spec.node_label)
         for f, name in enumerate(features):
             if (name in queries or recorded) and not found.get(name) and not np.isfinite(values[:, :, f]).any():
@@ -238,9 +236,7 @@ class PrometheusSource:
                 self.windows.pop(next(iter(self.windows)))
         return result
 
-    def query(
-        self, feature: str, query: str, nodes: list[str], start: dt.datetime, end: dt.datetime, step: float, rate_window: float
-    ) -> list[dict[str, Any]]:
+    def query(self, feature: str, query: str, nodes: list[str], start: float, end: float, step: float, rate_window: float) -> list[Series]:
         """One feature's series for ``nodes``: all at once, else in halves (sample limit)."""
         if len(nodes) > MATCH_NODES_UP_TO:
             try:
@@ -252,8 +248,8 @@ class PrometheusSource:
         return self._chunked(feature, query, nodes, start, end, step, rate_window)
 
     def _chunked(
-        self, feature: str, query: str, nodes: list[str], start: dt.datetime, end: dt.datetime, step: float, rate_window: float
-    ) -> list[dict[str, Any]]:
+        self, feature: str, query: str, nodes: list[str], start: float, end: float, step: float, rate_window: float
+    ) -> list[Series]:
         try:
             return self._range(feature, render(query, self.spec.node_label, nodes, rate_window), start, end, step)
         except PrometheusApiClientException as err:
@@ -270,10 +266,10 @@ class PrometheusSource:
                 *self._chunked(feature, query, nodes[half:], start, end, step, rate_window),
             ]
 
-    def _range(self, feature: str, promql: str, start: dt.datetime, end: dt.datetime, step: float) -> list[dict[str, Any]]:
+    def _range(self, feature: str, promql: str, start: float, end: float, step: float) -> list[Series]:
         t0 = time.perf_counter()
         try:
-            return list(self.client.custom_query_range(promql, start_time=start, end_time=end, step=format_duration(step)))
+            return as_series(self.client.query_range(promql, start, end, format_duration(step)))
         finally:
             M.PROMETHEUS_QUERY_SECONDS.labels(feature).observe(time.perf_counter() - t0)
 
@@ -287,11 +283,11 @@ def recorded_query(series: str, features: list[str]) -> str:
     return f'{series}{{{RECORDED_FEATURE_LABEL}=~"{names}",{{node}}}}'
 
 
-def by_feature(series: list[dict[str, Any]], features: list[str]) -> dict[str, list[dict[str, Any]]]:
+def by_feature(series: list[Series], features: list[str]) -> dict[str, list[Series]]:
     """The recorded series grouped by their feature label (only the features asked for)."""
-    groups: dict[str, list[dict[str, Any]]] = {name: [] for name in features}
+    groups: dict[str, list[Series]] = {name: [] for name in features}
     for s in series:
-        name = (s.get("metric") or {}).get(RECORDED_FEATURE_LABEL)
+        name = s.metric.get(RECORDED_FEATURE_LABEL)
         if name in groups:
             groups[name].append(s)
     return groups
@@ -302,7 +298,7 @@ def too_many_samples(err: Exception) -> bool:
     return "too many samples" in str(err)
 
 
-def fill(out: np.ndarray, series: list[dict[str, Any]], index: dict[str, int], times: np.ndarray, step: float, label: str) -> bool:
+def fill(out: np.ndarray, series: list[Series], index: dict[str, int], times: np.ndarray, step: float, label: str) -> bool:
     """Write each series' samples into out[W, H]; False when no selected node had any.
 
     A sample that is not a (time, number) pair is a gap, not an error. Two series for one
@@ -312,14 +308,14 @@ def fill(out: np.ndarray, series: list[dict[str, Any]], index: dict[str, int], t
     ambiguous: set[int] = set()
     rows: list[tuple[int, list[Any]]] = []
     for s in series:
-        h = index.get((s.get("metric") or {}).get(label, ""))
+        h = index.get(s.metric.get(label, ""))
         if h is None:
             continue
         if h in seen:
             ambiguous.add(h)
             continue
         seen.add(h)
-        rows.append((h, s.get("values") or []))
+        rows.append((h, s.values or []))
     for h in ambiguous:
         out[:, h] = np.nan
     rows = [(h, v) for h, v in rows if h not in ambiguous]

@@ -11,6 +11,7 @@ from ftmoe.contract.features import FEATURE_NAMES
 from ftmoe.operator import own_metrics as M
 from ftmoe.operator.node_metrics import FeatureWindow, PrometheusSource, fill, promql_regex_literal, queries_for, render, window_times
 from ftmoe.operator.policy import PrometheusSpec
+from ftmoe.operator.prometheus_range import as_series
 
 
 def test_every_simulator_feature_has_a_default_query_and_unknown_ones_are_reported() -> None:
@@ -41,7 +42,7 @@ def test_fill_places_samples_and_leaves_gaps_nan() -> None:
         {"metric": {"node": "b"}, "values": [[90, "5"], [100, "NaN"]]},
         {"metric": {"node": "not-selected"}, "values": [[100, "9"]]},
     ]
-    assert fill(out, series, {"a": 0, "b": 1}, times, 10.0, "node")
+    assert fill(out, as_series(series), {"a": 0, "b": 1}, times, 10.0, "node")
     assert list(out[:, 0]) == [1, 2, 3]
     assert np.isnan(out[0, 1]) and out[1, 1] == 5 and np.isnan(out[2, 1])
     assert not fill(np.full((3, 2), np.nan), [], {"a": 0}, times, 10.0, "node")
@@ -66,7 +67,7 @@ def test_garbage_samples_are_gaps_and_duplicate_series_leave_the_node_without_da
         {"metric": {"node": "b"}, "values": [[0, "1"], [5, "1"]]},
         {"metric": {"node": "b"}, "values": [[0, "9"], [5, "9"]]},  # not aggregated by node: ambiguous
     ]
-    assert fill(out, series, {"a": 0, "b": 1}, times, 5.0, "node")
+    assert fill(out, as_series(series), {"a": 0, "b": 1}, times, 5.0, "node")
     assert out[0, 0] == 1.5 and np.isnan(out[1:, 0]).all()
     assert np.isnan(out[:, 1]).all()
 
@@ -78,7 +79,7 @@ class SampleLimitedPrometheus:
     def __init__(self, limit: int, nodes: list[str]):
         self.limit, self.nodes, self.queries = limit, nodes, []  # type: ignore[var-annotated]
 
-    def custom_query_range(self, query: str, start_time: Any, end_time: Any, step: str) -> list[dict[str, Any]]:
+    def query_range(self, query: str, start: float, end: float, step: str) -> list[dict[str, Any]]:
         from prometheus_api_client import PrometheusApiClientException
 
         self.queries.append(query)
@@ -89,7 +90,7 @@ class SampleLimitedPrometheus:
                 'HTTP Status Code 422 (b\'{"status":"error","errorType":"execution","error":"query processing would '
                 "load too many samples into memory in query execution\"}')"
             )
-        t = start_time.timestamp()
+        t = start
         return [{"metric": {"node": n}, "values": [[t, "0.5"]]} for n in named]
 
 
@@ -128,8 +129,8 @@ class GridPrometheus:
     def value(node: str, t: float) -> float:
         return (int(node.split("-")[1]) * 1000 + t) % 97 / 97
 
-    def custom_query_range(self, query: str, start_time: Any, end_time: Any, step: str) -> list[dict[str, Any]]:
-        t0, t1, s = start_time.timestamp(), end_time.timestamp(), float(step.rstrip("s"))
+    def query_range(self, query: str, start: float, end: float, step: str) -> list[dict[str, Any]]:
+        t0, t1, s = start, end, float(step.rstrip("s"))
         self.asked.append((round(t0, 3), round(t1, 3)))
         ts = np.arange(t0, t1 + s / 2, s)
         return [
@@ -203,10 +204,10 @@ class RecordingPrometheus:
     def __init__(self, nodes: list[str], absent: tuple[str, ...] = ()):
         self.nodes, self.absent, self.queries = nodes, absent, []  # type: ignore[var-annotated]
 
-    def custom_query_range(self, query: str, start_time: Any, end_time: Any, step: str) -> list[dict[str, Any]]:
+    def query_range(self, query: str, start: float, end: float, step: str) -> list[dict[str, Any]]:
         self.queries.append(query)
         asked = re.search(r'feature=~"([^"]*)"', query).group(1).split("|")  # type: ignore[union-attr]
-        t = start_time.timestamp()
+        t = start
         return [
             {"metric": {"__name__": "ftmoe:node_feature", "feature": f, "node": n}, "values": [[t, str(0.1 * (i + 1))]]}
             for f in asked
