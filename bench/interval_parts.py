@@ -3,6 +3,9 @@
 
 - append: one interval into a full self-grading buffer (operator/learning/experience.py),
   at the buffer's size cap (256 MB of features at 5,000 nodes, bufferIntervals 2,880).
+- decode: one feature's query_range answer for every node (3 steps), by msgspec into
+  numbers (operator/prometheus_range.py) and by the standard library's json, as
+  prometheus-api-client decodes it.
 - fill: one feature's Prometheus response for every node into the window
   (operator/node_metrics.fill), a full window of 10 steps and an incremental read of 3.
 - parse: every node's cordon history and timestamps read from its annotations, as each
@@ -33,6 +36,7 @@ from ftmoe.operator.cluster_cache import slim_node
 from ftmoe.operator.learning.experience import Experience
 from ftmoe.operator.learning.learner import BUFFER_BYTES, buffer_cap
 from ftmoe.operator.node_metrics import fill
+from ftmoe.operator.prometheus_range import decode
 
 
 def median_ms(call: Callable[[], Any], repeats: int) -> float:
@@ -59,8 +63,11 @@ def full_buffer(nodes: list[str], features: int) -> tuple[Experience, int, Calla
     return exp, cap, append
 
 
-def response(nodes: list[str], times: np.ndarray) -> list[dict[str, Any]]:
-    return [{"metric": {"node": n}, "values": [[float(t), "0.5"] for t in times]} for n in nodes]
+def response(nodes: list[str], times: np.ndarray) -> bytes:
+    """A query_range answer's body as Prometheus writes it (values as strings)."""
+    rng = np.random.default_rng(0)
+    result = [{"metric": {"node": n}, "values": [[float(t), repr(float(rng.random()))] for t in times]} for n in nodes]
+    return json.dumps({"status": "success", "data": {"resultType": "matrix", "result": result}}).encode()
 
 
 def kubelet_node(i: int) -> str:
@@ -160,7 +167,8 @@ def run(n: int, repeats: int) -> dict[str, Any]:
     index = {name: i for i, name in enumerate(nodes)}
     step = 30.0
     window = 1_000_000.0 + step * np.arange(10)
-    full, incremental = response(nodes, window), response(nodes, window[-3:])
+    full_body, incremental_body = response(nodes, window), response(nodes, window[-3:])
+    full, incremental = decode(full_body), decode(incremental_body)
     out = np.full((10, n), np.nan)
     history = " ".join(A.rfc3339(1.79e9 + 3600 * k) for k in range(5))
     annotations = [(history, A.rfc3339(1.79e9 + i)) for i in range(n)]
@@ -177,6 +185,8 @@ def run(n: int, repeats: int) -> dict[str, Any]:
         "buffer_intervals": cap,
         "buffer_mib": round(exp.values.nbytes / 2**20, 1),
         "append_ms": median_ms(append, repeats),
+        "decode_incremental_ms": median_ms(lambda: decode(incremental_body), repeats),
+        "decode_incremental_stdlib_json_ms": median_ms(lambda: json.loads(incremental_body), repeats),
         "fill_full_window_ms": median_ms(lambda: fill(out, full, index, window, step, "node"), repeats),
         "fill_incremental_ms": median_ms(lambda: fill(out[-3:], incremental, index, window[-3:], step, "node"), repeats),
         "parse_annotations_ms": median_ms(parse, repeats),
@@ -197,18 +207,21 @@ def main() -> None:
     host = machine()
     command = f".venv/bin/python bench/interval_parts.py --nodes {args.nodes} --repeats {args.repeats}"
     md = [
-        "| nodes | buffer (intervals, MiB) | append one interval (ms) | fill, full window of 10 (ms) | fill, incremental 3 (ms) | "
-        "parse annotations (ms) | node cache, whole / kept (MiB) |",
-        "|---|---|---|---|---|---|---|",
+        "| nodes | buffer (intervals, MiB) | append one interval (ms) | decode, incremental 3: msgspec / stdlib json (ms) | "
+        "fill, full window of 10 (ms) | fill, incremental 3 (ms) | parse annotations (ms) | node cache, whole / kept (MiB) |",
+        "|---|---|---|---|---|---|---|---|",
         *(
-            f"| {r['nodes']} | {r['buffer_intervals']}, {r['buffer_mib']:.0f} | {r['append_ms']:.2f} | {r['fill_full_window_ms']:.1f} | "
+            f"| {r['nodes']} | {r['buffer_intervals']}, {r['buffer_mib']:.0f} | {r['append_ms']:.2f} | "
+            f"{r['decode_incremental_ms']:.1f} / {r['decode_incremental_stdlib_json_ms']:.1f} | {r['fill_full_window_ms']:.1f} | "
             f"{r['fill_incremental_ms']:.1f} | {r['parse_annotations_ms']:.2f} | "
             f"{r['node_cache_whole_mib']:.0f} / {r['node_cache_kept_mib']:.0f} |"
             for r in rows
         ),
         "",
         f"Measured on a {host['cpus']}-core machine, Python {host['python']}. "
-        f"Medians of {args.repeats} calls, one feature per fill, the buffer at its cap ({BUFFER_BYTES // 2**20} MiB of "
+        f"Medians of {args.repeats} calls, one feature per decode and fill (values as Prometheus writes them, strings; "
+        "decode: operator/prometheus_range.py, against the standard library's json that prometheus-api-client uses), "
+        f"the buffer at its cap ({BUFFER_BYTES // 2**20} MiB of "
         f"features at most). Node cache: nodes shaped as a real kubelet reports them (50 images, "
         f"addresses, nodeInfo, managedFields), decoded as the watch delivers them, whole or as the node informer keeps them "
         f"(tracemalloc). Command: `{command}`",

@@ -33,6 +33,7 @@ import yaml
 from common import machine, proc_cpu, write
 
 from ftmoe.contract.features import FEATURE_NAMES
+from ftmoe.operator import own_metrics as M
 from ftmoe.operator.api.policy_types import PolicySpec
 from ftmoe.operator.node_metrics import PrometheusSource
 from ftmoe.operator.recording_rules import DEFAULT_SERIES, rule_file
@@ -114,20 +115,31 @@ def measure(url: str, spec: PolicySpec, nodes: list[str], features: list[str], r
         "recorded": PrometheusSource(spec.prometheus.model_copy(update={"timeout": 120.0})),
     }
     runs: dict[str, list[dict[str, float]]] = {k: [] for k in readers}
+
+    def read(kind: str, reader: PrometheusSource, now: float) -> dict[str, float]:
+        wall, cpu, server = time.perf_counter(), time.process_time(), proc_cpu(prom_pid)
+        window = reader.fetch(nodes, features, now, INTERVAL, WINDOW, RATE_WINDOW)
+        if window.error or window.missing_features:
+            sys.exit(f"error: {kind} read failed: {window.error or window.missing_features}")
+        return {
+            "wall_seconds": time.perf_counter() - wall,
+            "reader_cpu_seconds": time.process_time() - cpu,
+            "prometheus_cpu_seconds": proc_cpu(prom_pid) - server,
+            "complete_nodes": int(window.complete.sum()),
+        }
+
+    incremental = M.PROMETHEUS_WINDOW_FETCHES.labels("incremental")
     for i in range(repeats):
         for kind, reader in readers.items():
             reader.windows.clear()  # a full window each time, as after a restart or off the grid
             now = time.time()
-            wall, cpu, server = time.perf_counter(), time.process_time(), proc_cpu(prom_pid)
-            window = reader.fetch(nodes, features, now, INTERVAL, WINDOW, RATE_WINDOW)
-            row = {
-                "wall_seconds": time.perf_counter() - wall,
-                "reader_cpu_seconds": time.process_time() - cpu,
-                "prometheus_cpu_seconds": proc_cpu(prom_pid) - server,
-                "complete_nodes": int(window.complete.sum()),
-            }
-            if window.error or window.missing_features:
-                sys.exit(f"error: {kind} read failed: {window.error or window.missing_features}")
+            row = read(kind, reader, now)
+            # The next interval's read, one step later on the same grid: only its new steps, as a running operator reads.
+            time.sleep(max(0.0, now + INTERVAL - time.time()))
+            before = incremental._value.get()
+            row |= {f"incremental_{k}": v for k, v in read(kind, reader, now + INTERVAL).items()}
+            if incremental._value.get() != before + 1:
+                sys.exit(f"error: the {kind} read one interval later was not incremental")
             runs[kind].append(row)
             print(json.dumps({"read": i, "kind": kind, **{k: round(v, 3) for k, v in row.items()}}), flush=True)
     groups = get(f"{url}/api/v1/rules")["groups"]
@@ -144,16 +156,23 @@ def measure(url: str, spec: PolicySpec, nodes: list[str], features: list[str], r
 
 
 def report(result: dict[str, Any], args: argparse.Namespace) -> None:
-    md = ["| nodes | reads | wall (s) | reader CPU (s) | Prometheus CPU (s) | complete nodes |", "|---|---|---|---|---|---|"]
+    md = [
+        "| nodes | reads | wall (s) | reader CPU (s) | Prometheus CPU (s) | next interval: wall / reader CPU / Prometheus CPU (s) "
+        "| complete nodes |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for kind, m in result["medians"].items():
         md.append(
             f"| {result['nodes']} | {kind} | {m['wall_seconds']:.2f} | {m['reader_cpu_seconds']:.2f} | "
-            f"{m['prometheus_cpu_seconds']:.2f} | {m['complete_nodes']:.0f} |"
+            f"{m['prometheus_cpu_seconds']:.2f} | {m['incremental_wall_seconds']:.2f} / {m['incremental_reader_cpu_seconds']:.2f} / "
+            f"{m['incremental_prometheus_cpu_seconds']:.2f} | {m['complete_nodes']:.0f} |"
         )
     md.append(
         f"\nOne full window ({result['window']} steps of 30 s) of {result['features']} features for every node, read by "
         "node_metrics.PrometheusSource: by the feature queries (16, four in flight) or from the recorded series "
-        f"(spec.prometheus.recordedFeatures: 4 queries). The rules' own evaluation, once per interval: "
+        "(spec.prometheus.recordedFeatures: 4 queries); then the next interval's read, 30 s later on the same grid, which "
+        "asks only for the steps it does not hold (two: the new one and the last one again). Reader CPU: decoding the "
+        "answers (operator/prometheus_range.py) and filling the window. The rules' own evaluation, once per interval: "
         f"{result['rule_evaluation_seconds']:.2f} s (Prometheus' last evaluation of the group). A Prometheus of its own "
         f"scraping the simulator every 15 s, no control plane; medians of {args.repeats} reads each, on {machine()['cpus']} "
         f"cores. Command: `.venv/bin/python bench/prometheus_reads.py --nodes {args.nodes} --repeats {args.repeats}`"

@@ -54,9 +54,17 @@ def decode(body: bytes) -> list[Series]:
     """The series of a query_range answer's body."""
     try:
         return _DECODER.decode(body).data.result
-    except msgspec.ValidationError as err:
+    except msgspec.DecodeError as err:
+        if not isinstance(err, msgspec.ValidationError):
+            raise PrometheusApiClientException(f"the answer is not JSON ({err}): {body[:120]!r}") from err
         log.debug("Prometheus answer not all numbers (%s); reading it sample by sample", err)
-        return as_series(json.loads(body)["data"]["result"])
+    try:
+        result = json.loads(body)["data"]["result"]
+        if not isinstance(result, list):
+            raise TypeError(f"data.result is a {type(result).__name__}")
+        return as_series(result)
+    except (KeyError, TypeError, AttributeError) as err:
+        raise PrometheusApiClientException(f"the answer is not a range query's ({err}): {body[:120]!r}") from err
 
 
 class RangeReader:

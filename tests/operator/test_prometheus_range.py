@@ -44,6 +44,12 @@ def test_an_answer_that_is_not_all_numbers_is_read_sample_by_sample() -> None:
     assert list(out[:2, 1]) == [2.0, 3.0] and np.isnan(out[2, 1])  # the malformed samples dropped, the rest kept
 
 
+@pytest.mark.parametrize("body", [b"<html>502 Bad Gateway</html>", b'{"status":"success","data":[1]}', b'{"data":{"result":{"a":1}}}'])
+def test_an_answer_that_is_not_a_range_querys_is_a_clear_query_error(body: bytes) -> None:
+    with pytest.raises(PrometheusApiClientException, match="the answer is not"):
+        decode(body)
+
+
 class FakePrometheus(BaseHTTPRequestHandler):
     """query_range as Prometheus answers it; "refuse" in a query gets the sample-limit 422."""
 
