@@ -36,7 +36,7 @@ from ftmoe.contract.features import BY_NAME
 from ftmoe.operator import own_metrics as M
 from ftmoe.operator.durations import format_duration
 from ftmoe.operator.policy import PrometheusSpec
-from ftmoe.operator.prometheus_range import RangeReader, Series, as_series
+from ftmoe.operator.prometheus_range import RangeReader, Series
 
 
 @dataclass
@@ -145,7 +145,7 @@ class MetricsSource(Protocol):
 
 
 class RangeClient(Protocol):
-    def query_range(self, query: str, start: float, end: float, step: str) -> list[Any]: ...
+    def query_range(self, query: str, start: float, end: float, step: str) -> list[Series]: ...
 
 
 class PrometheusSource:
@@ -269,7 +269,7 @@ class PrometheusSource:
     def _range(self, feature: str, promql: str, start: float, end: float, step: float) -> list[Series]:
         t0 = time.perf_counter()
         try:
-            return as_series(self.client.query_range(promql, start, end, format_duration(step)))
+            return self.client.query_range(promql, start, end, format_duration(step))
         finally:
             M.PROMETHEUS_QUERY_SECONDS.labels(feature).observe(time.perf_counter() - t0)
 
@@ -315,7 +315,7 @@ def fill(out: np.ndarray, series: list[Series], index: dict[str, int], times: np
             ambiguous.add(h)
             continue
         seen.add(h)
-        rows.append((h, s.values or []))
+        rows.append((h, s.values))
     for h in ambiguous:
         out[:, h] = np.nan
     rows = [(h, v) for h, v in rows if h not in ambiguous]

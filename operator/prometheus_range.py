@@ -55,10 +55,10 @@ def decode(body: bytes) -> list[Series]:
     """The series of a query_range answer's body."""
     try:
         return _DECODER.decode(body).data.result
-    except msgspec.DecodeError as err:
-        if not isinstance(err, msgspec.ValidationError):
-            raise PrometheusApiClientException(f"the answer is not JSON ({err}): {body[:120]!r}") from err
+    except msgspec.ValidationError as err:  # JSON, but not all numbers where numbers belong
         log.debug("Prometheus answer not all numbers (%s); reading it sample by sample", err)
+    except msgspec.DecodeError as err:
+        raise PrometheusApiClientException(f"the answer is not JSON ({err}): {body[:120]!r}") from err
     try:
         result = json.loads(body)["data"]["result"]
         if not isinstance(result, list):

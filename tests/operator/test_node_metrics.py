@@ -11,7 +11,7 @@ from ftmoe.contract.features import FEATURE_NAMES
 from ftmoe.operator import own_metrics as M
 from ftmoe.operator.node_metrics import FeatureWindow, PrometheusSource, fill, promql_regex_literal, queries_for, render, window_times
 from ftmoe.operator.policy import PrometheusSpec
-from ftmoe.operator.prometheus_range import as_series
+from ftmoe.operator.prometheus_range import Series, as_series
 
 
 def test_every_simulator_feature_has_a_default_query_and_unknown_ones_are_reported() -> None:
@@ -79,7 +79,7 @@ class SampleLimitedPrometheus:
     def __init__(self, limit: int, nodes: list[str]):
         self.limit, self.nodes, self.queries = limit, nodes, []  # type: ignore[var-annotated]
 
-    def query_range(self, query: str, start: float, end: float, step: str) -> list[dict[str, Any]]:
+    def query_range(self, query: str, start: float, end: float, step: str) -> list[Series]:
         from prometheus_api_client import PrometheusApiClientException
 
         self.queries.append(query)
@@ -91,7 +91,7 @@ class SampleLimitedPrometheus:
                 "load too many samples into memory in query execution\"}')"
             )
         t = start
-        return [{"metric": {"node": n}, "values": [[t, "0.5"]]} for n in named]
+        return as_series([{"metric": {"node": n}, "values": [[t, "0.5"]]} for n in named])
 
 
 def source_with(fake: Any) -> PrometheusSource:
@@ -129,14 +129,16 @@ class GridPrometheus:
     def value(node: str, t: float) -> float:
         return (int(node.split("-")[1]) * 1000 + t) % 97 / 97
 
-    def query_range(self, query: str, start: float, end: float, step: str) -> list[dict[str, Any]]:
+    def query_range(self, query: str, start: float, end: float, step: str) -> list[Series]:
         t0, t1, s = start, end, float(step.rstrip("s"))
         self.asked.append((round(t0, 3), round(t1, 3)))
         ts = np.arange(t0, t1 + s / 2, s)
-        return [
-            {"metric": {"node": n}, "values": [[t, str(self.value(n, t))] for t in ts if (n, round(t, 3)) not in self.gaps]}
-            for n in self.nodes
-        ]
+        return as_series(
+            [
+                {"metric": {"node": n}, "values": [[t, str(self.value(n, t))] for t in ts if (n, round(t, 3)) not in self.gaps]}
+                for n in self.nodes
+            ]
+        )
 
 
 def fetch_counts() -> tuple[float, float]:
@@ -204,16 +206,18 @@ class RecordingPrometheus:
     def __init__(self, nodes: list[str], absent: tuple[str, ...] = ()):
         self.nodes, self.absent, self.queries = nodes, absent, []  # type: ignore[var-annotated]
 
-    def query_range(self, query: str, start: float, end: float, step: str) -> list[dict[str, Any]]:
+    def query_range(self, query: str, start: float, end: float, step: str) -> list[Series]:
         self.queries.append(query)
         asked = re.search(r'feature=~"([^"]*)"', query).group(1).split("|")  # type: ignore[union-attr]
         t = start
-        return [
-            {"metric": {"__name__": "ftmoe:node_feature", "feature": f, "node": n}, "values": [[t, str(0.1 * (i + 1))]]}
-            for f in asked
-            if f not in self.absent
-            for i, n in enumerate(self.nodes)
-        ]
+        return as_series(
+            [
+                {"metric": {"__name__": "ftmoe:node_feature", "feature": f, "node": n}, "values": [[t, str(0.1 * (i + 1))]]}
+                for f in asked
+                if f not in self.absent
+                for i, n in enumerate(self.nodes)
+            ]
+        )
 
 
 FOUR = ["cpu_utilisation", "memory_used_fraction", "disk_io_utilisation", "network_receive_bytes_per_second"]
