@@ -76,9 +76,22 @@ class Plan:
     window: tuple[bool, str, str] = (True, "", "")  # spec.schedule: (allowed, reason, message)
     remediating: int = 0  # selected nodes with a remediation in flight
     costs: dict[str, tuple[Costed, list[Costed]]] = field(default_factory=dict)  # node -> (chosen, candidates)
+    _by_node: dict[str, tuple[list[Action], list[Blocked]]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _indexed_at: tuple[int, int] = field(default=(-1, -1), init=False, repr=False, compare=False)
 
     def for_node(self, node: str) -> tuple[list[Action], list[Blocked]]:
-        return [a for a in self.actions if a.node == node], [b for b in self.blocked if b.node == node]
+        """The node's actions and blocked actions. Every node's decision text and summary ask
+        this, so it reads an index (rebuilt when an action was added since): a scan of the
+        whole plan per node cost 4 s an interval at 5,000 nodes with 1,000 blocked cordons."""
+        if self._indexed_at != (len(self.actions), len(self.blocked)):
+            index: dict[str, tuple[list[Action], list[Blocked]]] = {}
+            for a in self.actions:
+                index.setdefault(a.node, ([], []))[0].append(a)
+            for b in self.blocked:
+                index.setdefault(b.node, ([], []))[1].append(b)
+            self._by_node, self._indexed_at = index, (len(self.actions), len(self.blocked))
+        actions, blocked = self._by_node.get(node, ([], []))
+        return list(actions), list(blocked)
 
 
 def usable(risk: float | None) -> bool:

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from ftmoe.operator.api.policy_types import DrainSpec, Escalation, Hysteresis, Mode, PolicySpec, PrometheusSpec, Thresholds
 from ftmoe.operator.costs import ANNOTATE, CostWeights, NodeLoad
 from ftmoe.operator.decisions import CORDON, DRAIN, FORCE_DRAIN, UNCORDON, Marks, NodeFacts, Rules, decide, usable
+from ftmoe.operator.decisions_types import Action, Blocked, Plan
 
 NOW = 1_000_000.0
 POLICY = "p"
@@ -217,6 +218,8 @@ rule_sets = st.builds(
 def test_safety_properties(r: Rules, nodes: list[NodeFacts]) -> None:
     plan = decide(r, nodes, NOW)
     by_name = {n.name: n for n in nodes}
+    for n in nodes:  # for_node reads an index: it must agree with a scan of the plan
+        assert plan.for_node(n.name) == ([a for a in plan.actions if a.node == n.name], [b for b in plan.blocked if b.node == n.name])
     real = [a for a in plan.actions if not a.dry_run]
     unavailable = sum(1 for n in nodes if not n.ready or n.unschedulable)
     cordons = [a for a in real if a.kind == CORDON]
@@ -276,6 +279,16 @@ def test_hysteresis_clocks(r: Rules, nodes: list[NodeFacts]) -> None:
         else:
             assert m.risk_since is None
             assert (m.healthy_since is None) == (not n.ready or n.pressure or n.cordoned_by != r.policy)
+
+
+def test_for_node_sees_an_action_added_after_it_was_first_asked() -> None:
+    plan = Plan(actions=[Action("a", CORDON, "RiskAboveThreshold", "m")])
+    assert [x.node for x in plan.for_node("a")[0]] == ["a"] and plan.for_node("b") == ([], [])
+    plan.blocked.append(Blocked("b", CORDON, "BudgetExhausted", "m"))
+    plan.actions.append(Action("a", DRAIN, "RiskAboveEvict", "m"))
+    assert [x.kind for x in plan.for_node("a")[0]] == [CORDON, DRAIN] and [x.reason for x in plan.for_node("b")[1]] == ["BudgetExhausted"]
+    plan.for_node("a")[0].clear()  # a caller's list is its own
+    assert len(plan.for_node("a")[0]) == 2
 
 
 def test_cost_model_evicts_a_busy_risky_node_and_leaves_an_empty_one() -> None:
