@@ -56,18 +56,21 @@ def predict(predictor: Predictor, window: FeatureWindow, edges: np.ndarray, top_
     kept = [window.nodes[h] for h in keep]
     if getattr(predictor, "normaliser", None) is not None:  # z against training statistics, not the other nodes
         withheld.update(out_of_distribution(z, kept, window.features))
+    # Whole arrays to Python numbers at once: element by element cost 0.15 s an interval at 5,000 nodes.
+    risks, types = out.fault_probability[0].tolist(), out.type_probability[0]
+    likeliest, scores = types.argmax(axis=1).tolist(), types.tolist()
+    orders = np.argsort(-np.abs(z), axis=1)[:, :top_drivers].tolist()
+    last, zs = features[-1].tolist(), z.tolist()
     result: dict[str, NodePrediction] = {}
     for j, node in enumerate(kept):
-        risk = float(out.fault_probability[0, j])
+        risk = risks[j]
         if node in withheld:
             continue
         if not (math.isfinite(risk) and 0.0 <= risk <= 1.0):
             withheld[node] = f"{NON_FINITE_RISK}: the model returned {risk!r}"
             continue
-        types = out.type_probability[0, j]
-        order = np.argsort(-np.abs(z[j]))[:top_drivers]
-        drivers = tuple(Driver(window.features[f], float(features[-1, j, f]), float(z[j, f])) for f in order)
-        result[node] = NodePrediction(node, risk, classes[int(types.argmax())], {c: float(p) for c, p in zip(classes, types)}, drivers)
+        drivers = tuple(Driver(window.features[f], last[j][f], zs[j][f]) for f in orders[j])
+        result[node] = NodePrediction(node, risk, classes[likeliest[j]], dict(zip(classes, scores[j])), drivers)
     return Inference(result, withheld)
 
 

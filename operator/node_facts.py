@@ -9,7 +9,7 @@ from ftmoe.operator import annotations as A
 from ftmoe.operator.costs import NodeLoad
 from ftmoe.operator.decisions import Marks, NodeFacts
 from ftmoe.operator.inference import NodePrediction
-from ftmoe.operator.node_status import PRESSURE, condition
+from ftmoe.operator.node_status import PRESSURE, statuses
 from ftmoe.operator.ownership import cordoned_by
 from ftmoe.operator.policy import PolicySpec
 
@@ -18,14 +18,15 @@ def facts(node: dict[str, Any], risk: float | None, spec: PolicySpec, load: Node
     meta = node.get("metadata", {})
     ann = meta.get("annotations") or {}
     labels = meta.get("labels") or {}
+    status = statuses(node)
     return NodeFacts(
         name=meta["name"],
         risk=risk,
-        ready=condition(node, "Ready") == "True",
+        ready=status.get("Ready") == "True",
         unschedulable=bool(node.get("spec", {}).get("unschedulable")),
         cordoned_by=cordoned_by(node),
         excluded=labels.get(spec.exclude_label) == "true",
-        pressure=any(condition(node, c) == "True" for c in PRESSURE),
+        pressure=any(status.get(c) == "True" for c in PRESSURE),
         risk_since=A.parse_time(ann.get(A.RISK_SINCE)),
         healthy_since=A.parse_time(ann.get(A.HEALTHY_SINCE)),
         drain_started=A.parse_time(ann.get(A.DRAIN_STARTED)),
@@ -33,7 +34,7 @@ def facts(node: dict[str, Any], risk: float | None, spec: PolicySpec, load: Node
         cordon_history=A.parse_history(ann.get(A.CORDON_HISTORY)),
         load=load or NodeLoad(),
         maintenance=in_maintenance(node, spec),
-        fault_arrived=any(condition(node, c) == "True" for c in spec.learning.labels if c != "Ready"),
+        fault_arrived=any(status.get(c) == "True" for c in spec.learning.labels if c != "Ready"),
         cordoned_at=A.parse_time(ann.get(A.CORDONED_AT)),
         remediation_step=step if (step := remediation_step(ann)) is not None else None,
         remediation_started=A.parse_time(ann.get(A.REMEDIATION_STARTED)),

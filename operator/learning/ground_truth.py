@@ -14,7 +14,7 @@ from typing import Any
 
 from ftmoe.operator.annotations import parse_time
 from ftmoe.operator.api.policy_types import DEFAULT_LABELS  # spec.learning.labels' default, declared with the field
-from ftmoe.operator.node_status import condition
+from ftmoe.operator.node_status import statuses
 
 
 def rfc3339_any(text: str | None) -> float | None:
@@ -35,20 +35,22 @@ def pod_evidence(pods: list[dict[str, Any]], since: float) -> str | None:
                 return "memory"
         for cs in status.get("containerStatuses") or []:
             for state in (cs.get("state") or {}, cs.get("lastState") or {}):
-                term = state.get("terminated") or {}
-                finished = rfc3339_any(term.get("finishedAt"))
-                if term.get("reason") == "OOMKilled" and finished is not None and finished >= since:
-                    return "memory"
+                term = state.get("terminated")
+                if term and term.get("reason") == "OOMKilled":  # before the time is parsed: 50,000 pods every interval
+                    finished = rfc3339_any(term.get("finishedAt"))
+                    if finished is not None and finished >= since:
+                        return "memory"
     return None
 
 
 def observed_fault(node: dict[str, Any], pods: list[dict[str, Any]], since: float, labels: dict[str, str] | None = None) -> str | None:
     """The fault type the cluster shows on ``node`` (pods: the pods bound to it), or None."""
     table = labels if labels is not None else DEFAULT_LABELS
+    status = statuses(node)
     for kind, fault in table.items():
-        if kind != "Ready" and condition(node, kind) == "True":
+        if kind != "Ready" and status.get(kind) == "True":
             return fault
     evidence = pod_evidence(pods, since)
-    if condition(node, "Ready") in ("False", "Unknown"):
+    if status.get("Ready") in ("False", "Unknown"):
         return evidence or table.get("Ready", "unknown")
     return evidence
