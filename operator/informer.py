@@ -5,7 +5,9 @@ LIST fills the store and gives a resourceVersion; a WATCH from there (with bookm
 idle stream keeps its place) applies each ADDED, MODIFIED and DELETED; when the server
 answers 410 Gone (the version fell out of etcd's window) the store is rebuilt from a new
 LIST; other errors back off and resume. Events are parsed as JSON, never into the client's
-model classes: at 50,000 pods the models would cost more than everything else.
+model classes: at 50,000 pods the models would cost more than everything else; and by
+msgspec, which builds the same dicts and lists as the standard library's json in half the
+time (a kwok node's status update, 6 KB: 17 µs against 32).
 
 Readers see the store as of the last event applied. ``synced`` is set once the first LIST
 is in: before that the store is not a picture of the cluster and must not be acted on.
@@ -23,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import msgspec
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
@@ -34,6 +37,18 @@ Obj = dict[str, Any]
 PAGE = 500
 WATCH_SECONDS = 300  # the server ends each watch after this; it resumes from the last version
 BACKOFF = (0.5, 1, 2, 5, 10, 30)
+
+
+_decode = msgspec.json.Decoder().decode
+
+
+def decode(raw: bytes | str) -> Any:
+    """A LIST page or a watch event. What msgspec refuses and the standard library reads
+    (a number beyond a double, a lone surrogate escape) is read by the standard library."""
+    try:
+        return _decode(raw)
+    except msgspec.DecodeError:
+        return json.loads(raw)
 
 
 def object_key(obj: Obj) -> str:
@@ -159,7 +174,7 @@ class Informer:
             count("list", self.resource)
             self.lists += 1
             M.INFORMER_LISTS.labels(self.resource).inc()
-            page = json.loads(self.list_call(**kwargs).data)
+            page = decode(self.list_call(**kwargs).data)
             for raw in page.get("items") or []:
                 obj = self.transform(raw)
                 items[object_key(obj)] = obj
@@ -200,7 +215,7 @@ class Informer:
                     return
                 if not line or not line.strip():
                     continue
-                event = json.loads(line)
+                event = decode(line)
                 etype, obj = event.get("type"), event.get("object") or {}
                 if etype == "ERROR":
                     if obj.get("code") == 410:

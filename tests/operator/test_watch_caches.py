@@ -24,7 +24,7 @@ from test_interval_kmock import cluster as cluster  # noqa: F401 - the kmock fix
 
 from ftmoe.operator import annotations as A
 from ftmoe.operator.cluster_cache import ClusterCache, slim_node
-from ftmoe.operator.informer import Informer
+from ftmoe.operator.informer import Informer, decode
 from ftmoe.operator.interval import CACHE_STALE_AFTER, CachesNotSynced, run_interval
 from ftmoe.operator.kube import Kube
 from ftmoe.operator.migrations import MigrationTracker
@@ -271,6 +271,17 @@ def test_a_410_gone_rebuilds_the_store_from_a_new_list() -> None:
     assert calls == ["list", "watch@10", "list", "watch@20"]
     assert informer.relists == 1 and [o["metadata"]["name"] for o in informer.items()] == ["b"]
     assert ("DELETED", "a", True) in events and ("ADDED", "b", True) in events
+
+
+def test_events_decode_as_the_standard_library_reads_them() -> None:
+    """msgspec where it can; what it refuses (a number beyond a double, a lone surrogate) by json, not an error."""
+    n = {"metadata": {"name": "n1", "resourceVersion": "12", "labels": {"a": "é"}}, "status": {"conditions": [{"type": "Ready"}]}}
+    line = json.dumps({"type": "MODIFIED", "object": {**n, "spec": {"big": 10**30, "f": -0.5, "none": None, "t": True}}})
+    assert decode(line) == decode(line.encode()) == json.loads(line)
+    assert decode('{"x": 1e400}') == {"x": float("inf")}
+    assert decode('{"x": "\\ud800"}') == {"x": "\ud800"}
+    with pytest.raises(ValueError):
+        decode(b'{"type": "MODIFIED", "obj')  # a cut stream stays an error: the watch resumes from its version
 
 
 def test_a_write_through_never_replaces_a_newer_watched_copy() -> None:
