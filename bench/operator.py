@@ -435,14 +435,17 @@ def scale_main(args: argparse.Namespace, logs: Path) -> None:
     if phased:
         md += [
             "",
-            "Where an interval's wall time goes (`ftmoe_interval_phase_seconds`, medians, seconds):",
+            "Where an interval's wall time goes (`ftmoe_interval_phase_seconds`, medians, seconds), and the garbage "
+            "collector's CPU-seconds an interval in all threads, full collections in brackets (`ftmoe_gc_seconds_total`; "
+            "rows before it was measured: -):",
             "",
-            "| nodes | mode | Prometheus reads | " + " | ".join(PHASES) + " | code |",
-            "|---|---|---|" + "---|" * (len(PHASES) + 1),
+            "| nodes | mode | Prometheus reads | " + " | ".join(PHASES) + " | GC CPU (full) | code |",
+            "|---|---|---|" + "---|" * (len(PHASES) + 2),
         ]
         for e in phased:
             cells = " | ".join(f"{e[f'phase_{ph}_seconds']:.3f}" for ph in PHASES)
-            md.append(f"| {e['nodes']} | {e['mode']} | {e.get('prometheus_reads', 'queries')} | {cells} | {e.get('code', '-')} |")
+            gc = f"{e['gc_seconds']:.2f} ({e['gc_full_seconds']:.2f})" if "gc_seconds" in e else "-"
+            md.append(f"| {e['nodes']} | {e['mode']} | {e.get('prometheus_reads', 'queries')} | {cells} | {gc} | {e.get('code', '-')} |")
     md.append(
         "\nControl plane: the idle CPU of kube-apiserver, etcd, kwok, controller-manager, scheduler, Prometheus and the "
         "simulator before the operator starts: from 1,000 nodes it fills the two cores, so the operator's wall time there is "

@@ -6,8 +6,9 @@ step per interval, no random faults) and `ftmoe operator run` reconciles one pol
 every node, interval 30 s: first in Observe mode, then in Evict mode with ``--faults``
 memory leaks injected at once. Per interval (from the operator's own /metrics and /proc):
 wall time, operator CPU-seconds, RSS, API requests and writes, nodes whose shown state
-changed, Prometheus query time, and the interval's wall time by phase
-(``ftmoe_interval_phase_seconds``). Medians per (nodes, mode). Detect-to-cordon in Evict mode:
+changed, Prometheus query time, the interval's wall time by phase
+(``ftmoe_interval_phase_seconds``) and the garbage collector's CPU
+(``ftmoe_gc_seconds_total``). Medians per (nodes, mode). Detect-to-cordon in Evict mode:
 seconds from each fault's onset (the simulator's ground-truth series in Prometheus) to the
 node's ``ftmoe.io/cordoned-at``. The control plane's own CPU (API server, etcd, kwok,
 controller-manager, scheduler, Prometheus, simulator) is sampled while the operator idles.
@@ -171,6 +172,12 @@ def measure(op_pid: int, port: int, intervals: int, interval_count: Any) -> list
                 )
                 / done,
                 "informer_lists": total(m1, "ftmoe_informer_lists_total") - total(m0, "ftmoe_informer_lists_total"),
+                # the collector's CPU in every thread, which no phase shows (operator/gc_clock.py)
+                "gc_seconds": (total(m1, "ftmoe_gc_seconds_total") - total(m0, "ftmoe_gc_seconds_total")) / done,
+                "gc_full_seconds": (
+                    total(m1, "ftmoe_gc_seconds_total", generation="2") - total(m0, "ftmoe_gc_seconds_total", generation="2")
+                )
+                / done,
                 **{
                     f"phase_{ph}_seconds": (
                         total(m1, "ftmoe_interval_phase_seconds_sum", phase=ph) - total(m0, "ftmoe_interval_phase_seconds_sum", phase=ph)

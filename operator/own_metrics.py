@@ -162,6 +162,12 @@ PROMETHEUS_CHUNKED = Counter(
     ["feature"],
     registry=REGISTRY,
 )
+GC_SECONDS = Counter(
+    "ftmoe_gc_seconds_total",
+    "CPU-seconds spent in Python's garbage collector, by generation (2: a full collection, which walks every cached object).",
+    ["generation"],
+    registry=REGISTRY,
+)
 SERVED: dict[str, tuple[str, str]] = {}  # policy -> (version, kind) of the MODEL_INFO series now exported
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from kubernetes import client, config
 
+from ftmoe.operator import gc_clock
 from ftmoe.operator.cluster_cache import ClusterCache
 from ftmoe.operator.events import EventPoster
 from ftmoe.operator.interval import Deps
@@ -62,6 +63,7 @@ def build(
 ) -> Runtime:
     """``events`` defaults to core/v1 Events that `kubectl describe` finds (operator/events.py).
     The watch caches start with the operator (handlers.configure), not here."""
+    gc_clock.install()
     api = api_client(kubeconfig)
     elector = LeaseElector(api, namespace, duration=lease[0], renew=lease[1]) if leader_election else None
     may_write = elector.holds if elector is not None else None
