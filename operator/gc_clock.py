@@ -20,7 +20,7 @@ class GcClock:
     """A ``gc.callbacks`` entry: CPU time of the collecting thread from each start to its stop."""
 
     def __init__(self) -> None:
-        self.local = threading.local()  # a collection starts and stops in one thread; two threads never collect at once, but say so
+        self.local = threading.local()  # thread_time is the calling thread's: the start is kept where it was read
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
