@@ -56,6 +56,13 @@ def register(commands: Any) -> None:
         help="torch threads for inference and background tuning (default 1: an interval's batch is small, and more threads "
         "spin against the watches and Prometheus reads for the same cores)",
     )
+    run.add_argument(
+        "--gc-full-every",
+        type=float,
+        default=300.0,
+        help="seconds between Python's full garbage collections, run on a thread of their own instead of when allocations "
+        "trigger them (at thousands of nodes each walks every cached object; default 300; 0: Python's own schedule)",
+    )
     run.set_defaults(func=cmd_run)
     report = sub.add_parser("report", help="a policy's recent alarms versus what the cluster showed, and its self-graded scores")
     report.add_argument("policy", help="the FaultTolerancePolicy's name")
@@ -157,6 +164,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         handlers,  # noqa: F401 - registers the handlers
         runtime,
     )
+    from ftmoe.operator.full_collections import FullCollections
     from ftmoe.operator.own_metrics import REGISTRY
     from ftmoe.predictor.cli import set_threads
 
@@ -164,6 +172,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         set_threads(args.threads)
     except ValueError as err:  # below 1: set_threads names the flag
         raise OperatorError(str(err)) from err
+    if args.gc_full_every < 0:
+        raise OperatorError("--gc-full-every must be 0 (Python's own schedule) or a number of seconds")
     connect(args.kubeconfig)  # a missing or unreadable kubeconfig is named here, not deep in kopf
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = str(args.kubeconfig)  # kopf logs in through the same file
@@ -189,6 +199,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except HTTPError as err:
         raise OperatorError(f"cannot reach the API server: {err}") from err
     runtime.install(rt)
+    FullCollections(args.gc_full_every).start()
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)  # not a line per pod event
     if args.metrics_port:
         start_http_server(args.metrics_port, registry=REGISTRY)

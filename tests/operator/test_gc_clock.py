@@ -1,11 +1,16 @@
-"""ftmoe_gc_seconds_total counts the collector's time per generation, installed once."""
+"""ftmoe_gc_seconds_total counts the collector's time per generation, installed once; full
+collections run on the operator's clock (operator/full_collections.py)."""
 
 from __future__ import annotations
 
 import gc
+import time
+
+import pytest
 
 from ftmoe.operator import gc_clock
 from ftmoe.operator import own_metrics as M
+from ftmoe.operator.full_collections import NEVER, FullCollections
 
 
 def seconds(generation: str) -> float:
@@ -21,3 +26,26 @@ def test_a_full_collection_adds_its_time_to_generation_2_and_installing_twice_co
     gc.collect(2)
     assert seconds("2") > before
     del junk
+
+
+def test_full_collections_run_on_the_clock_and_python_runs_none_of_its_own_meanwhile() -> None:
+    before_thresholds = gc.get_threshold()
+    gc_clock.install()
+    full = FullCollections(0.2).start()
+    try:
+        assert gc.get_threshold()[2] == NEVER and gc.get_threshold()[:2] == before_thresholds[:2]
+        count = gc.get_stats()[2]["collections"]
+        time.sleep(1.1)
+        ran = gc.get_stats()[2]["collections"] - count
+        assert 3 <= ran <= 6, ran  # every 0.2 s, none in between
+    finally:
+        full.stop()
+    assert gc.get_threshold() == before_thresholds
+    assert FullCollections(0).start().thresholds == gc.get_threshold() == before_thresholds  # 0: Python's own schedule
+
+
+def test_a_negative_gc_full_every_is_refused_by_name(capsys: pytest.CaptureFixture[str]) -> None:
+    from ftmoe.cli import main
+
+    assert main(["operator", "run", "--gc-full-every", "-1"]) != 0
+    assert "--gc-full-every must be 0" in capsys.readouterr().err
