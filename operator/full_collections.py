@@ -39,7 +39,7 @@ class FullCollections:
         return self
 
     def stop(self) -> None:
-        """Python's own schedule again (the thread ends at its next wake-up)."""
+        """Python's own schedule again; the thread wakes and ends at once."""
         self.stopped.set()
         if self._thread is not None:
             gc.set_threshold(*self.thresholds)
