@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from ftmoe.errors import reports
+from ftmoe.operator.full_collections import DEFAULT_EVERY as GC_FULL_EVERY
+from ftmoe.operator.full_collections import FullCollections
 
 log = logging.getLogger("ftmoe.operator")
 
@@ -59,9 +61,9 @@ def register(commands: Any) -> None:
     run.add_argument(
         "--gc-full-every",
         type=float,
-        default=300.0,
+        default=GC_FULL_EVERY,
         help="seconds between Python's full garbage collections, run on a thread of their own instead of when allocations "
-        "trigger them (at thousands of nodes each walks every cached object; default 300; 0: Python's own schedule)",
+        f"trigger them (at thousands of nodes each walks every cached object; default {GC_FULL_EVERY:g}; 0: Python's own schedule)",
     )
     run.set_defaults(func=cmd_run)
     report = sub.add_parser("report", help="a policy's recent alarms versus what the cluster showed, and its self-graded scores")
@@ -164,7 +166,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         handlers,  # noqa: F401 - registers the handlers
         runtime,
     )
-    from ftmoe.operator.full_collections import FullCollections
     from ftmoe.operator.own_metrics import REGISTRY
     from ftmoe.predictor.cli import set_threads
 
