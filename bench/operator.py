@@ -386,6 +386,12 @@ def reads(entry: dict[str, Any]) -> str:
     return f"{entry['bench_reads']:.1f} ({entry['bench_read_cpu_seconds']:.2f})"
 
 
+def evictions(entry: dict[str, Any]) -> str:
+    """' (n)': the pod evictions among an interval's writes; nothing for rows measured before
+    they were counted."""
+    return f" ({entry['api_evictions']:.0f})" if "api_evictions" in entry else ""
+
+
 def scale_main(args: argparse.Namespace, logs: Path) -> None:
     from operator_scale import PHASES, run_scale
 
@@ -419,8 +425,8 @@ def scale_main(args: argparse.Namespace, logs: Path) -> None:
         "**At scale** (`bench/operator.py --scale`)",
         "",
         "| nodes | pods | mode | Prometheus reads | interval wall (s) | operator CPU s / interval | RSS (MiB) | API requests / interval | "
-        "API writes / interval | changed nodes | Prometheus s / interval | detect-to-cordon (s) | control plane (cores, idle) | "
-        "bench reads of /metrics / interval (CPU s) | code |",
+        "API writes / interval (of them evictions) | changed nodes | Prometheus s / interval | detect-to-cordon (s) | "
+        "control plane (cores, idle) | bench reads of /metrics / interval (CPU s) | code |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for e in scale:
@@ -428,7 +434,8 @@ def scale_main(args: argparse.Namespace, logs: Path) -> None:
         md.append(
             f"| {e['nodes']} | {e['pods']} | {e['mode']} | {e.get('prometheus_reads', 'queries')} | "
             f"{e['wall_seconds']:.2f} | {e['cpu_seconds']:.2f} | {e['rss_mib']:.0f} | "
-            f"{e['api_requests']:.0f} | {e['api_writes']:.0f} | {e['changed_nodes']:.0f} | {e['prometheus_query_seconds']:.2f} | "
+            f"{e['api_requests']:.0f} | {e['api_writes']:.0f}{evictions(e)} | {e['changed_nodes']:.0f} | "
+            f"{e['prometheus_query_seconds']:.2f} | "
             f"{'-' if lat is None else f'{lat:+.0f}'} | {sum(e['control_plane_cores'].values()):.2f} | {reads(e)} | {e.get('code', '-')} |"
         )
     phased = [e for e in scale if "phase_metrics_seconds" in e]
@@ -455,6 +462,8 @@ def scale_main(args: argparse.Namespace, logs: Path) -> None:
         "column; Prometheus scraping every 30 s would read it about once an interval). "
         "Prometheus reads: one query per feature (queries), or four queries of the series recording rules keep "
         "(recorded: `--recorded`, spec.prometheus.recordedFeatures). "
+        "Evictions (`ftmoe_interval_api_evictions`) are counted among the writes: a drain writes once per pod; rows measured "
+        "before they were counted show none in brackets. "
         "Rows of sizes not in the last command keep the code they measured (the code column). "
         f"Last command: `{previous['scale_command']}`"
     )

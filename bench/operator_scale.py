@@ -166,6 +166,7 @@ def measure(op_pid: int, port: int, intervals: int, interval_count: Any) -> list
                 "api_requests": total(m1, "ftmoe_interval_api_requests{"),
                 "api_reads": total(m1, "ftmoe_interval_api_requests{", kind="reads"),
                 "api_writes": total(m1, "ftmoe_interval_api_requests{", kind="writes"),
+                "api_evictions": total(m1, "ftmoe_interval_api_evictions{"),
                 "changed_nodes": total(m1, "ftmoe_interval_changed_nodes{"),
                 "prometheus_query_seconds": (
                     total(m1, "ftmoe_prometheus_query_duration_seconds_sum") - total(m0, "ftmoe_prometheus_query_duration_seconds_sum")

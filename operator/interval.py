@@ -175,6 +175,7 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
         if tally is not None:
             M.INTERVAL_API_REQUESTS.labels(name, "reads").set(tally.reads)
             M.INTERVAL_API_REQUESTS.labels(name, "writes").set(tally.writes)
+            M.INTERVAL_API_EVICTIONS.labels(name).set(tally.evictions)
         if not ready.status:
             M.NOT_READY.labels(name, ready.reason).inc()
             before: dict[str, Any] = next((c for c in prev.get("conditions") or [] if c.get("type") == READY), {})

@@ -125,6 +125,12 @@ INTERVAL_API_REQUESTS = Gauge(
     ["policy", "kind"],
     registry=REGISTRY,
 )
+INTERVAL_API_EVICTIONS = Gauge(
+    "ftmoe_interval_api_evictions",
+    "Pod evictions the policy's last interval requested (counted among its writes too): a drain writes once per pod.",
+    ["policy"],
+    registry=REGISTRY,
+)
 INTERVAL_CHANGED_NODES = Gauge(
     "ftmoe_interval_changed_nodes",
     "Nodes whose shown state (annotations, labels, cordon, NodeFaultPrediction) the policy's last interval changed.",

@@ -14,11 +14,13 @@ from ftmoe.operator import own_metrics as M
 
 T = TypeVar("T")
 READS = frozenset({"get", "list", "watch"})
+EVICTIONS = "pods/eviction"  # the drain's writes: one per pod, however little the shown state moved
 
 
 class Tally:
     def __init__(self) -> None:
         self.by_verb: Counter[str] = Counter()
+        self.evictions = 0
 
     @property
     def reads(self) -> int:
@@ -42,6 +44,7 @@ def count(verb: str, resource: str) -> None:
     tally = _current.get()
     if tally is not None:
         tally.by_verb[verb] += 1
+        tally.evictions += resource == EVICTIONS
 
 
 def current_tally() -> Tally | None:

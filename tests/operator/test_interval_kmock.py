@@ -15,6 +15,7 @@ import pytest
 from kubernetes import client
 
 from ftmoe.operator import annotations as A
+from ftmoe.operator import own_metrics as M
 from ftmoe.operator.api.prediction_types import PredictionSpec, PredictionStatus
 from ftmoe.operator.api.status_types import PolicyStatus
 from ftmoe.operator.interval import Deps, run_interval
@@ -23,6 +24,7 @@ from ftmoe.operator.migrations import MigrationTracker
 from ftmoe.operator.models import LoadedModel, ModelStore
 from ftmoe.operator.node_metrics import FeatureWindow, window_times
 from ftmoe.operator.policy import ModelRef
+from ftmoe.operator.request_tally import tallying
 from ftmoe.predictor.base import Prediction, Predictor
 from ftmoe.predictor.errors import ModelFileError
 
@@ -217,9 +219,13 @@ async def test_cost_model_terms_reach_the_prediction_and_the_event(cluster: Any)
         }
     deps, events = deps_for(cluster, FixedSource({"n0": 0.1, "n1": 0.95, "n2": 0.95, "n3": 0.05}), FirstFeatureModel())
     cluster.resources["v1/pods/eviction"] = {}
-    await asyncio.to_thread(
-        run_interval, policy("Evict", costModel={}, maxUnavailable=2, stormBreaker={"maxAtRisk": "100%"}), deps, 1_000_000.0
-    )
+    with tallying() as tally:
+        await asyncio.to_thread(
+            run_interval, policy("Evict", costModel={}, maxUnavailable=2, stormBreaker={"maxAtRisk": "100%"}), deps, 1_000_000.0
+        )
+    # the drain's six evictions, counted among the writes and on their own gauge
+    assert tally.evictions == 6 and tally.writes > 6, tally.by_verb
+    assert M.INTERVAL_API_EVICTIONS.labels("p")._value.get() == 6
     busy, empty = (cluster.objects[PREDICTIONS, None, f"p.{n}"]["status"] for n in ("n1", "n2"))
     # six pods x 10 min at risk 0.95 outweigh six 30 s restarts
     assert busy["cost"]["chosen"] == "evict" and busy["action"] == "drain"
