@@ -14,8 +14,6 @@ def statuses(node: dict[str, Any]) -> dict[str, str]:
 
 
 def condition(node: dict[str, Any], kind: str) -> str | None:
-    """The status ("True", "False", "Unknown") of the node's condition ``kind``, or None."""
-    for c in node.get("status", {}).get("conditions") or []:
-        if c.get("type") == kind:
-            return str(c.get("status"))
-    return None
+    """The status ("True", "False", "Unknown") of the node's condition ``kind``, or None; for
+    one type. A caller asking about several reads ``statuses`` once."""
+    return statuses(node).get(kind)
