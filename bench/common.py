@@ -7,6 +7,7 @@ import os
 import platform
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,12 @@ def machine() -> dict[str, Any]:
         "commit": commit,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def get_json(url: str) -> Any:
+    """A JSON answer of the local cluster's Prometheus or the simulator (10 s timeout)."""
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.load(resp)
 
 
 def write(name: str, payload: dict[str, Any], markdown: str) -> Path:

@@ -22,7 +22,6 @@ stops the demo's simulator and operator, which would fight over the same nodes.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
@@ -37,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import write  # noqa: E402
+from common import get_json, write  # noqa: E402
 
 GROUP, VERSION, PLURAL = "ftmoe.io", "v1alpha1", "faulttolerancepolicies"
 TUNED, FROZEN = "drift-tuned", "drift-frozen"
@@ -69,11 +68,6 @@ def policy(name: str, tune_every: int, args: argparse.Namespace, prometheus_url:
 
 def post(url: str) -> None:
     urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=10).close()
-
-
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        return json.load(resp)
 
 
 def series_count(prometheus: str, query: str) -> int:

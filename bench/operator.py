@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RESULTS, proc_cpu, proc_mem, write  # noqa: E402
+from common import RESULTS, get_json, proc_cpu, proc_mem, write  # noqa: E402
 
 from ftmoe.cluster.local import ClusterSettings, LocalCluster  # noqa: E402
 from ftmoe.cluster.operator_access import apply_operator_manifests  # noqa: E402
@@ -39,11 +39,6 @@ from ftmoe.cluster.waiting import wait_for  # noqa: E402
 STEP = 5.0
 SIM_PORT, METRICS_PORT, HEALTH_PORT = 39105, 38080, 38081
 FTMOE = str(Path(sys.executable).parent / "ftmoe")
-
-
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        return json.load(resp)
 
 
 def policy(mode: str, prometheus: str) -> dict[str, Any]:
