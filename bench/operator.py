@@ -382,9 +382,12 @@ def reads(entry: dict[str, Any]) -> str:
 
 
 def evictions(entry: dict[str, Any]) -> str:
-    """' (n)': the pod evictions among an interval's writes; nothing for rows measured before
-    they were counted."""
-    return f" ({entry['api_evictions']:.0f})" if "api_evictions" in entry else ""
+    """' (n evictions, m events)': what an interval's writes hold besides shown state; nothing
+    for rows measured before they were counted."""
+    if "api_evictions" not in entry:
+        return ""
+    events = f", {entry['api_events']:.0f} events" if "api_events" in entry else ""
+    return f" ({entry['api_evictions']:.0f} evictions{events})"
 
 
 def scale_main(args: argparse.Namespace, logs: Path) -> None:
@@ -420,7 +423,7 @@ def scale_main(args: argparse.Namespace, logs: Path) -> None:
         "**At scale** (`bench/operator.py --scale`)",
         "",
         "| nodes | pods | mode | Prometheus reads | interval wall (s) | operator CPU s / interval | RSS (MiB) | API requests / interval | "
-        "API writes / interval (of them evictions) | changed nodes | Prometheus s / interval | detect-to-cordon (s) | "
+        "API writes / interval (of them evictions, events) | changed nodes | Prometheus s / interval | detect-to-cordon (s) | "
         "control plane (cores, idle) | bench reads of /metrics / interval (CPU s) | code |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -457,8 +460,9 @@ def scale_main(args: argparse.Namespace, logs: Path) -> None:
         "column; Prometheus scraping every 30 s would read it about once an interval). "
         "Prometheus reads: one query per feature (queries), or four queries of the series recording rules keep "
         "(recorded: `--recorded`, spec.prometheus.recordedFeatures). "
-        "Evictions (`ftmoe_interval_api_evictions`) are counted among the writes: a drain writes once per pod; rows measured "
-        "before they were counted show none in brackets. "
+        'Evictions (`ftmoe_interval_api_evictions`) and events (`ftmoe_api_requests_total{verb="create",resource="events"}`) '
+        "are counted among the writes: a drain writes once per pod, an action an event on the node and one on the policy; rows "
+        "measured before they were counted show none in brackets. "
         "Rows of sizes not in the last command keep the code they measured (the code column). "
         f"Last command: `{previous['scale_command']}`"
     )

@@ -167,6 +167,12 @@ def measure(op_pid: int, port: int, intervals: int, interval_count: Any) -> list
                 "api_reads": total(m1, "ftmoe_interval_api_requests{", kind="reads"),
                 "api_writes": total(m1, "ftmoe_interval_api_requests{", kind="writes"),
                 "api_evictions": total(m1, "ftmoe_interval_api_evictions{"),
+                # events created (a write each), from the process-wide counter: the interval's, and any in between
+                "api_events": (
+                    total(m1, "ftmoe_api_requests_total{", verb="create", resource="events")
+                    - total(m0, "ftmoe_api_requests_total{", verb="create", resource="events")
+                )
+                / done,
                 "changed_nodes": total(m1, "ftmoe_interval_changed_nodes{"),
                 "prometheus_query_seconds": (
                     total(m1, "ftmoe_prometheus_query_duration_seconds_sum") - total(m0, "ftmoe_prometheus_query_duration_seconds_sum")
