@@ -136,6 +136,37 @@ def policy(mode: str, prometheus: str, recorded: bool = False) -> dict[str, Any]
     return spec
 
 
+def interval_row(
+    m0: dict[str, float], m1: dict[str, float], done: int, cpu: float, reads: int, read_cpu: float, rss_mib: float
+) -> dict[str, float]:
+    """One interval's figures: gauges of the last interval as read in ``m1``, counters as their
+    change since ``m0`` over the ``done`` intervals between the two reads."""
+
+    def per_interval(name: str, **labels: str) -> float:
+        return (total(m1, name, **labels) - total(m0, name, **labels)) / done
+
+    return {
+        "wall_seconds": per_interval("ftmoe_interval_duration_seconds_sum"),
+        "cpu_seconds": cpu / done,
+        "bench_reads": reads / done,
+        "bench_read_cpu_seconds": read_cpu / done,
+        "rss_mib": rss_mib,
+        "api_requests": total(m1, "ftmoe_interval_api_requests{"),
+        "api_reads": total(m1, "ftmoe_interval_api_requests{", kind="reads"),
+        "api_writes": total(m1, "ftmoe_interval_api_requests{", kind="writes"),
+        "api_evictions": total(m1, "ftmoe_interval_api_evictions{"),
+        # events created (a write each), from the process-wide counter: the interval's, and any in between
+        "api_events": per_interval("ftmoe_api_requests_total{", verb="create", resource="events"),
+        "changed_nodes": total(m1, "ftmoe_interval_changed_nodes{"),
+        "prometheus_query_seconds": per_interval("ftmoe_prometheus_query_duration_seconds_sum"),
+        "informer_lists": total(m1, "ftmoe_informer_lists_total") - total(m0, "ftmoe_informer_lists_total"),
+        # the collector's CPU in every thread, which no phase shows (operator/gc_clock.py)
+        "gc_seconds": per_interval("ftmoe_gc_seconds_total"),
+        "gc_full_seconds": per_interval("ftmoe_gc_seconds_total", generation="2"),
+        **{f"phase_{ph}_seconds": per_interval("ftmoe_interval_phase_seconds_sum", phase=ph) for ph in PHASES},
+    }
+
+
 def measure(op_pid: int, port: int, intervals: int, interval_count: Any) -> list[dict[str, float]]:
     """One row per interval, from deltas of the operator's counters around it."""
     rows = []
@@ -155,45 +186,7 @@ def measure(op_pid: int, port: int, intervals: int, interval_count: Any) -> list
         done = interval_count(m1) - n0
         period, finished = (now - finished) / done, now
         reads, read_cpu = page.taken()
-        rows.append(
-            {
-                "wall_seconds": (total(m1, "ftmoe_interval_duration_seconds_sum") - total(m0, "ftmoe_interval_duration_seconds_sum"))
-                / done,
-                "cpu_seconds": (c1 - c0) / done,
-                "bench_reads": reads / done,
-                "bench_read_cpu_seconds": read_cpu / done,
-                "rss_mib": proc_mem(op_pid)[0],
-                "api_requests": total(m1, "ftmoe_interval_api_requests{"),
-                "api_reads": total(m1, "ftmoe_interval_api_requests{", kind="reads"),
-                "api_writes": total(m1, "ftmoe_interval_api_requests{", kind="writes"),
-                "api_evictions": total(m1, "ftmoe_interval_api_evictions{"),
-                # events created (a write each), from the process-wide counter: the interval's, and any in between
-                "api_events": (
-                    total(m1, "ftmoe_api_requests_total{", verb="create", resource="events")
-                    - total(m0, "ftmoe_api_requests_total{", verb="create", resource="events")
-                )
-                / done,
-                "changed_nodes": total(m1, "ftmoe_interval_changed_nodes{"),
-                "prometheus_query_seconds": (
-                    total(m1, "ftmoe_prometheus_query_duration_seconds_sum") - total(m0, "ftmoe_prometheus_query_duration_seconds_sum")
-                )
-                / done,
-                "informer_lists": total(m1, "ftmoe_informer_lists_total") - total(m0, "ftmoe_informer_lists_total"),
-                # the collector's CPU in every thread, which no phase shows (operator/gc_clock.py)
-                "gc_seconds": (total(m1, "ftmoe_gc_seconds_total") - total(m0, "ftmoe_gc_seconds_total")) / done,
-                "gc_full_seconds": (
-                    total(m1, "ftmoe_gc_seconds_total", generation="2") - total(m0, "ftmoe_gc_seconds_total", generation="2")
-                )
-                / done,
-                **{
-                    f"phase_{ph}_seconds": (
-                        total(m1, "ftmoe_interval_phase_seconds_sum", phase=ph) - total(m0, "ftmoe_interval_phase_seconds_sum", phase=ph)
-                    )
-                    / done
-                    for ph in PHASES
-                },
-            }
-        )
+        rows.append(interval_row(m0, m1, done, c1 - c0, reads, read_cpu, proc_mem(op_pid)[0]))
         print(json.dumps({k: round(v, 3) for k, v in rows[-1].items()}), flush=True)
         m0, c0, n0 = m1, c1, interval_count(m1)
     return rows
