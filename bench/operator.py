@@ -381,7 +381,7 @@ def reads(entry: dict[str, Any]) -> str:
     return f"{entry['bench_reads']:.1f} ({entry['bench_read_cpu_seconds']:.2f})"
 
 
-def evictions(entry: dict[str, Any]) -> str:
+def action_writes(entry: dict[str, Any]) -> str:
     """' (n evictions, m events)': what an interval's writes hold besides shown state; nothing
     for rows measured before they were counted."""
     if "api_evictions" not in entry:
@@ -432,7 +432,7 @@ def scale_main(args: argparse.Namespace, logs: Path) -> None:
         md.append(
             f"| {e['nodes']} | {e['pods']} | {e['mode']} | {e.get('prometheus_reads', 'queries')} | "
             f"{e['wall_seconds']:.2f} | {e['cpu_seconds']:.2f} | {e['rss_mib']:.0f} | "
-            f"{e['api_requests']:.0f} | {e['api_writes']:.0f}{evictions(e)} | {e['changed_nodes']:.0f} | "
+            f"{e['api_requests']:.0f} | {e['api_writes']:.0f}{action_writes(e)} | {e['changed_nodes']:.0f} | "
             f"{e['prometheus_query_seconds']:.2f} | "
             f"{'-' if lat is None else f'{lat:+.0f}'} | {sum(e['control_plane_cores'].values()):.2f} | {reads(e)} | {e.get('code', '-')} |"
         )
