@@ -9,6 +9,7 @@ force-drain binding, which is not applied here.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +36,23 @@ def bare_pod(core: client.CoreV1Api, namespace: str) -> str:
         },
     )
     return name
+
+
+def wait_until_enforced(as_operator: client.CoreV1Api, namespace: str, pod: str, timeout: float = 60.0) -> None:
+    """The API server compiles admission policies in a loop that refreshes about once a
+    second, so a policy applied a moment ago may not judge the next request yet. Probe it
+    with a server-side dry run of a write it must refuse."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            as_operator.patch_namespaced_pod(pod, namespace, {"metadata": {"labels": {"app": "probe"}}}, dry_run="All")
+        except ApiException as err:
+            if err.status in (403, 422):
+                return
+            raise
+        if time.monotonic() > deadline:
+            pytest.fail(f"the admission policy ftmoe-operator-pod-writes did not refuse a label patch within {timeout:.0f} s")
+        time.sleep(0.2)
 
 
 @pytest.fixture()
@@ -65,6 +83,7 @@ def test_the_operator_annotates_pods_only_where_bound_and_only_ftmoe_annotations
     admin = client.CoreV1Api(api_client)
     here, there = bare_pod(admin, bound), bare_pod(admin, unbound)
     as_operator = client.CoreV1Api(operator_api)
+    wait_until_enforced(as_operator, bound, here)
 
     def refused(namespace: str, pod: str, patch: dict[str, Any]) -> int:
         try:
