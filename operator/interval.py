@@ -322,6 +322,7 @@ def run_interval(policy: dict[str, Any], deps: Deps, now: float | None = None) -
             "features": len(predictor.feature_names),
             **({"experts": experts} if experts is not None else {}),
             **({"lastTuning": learner.last_tuning.to_status()} if learner.last_tuning is not None else {}),
+            **({"hostBaselineNodes": predictor.host_baseline.known(names)} if predictor.host_baseline is not None else {}),
         },
         "recentActions": recent_actions(deps, name, prev, records),
         "selfGrading": grading_status(graded, learner.buffer(list(predictor.feature_names), list(predictor.class_names))),

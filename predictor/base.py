@@ -22,7 +22,8 @@ from ftmoe import __version__
 from ftmoe.contract.dataset import Dataset
 from ftmoe.predictor.calibration import Calibrator
 from ftmoe.predictor.config import DEFAULT_NORMALISATION
-from ftmoe.predictor.data import Splits
+from ftmoe.predictor.data import Splits, fitting_end
+from ftmoe.predictor.host_baseline import HostBaseline
 
 AUTO_NORMALISATIONS = ("zscore", "quantile")  # what --normalisation auto tries, in this order
 CONFIG_FILE = "config.json"
@@ -66,6 +67,9 @@ class TrainOptions:
     pos_weight: str = "sqrt"  # up-weighting of faulty host-windows in the detection loss: sqrt(neg/pos) | none
     pretrain_epochs: int = 0  # self-supervised epochs of the nowcaster on every training-period window, labels unused
     ema: float = 0.0  # decay of the weights' moving average that validation scores and training keeps (0 = off)
+    # inputs as deviations from each host's own median (predictor/host_baseline.py), fitted on
+    # the intervals before the test split
+    host_baseline: bool = False
     members: int = 1  # FT-MoE family: networks in a deep ensemble, seeds seed..seed+members-1, probabilities averaged
     log_epochs: bool = False  # one line per epoch on stderr even without progress bars
     max_train_windows: int | None = None  # subsample for quick runs (CI)
@@ -78,6 +82,8 @@ class TrainOptions:
 class Predictor(ABC):
     kind: ClassVar[str]
     normalises: ClassVar[bool] = False  # its inputs go through a Normaliser (options.normalisation applies)
+    # learns from its inputs, so --host-baseline applies (rules compare raw values with fixed cut-offs)
+    takes_host_baseline: ClassVar[bool] = True
 
     def __init__(self) -> None:
         self.feature_names: list[str] = []
@@ -88,6 +94,7 @@ class Predictor(ABC):
         self.threshold = 0.5
         self.calibrator = Calibrator()
         self.info: dict[str, Any] = {}
+        self.host_baseline: HostBaseline | None = None
 
     @abstractmethod
     def fit(self, ds: Dataset, splits: Splits, options: TrainOptions, progress: bool = True) -> dict[str, Any]:
@@ -117,7 +124,13 @@ class Predictor(ABC):
         from ftmoe.predictor.data import check_features
 
         cols = check_features(ds, self.feature_names)
-        return ds.features[:, :, cols], ds.migrations
+        return self.prepare(ds.features[:, :, cols], ds.host_names), ds.migrations
+
+    def prepare(self, features: np.ndarray, hosts: list[str]) -> np.ndarray:
+        """Raw features [T, H, F] of ``hosts`` as this model reads them: deviations from each
+        host's baseline when it was trained with one, else unchanged. ``predict_arrays`` and
+        ``raw_predict`` take prepared features."""
+        return features if self.host_baseline is None else self.host_baseline(features, hosts)
 
     def predict(self, ds: Dataset, ends: np.ndarray) -> Prediction:
         return self.predict_arrays(*self.inputs(ds), ends)
@@ -147,6 +160,7 @@ class Predictor(ABC):
             "calibration": self.calibrator.to_dict(),
             "info": self.info,
             "state": self.state(),
+            **({"host_baseline": self.host_baseline.to_dict()} if self.host_baseline is not None else {}),
         }
         self.save_weights(folder)
         (folder / CONFIG_FILE).write_text(json.dumps(doc, indent=2))
@@ -188,7 +202,15 @@ def fit_model(model: Predictor, ds: Dataset, splits: Splits, options: TrainOptio
     if options.normalisation == "auto":
         return fit_normalisation_by_validation(model, ds, splits, options, progress)
     model.horizon = options.horizon  # before fit: targets() asks the model's own question
-    history = model.fit(ds, splits, options, progress=progress)
+    baseline = None
+    if options.host_baseline:
+        if not model.takes_host_baseline:
+            raise ValueError(f"--host-baseline: {model.kind} compares raw values with fixed cut-offs; use a learned model type")
+        baseline = HostBaseline.fit(ds.features[: fitting_end(splits, ds.shape[0])], ds.host_names)
+    seen = ds if baseline is None else replace(ds, features=baseline(ds.features, ds.host_names))
+    history = model.fit(seen, splits, options, progress=progress)
+    # set after fit, which reads the deviations it was given: every later caller passes raw features
+    model.host_baseline = baseline
     raw = model.raw_predict(*model.inputs(ds), splits.val).fault_probability
     positive = model.targets(ds, splits.val) > 0
     model.calibrator = calibration.fit(raw, positive, options.calibration)

@@ -106,6 +106,13 @@ def register(commands: Any) -> None:
         "12.5 %% quantile bin, so a network weighs each stretch of the range on its own), or auto (train with zscore "
         "and with quantile, keep the higher validation PR-AUC; twice the training time)",
     )
+    train.add_argument(
+        "--host-baseline",
+        action="store_true",
+        help="learned models: read every feature as its deviation from the host's own median, in units of the host's "
+        "interquartile range, both taken over the intervals before the test split; a host not seen there (a new node) "
+        "is measured against all hosts' median. For fleets whose hosts differ in what normal is (docs/datasets.md)",
+    )
     train.add_argument("--threads", type=int, default=default_threads(), help="torch threads (this machine's usable cores, at most 4)")
     train.add_argument("--max-train-windows", type=int, help="subsample training windows (quick runs)")
     train.add_argument(
@@ -229,6 +236,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--members {args.members}: only the FT-MoE family (ftmoe, pregan, pregan_plus) trains ensembles, not {args.model_type}"
         )
+    if args.host_baseline and not cls.takes_host_baseline:
+        raise ValueError(f"--host-baseline: {args.model_type} compares raw values with fixed cut-offs; use it with a learned model type")
     ds = load(args.data)
     options = TrainOptions(
         window=args.window,
@@ -246,6 +255,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         pretrain_epochs=args.pretrain_epochs,
         ema=args.ema,
         members=args.members,
+        host_baseline=args.host_baseline,
         overrides=overrides,
         feature_map=parse_feature_map(args.features),
         log_epochs=True,

@@ -227,6 +227,16 @@ TRAIN, VAL, TEST = 0, 1, 2
 MIN_VAL_POSITIVES = 30
 
 
+def fitting_end(splits: Splits, T: int) -> int:
+    """Input statistics (the normaliser, host baselines) come from every interval before the
+    test split (features only, no labels: validation blocks inside the training period and
+    unlabelled history count)."""
+    test = np.flatnonzero(splits.assignment == TEST) if len(splits.assignment) else np.zeros(0, dtype=int)
+    if len(test):
+        return int(test[0])
+    return int(max(splits.train.max(initial=0), splits.val.max(initial=0))) + 1 if len(splits.train) else T
+
+
 def window_ends(
     assignment: np.ndarray,
     which: int,

@@ -72,6 +72,8 @@ def evaluate(model: Predictor, ds: Dataset, ends: np.ndarray) -> dict[str, Any]:
         masked = np.zeros_like(ds.labels)
         masked[lo:hi] = ds.labels[lo:hi]
         result["oracle"] = oracle_scores(masked[lo:hi], shift_records(records, lo), model.lead)
+    if model.host_baseline is not None:  # hosts it was not fitted on read against all hosts' median
+        result["host_baseline"] = {"hosts": len(ds.host_names), "own": model.host_baseline.known(ds.host_names)}
     return result
 
 
@@ -115,6 +117,9 @@ def format_report(name: str, r: dict[str, Any]) -> str:
         f"{r['mean_lead_intervals']:.2f} intervals before onset on average (median {r['median_lead_intervals']:.1f}; "
         "0 or less = after the onset)"
     )
+    if "host_baseline" in r:
+        b = r["host_baseline"]
+        lines.append(f"  baseline    {b['own']}/{b['hosts']} hosts against their own median, the others against all hosts' median")
     if "oracle" in r:
         o = r["oracle"]
         lines.append(

@@ -24,17 +24,8 @@ from ftmoe.contract.dataset import Dataset
 from ftmoe.predictor import losses
 from ftmoe.predictor.base import WEIGHTS_FILE, Prediction, Predictor, TrainOptions, average_precision
 from ftmoe.predictor.config import ModelConfig
-from ftmoe.predictor.data import Normaliser, Splits, WindowSet, collate, migration_edges
+from ftmoe.predictor.data import Normaliser, Splits, WindowSet, collate, fitting_end, migration_edges
 from ftmoe.predictor.model import FTMoE
-
-
-def normaliser_end(splits: Splits, T: int) -> int:
-    """Feature statistics come from every interval before the test split (features only,
-    no labels: validation blocks inside the training period and unlabelled history count)."""
-    test = np.flatnonzero(splits.assignment == 2) if len(splits.assignment) else np.zeros(0, dtype=int)
-    if len(test):
-        return int(test[0])
-    return int(max(splits.train.max(initial=0), splits.val.max(initial=0))) + 1 if len(splits.train) else T
 
 
 def seed_everything(seed: int) -> None:
@@ -143,7 +134,7 @@ class FTMoEPredictor(Predictor):
         self.class_names = list(ds.class_names)
         self.window, self.lead = options.window, options.lead
         T = ds.shape[0]
-        self.normaliser = Normaliser.fit(ds.features[: normaliser_end(splits, T)], options.normalisation)
+        self.normaliser = Normaliser.fit(ds.features[: fitting_end(splits, T)], options.normalisation)
         x = self.normaliser(ds.features)
         edges = migration_edges(ds.migrations, T)
         train_ends = splits.train

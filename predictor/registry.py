@@ -10,6 +10,7 @@ from pathlib import Path
 from ftmoe.predictor.base import CONFIG_FILE, WEIGHTS_FILE, Predictor
 from ftmoe.predictor.calibration import Calibrator
 from ftmoe.predictor.errors import ModelFileError
+from ftmoe.predictor.host_baseline import HostBaseline
 
 
 def kinds() -> dict[str, type[Predictor]]:
@@ -69,6 +70,11 @@ def load(folder: str | Path) -> Predictor:
     except TypeError as err:
         raise ModelFileError(f"{path}: bad 'calibration' entry ({err})") from err
     model.info = dict(doc.get("info", {}))
+    if doc.get("host_baseline") is not None:  # files before host baselines have none
+        try:
+            model.host_baseline = HostBaseline.from_dict(doc["host_baseline"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise ModelFileError(f"{path}: bad 'host_baseline' entry ({err})") from err
     from safetensors import SafetensorError
 
     try:

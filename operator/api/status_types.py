@@ -25,6 +25,11 @@ class ModelInUse(StatusModel):
     features: int | None = Field(None, description="Number of input features.")
     experts: int | None = Field(None, description="FT-MoE's current number of experts (online tuning adds and removes them).")
     last_tuning: Unstructured | None = Field(None, description="The last online tuning (champion / challenger) and its outcome.")
+    host_baseline_nodes: int | None = Field(
+        None,
+        description="A model trained with host baselines (ftmoe train --host-baseline): how many of the observed nodes it "
+        "measures against their own median; the others are measured against all training hosts' median.",
+    )
 
 
 class RecentAlarm(StatusModel):

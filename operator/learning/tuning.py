@@ -49,16 +49,16 @@ class TuningOutcome:
         return {"".join(w.title() if i else w for i, w in enumerate(k.split("_"))): v for k, v in d.items()}
 
 
-def training_arrays(exp: Experience, n_classes: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """Features [T, H', F] and labels [T, H'] over the nodes with complete history; an
-    observed fault of unknown type takes the type the model predicted for it."""
+def training_arrays(exp: Experience, n_classes: int) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+    """Features [T, H', F], labels [T, H'] and the names of the H' nodes with complete
+    history; an observed fault of unknown type takes the type the model predicted for it."""
     keep = np.isfinite(exp.values).all(axis=(0, 2))
     if keep.sum() < 2:
         return None
     labels = exp.observed[:, keep].astype(np.int64)
     unknown = labels >= n_classes
     labels[unknown] = np.maximum(exp.predicted[:, keep].astype(np.int64)[unknown], 1)
-    return exp.values[:, keep].astype(np.float32), labels
+    return exp.values[:, keep].astype(np.float32), labels, [n for n, k in zip(exp.nodes, keep) if k]
 
 
 def graded_f1(
@@ -107,7 +107,8 @@ def tune(
     W, lead, h = model.window, model.lead, model.horizon
     if arrays is None or len(exp) < 4 * (W + lead):
         return TuningOutcome(now, "skipped", f"not enough history yet ({len(exp)} intervals)"), None
-    features, labels = arrays
+    features, labels, nodes = arrays
+    features = model.prepare(features, nodes)  # both models below read prepared inputs
     T = len(features)
     split = int(T * (1 - holdout))
     # windows and their horizon-long targets inside each part (horizon 1: the next interval)

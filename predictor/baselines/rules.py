@@ -31,6 +31,7 @@ class RulePredictor(Predictor):
 
     kind: ClassVar[str] = "rule"
     needs: ClassVar[tuple[str, ...]] = ("cpu_utilisation",)
+    takes_host_baseline: ClassVar[bool] = False  # its cut-offs are on raw values (90 % CPU)
 
     def scores(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """w [N, W, H, F] raw -> (score [N, H], type probability [N, H, K])."""

@@ -162,6 +162,22 @@ def as_declared(status: dict[str, Any], *predictions: dict[str, Any]) -> None:
         PredictionStatus.model_validate(nfp["status"])
 
 
+async def test_a_host_baseline_model_reads_each_node_against_its_own_normal(cluster: Any) -> None:
+    from ftmoe.predictor.host_baseline import HostBaseline
+
+    model = FirstFeatureModel()
+    # n1's normal memory is 0.5 lower than the fleet's: the same reading is a larger departure there
+    model.host_baseline = HostBaseline(
+        ["n1", "n3", "gone"], np.array([[-0.5, 0.0], [0.0, 0.0], [0.0, 0.0]]), np.ones((3, 2)), np.zeros(2), np.ones(2)
+    )
+    deps, _ = deps_for(cluster, FixedSource({n: 0.3 for n in NODES}), model)
+    result = await asyncio.to_thread(run_interval, policy(), deps, 1_000_000.0)
+    assert node(cluster, "n1")["metadata"]["annotations"][A.RISK] == "0.80" and node(cluster, "n1")["spec"]["unschedulable"] is True
+    assert node(cluster, "n0")["metadata"]["annotations"][A.RISK] == "0.30"  # no baseline of its own: the pooled one
+    assert result.status["model"]["hostBaselineNodes"] == 2
+    as_declared(result.status)
+
+
 def test_the_schema_check_refuses_a_field_the_crd_lacks() -> None:
     with pytest.raises(ValueError, match="riskScore"):
         PredictionStatus.model_validate({"risk": 0.5, "riskScore": 0.5})

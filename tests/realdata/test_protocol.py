@@ -278,8 +278,8 @@ def _pretraining_run(labels_seed: int) -> tuple[dict[str, Any], int, float, floa
     its weights, the windows it saw, and the nowcast MSE on them before and after."""
     from ftmoe.predictor.baselines.common import windows
     from ftmoe.predictor.config import ModelConfig
-    from ftmoe.predictor.data import Normaliser
-    from ftmoe.predictor.ftmoe_predictor import FTMoEPredictor, normaliser_end
+    from ftmoe.predictor.data import Normaliser, fitting_end
+    from ftmoe.predictor.ftmoe_predictor import FTMoEPredictor
 
     ds = _synthetic(T=2000)
     ds.labelled = np.ones(ds.shape[0], dtype=bool)
@@ -290,7 +290,7 @@ def _pretraining_run(labels_seed: int) -> tuple[dict[str, Any], int, float, floa
     pred = FTMoEPredictor()
     torch.manual_seed(0)
     model = pred.build(ModelConfig(features=3, classes=1, window=6, nowcast=True))
-    x = Normaliser.fit(ds.features[: normaliser_end(splits, ds.shape[0])])(ds.features)
+    x = Normaliser.fit(ds.features[: fitting_end(splits, ds.shape[0])])(ds.features)
     ends = window_ends(splits.assignment, TRAIN, 6, 0, 1, ds.breaks, None)
     per_host = torch.from_numpy(windows(x, ends, 6)).permute(0, 2, 1, 3).reshape(-1, 6, 3)  # [N*H, W, F]
     assert model.nowcast is not None
