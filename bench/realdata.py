@@ -111,6 +111,7 @@ def fit_protocol(
     options_overrides: dict[str, Any] | None = None,
     fold: int = 0,
     normalisation: str | None = None,
+    host_baseline: bool = False,
 ) -> tuple[Any, Any, Any, float]:
     """A model trained on dataset ``name`` under the bench's protocol (blocked validation 0.2,
     test 0.2), on the file as it stood before rolling-origin fold ``fold`` (0: all of it): the
@@ -123,6 +124,7 @@ def fit_protocol(
 
     spec = DATASETS[name]
     ds = rolling_origin(load(ensure(name)), fold, 0.2)
+    model = predictor_class(model_type)()
     options = TrainOptions(
         window=6,
         lead=1,
@@ -132,13 +134,13 @@ def fit_protocol(
         overrides=(overrides or {}) if model_type == "ftmoe" else {},
         feature_map=spec["features"],
         **({"normalisation": normalisation} if normalisation else {}),  # every model type's (a no-op for trees and rules)
+        host_baseline=host_baseline and model.takes_host_baseline,
     )
     if options_overrides and model_type == "ftmoe":
         from dataclasses import replace
 
         options = replace(options, **options_overrides)
     splits = protocol_splits(ds, options.window, options.lead, options.horizon, 0.2, 0.2)
-    model = predictor_class(model_type)()
     start = time.monotonic()
     fit_model(model, ds, splits, options, progress=False)
     return model, ds, splits, time.monotonic() - start
@@ -153,10 +155,13 @@ def run_one(
     options_overrides: dict[str, Any] | None = None,
     fold: int = 0,
     normalisation: str | None = None,
+    host_baseline: bool = False,
 ) -> dict[str, Any]:
     from ftmoe.predictor.evaluate import evaluate
 
-    model, ds, splits, fit_seconds = fit_protocol(name, model_type, seed, epochs, overrides, options_overrides, fold, normalisation)
+    model, ds, splits, fit_seconds = fit_protocol(
+        name, model_type, seed, epochs, overrides, options_overrides, fold, normalisation, host_baseline
+    )
     start = time.monotonic()
     result = evaluate(model, ds, splits.test)
     result["val_positives"] = splits.val_positives
@@ -270,6 +275,12 @@ def main() -> None:
         help="FT-MoE as a deep ensemble of this many networks (ftmoe train --members); seed s trains seeds s*K..s*K+K-1, "
         "so the seeds' ensembles share no network. Its rows are named model [..., K members] and kept beside the others",
     )
+    parser.add_argument(
+        "--host-baseline",
+        action="store_true",
+        help="the learned models read each feature as its deviation from the host's own median (ftmoe train "
+        "--host-baseline). Its rows are named model [host baseline] and kept beside the others",
+    )
     args = parser.parse_args()
     from ftmoe.predictor.cli import parse_overrides, set_threads
     from ftmoe.predictor.registry import predictor_class
@@ -278,7 +289,7 @@ def main() -> None:
         parser.error(f"--folds {args.folds}: at least 1 (1 = the latest test split only)")
     if args.members < 1:
         parser.error(f"--members {args.members}: at least 1")
-    kept_beside = bool(args.normalisation) or args.members > 1  # rows of their own, the others' rows kept
+    kept_beside = bool(args.normalisation) or args.members > 1 or args.host_baseline  # rows of their own, the others' rows kept
     set_threads(args.threads)
     overrides = parse_overrides(args.variant)
     stem = f"realdata-{args.tag}" if args.tag else "realdata_folds" if args.folds > 1 else "realdata"
@@ -303,6 +314,8 @@ def main() -> None:
             members = args.members if model_type == "ftmoe" else 1
             labels = [norm] if norm else []
             labels += [f"{members} members"] if members > 1 else []
+            baseline = args.host_baseline and predictor_class(model_type).takes_host_baseline
+            labels += ["host baseline"] if baseline else []
             seeds = range(n_seeds) if model_type in SEEDED else range(1)
             runs: dict[int, list[dict[str, Any]]] = {}
             for fold in range(args.folds):
@@ -311,11 +324,12 @@ def main() -> None:
                     key += f"|fold{fold}" if fold else ""  # fold 0 keeps the main table's keys
                     key += f"|{norm}" if norm else ""
                     key += f"|members{members}" if members > 1 else ""
+                    key += "|hostbaseline" if baseline else ""
                     if key not in done:
                         try:
                             ensemble = {"members": members} if members > 1 else None
                             done[key] = run_one(
-                                name, model_type, seed * members, args.epochs, overrides, ensemble, fold, args.normalisation
+                                name, model_type, seed * members, args.epochs, overrides, ensemble, fold, args.normalisation, baseline
                             )
                         except ValueError as err:
                             done[key] = {"error": str(err)}
@@ -357,8 +371,16 @@ def main() -> None:
         command += f" --normalisation {args.normalisation}"
     if args.members > 1:
         command += f" --members {args.members}"
+    if args.host_baseline:
+        command += " --host-baseline"
     ran = args.datasets.split(",")
-    variant = "|".join([*([args.normalisation] if args.normalisation else []), *([f"members{args.members}"] if args.members > 1 else [])])
+    variant = "|".join(
+        [
+            *([args.normalisation] if args.normalisation else []),
+            *([f"members{args.members}"] if args.members > 1 else []),
+            *(["hostbaseline"] if args.host_baseline else []),
+        ]
+    )
     commands = {f"{d}|{variant}" if variant else d: command for d in ran}
     if args.folds > 1 or kept_beside:
         # a run of some datasets (or of one normalisation's rows) keeps the other rows of the last run
