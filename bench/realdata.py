@@ -124,7 +124,6 @@ def fit_protocol(
 
     spec = DATASETS[name]
     ds = rolling_origin(load(ensure(name)), fold, 0.2)
-    model = predictor_class(model_type)()
     options = TrainOptions(
         window=6,
         lead=1,
@@ -134,13 +133,14 @@ def fit_protocol(
         overrides=(overrides or {}) if model_type == "ftmoe" else {},
         feature_map=spec["features"],
         **({"normalisation": normalisation} if normalisation else {}),  # every model type's (a no-op for trees and rules)
-        host_baseline=host_baseline and model.takes_host_baseline,
+        host_baseline=host_baseline,
     )
     if options_overrides and model_type == "ftmoe":
         from dataclasses import replace
 
         options = replace(options, **options_overrides)
     splits = protocol_splits(ds, options.window, options.lead, options.horizon, 0.2, 0.2)
+    model = predictor_class(model_type)()
     start = time.monotonic()
     fit_model(model, ds, splits, options, progress=False)
     return model, ds, splits, time.monotonic() - start

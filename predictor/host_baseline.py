@@ -41,6 +41,10 @@ class HostBaseline:
     pooled_median: np.ndarray  # [F], for hosts not fitted on
     pooled_scale: np.ndarray  # [F]
 
+    def __post_init__(self) -> None:
+        # looked up every interval for thousands of nodes: built once, not per call
+        self._row = {h: i for i, h in enumerate(self.hosts)}
+
     @classmethod
     def fit(cls, features: np.ndarray, hosts: Sequence[str]) -> HostBaseline:
         """From ``features`` [T, H, F]; non-finite values (a pod not yet created) are skipped,
@@ -50,12 +54,13 @@ class HostBaseline:
             raise ValueError(f"host baseline: features {x.shape} do not match {len(hosts)} host names")
         if x.shape[0] == 0:
             raise ValueError("host baseline: no intervals to fit on")
+        x = np.where(np.isfinite(x), x, np.nan)  # +-inf skipped like NaN
         flat = x.reshape(-1, x.shape[2])
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a host with no finite value: pooled, below
-            floor = FLOOR_SHARE * np.nan_to_num(np.nanstd(np.where(np.isfinite(flat), flat, np.nan), axis=0)) + 1e-6
-            p25, p50, p75 = np.nanpercentile(np.where(np.isfinite(flat), flat, np.nan), [25, 50, 75], axis=0)
-            h25, h50, h75 = np.nanpercentile(np.where(np.isfinite(x), x, np.nan), [25, 50, 75], axis=0)  # [H, F]
+            floor = FLOOR_SHARE * np.nan_to_num(np.nanstd(flat, axis=0)) + 1e-6
+            p25, p50, p75 = np.nanpercentile(flat, [25, 50, 75], axis=0)
+            h25, h50, h75 = np.nanpercentile(x, [25, 50, 75], axis=0)  # [H, F]
         pooled_median, pooled_scale = np.nan_to_num(p50), np.maximum(np.nan_to_num(p75 - p25), floor)
         seen = np.isfinite(h50)
         median = np.where(seen, h50, pooled_median)
@@ -69,8 +74,7 @@ class HostBaseline:
 
     def lookup(self, hosts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Median and scale [H', F] for ``hosts``: each host's own, or the pooled ones."""
-        index = {h: i for i, h in enumerate(self.hosts)}
-        rows = np.array([index.get(h, -1) for h in hosts], dtype=np.int64)
+        rows = np.array([self._row.get(h, -1) for h in hosts], dtype=np.int64)
         known = (rows >= 0)[:, None]
         median = np.where(known, self.median[np.maximum(rows, 0)], self.pooled_median)
         scale = np.where(known, self.scale[np.maximum(rows, 0)], self.pooled_scale)
@@ -78,8 +82,7 @@ class HostBaseline:
 
     def known(self, hosts: Sequence[str]) -> int:
         """How many of ``hosts`` have a baseline of their own."""
-        names = set(self.hosts)
-        return sum(h in names for h in hosts)
+        return sum(h in self._row for h in hosts)
 
     def to_dict(self) -> dict[str, Any]:
         return {
